@@ -1,0 +1,63 @@
+## Timings of lme4 fits for comparison with mlm.
+## Usage:  Rscript benchmarks/lme4_bench.R > benchmarks/lme4_timings.json
+## Prints one JSON object to stdout: {model_id: median elapsed seconds, ...,
+## "R": version, "lme4": version}.  Median of 5 repeats (3 for insteval).
+suppressPackageStartupMessages({ library(lme4); library(jsonlite) })
+
+script_dir <- local({
+  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1]))) else getwd()
+})
+data_dir <- normalizePath(file.path(script_dir, "..", "datasets"))
+manifest <- jsonlite::fromJSON(file.path(data_dir, "manifest.json"), simplifyVector = TRUE)
+load_data <- function(name) {
+  m <- manifest[[name]]
+  path <- file.path(data_dir, m$file)
+  d <- read.csv(if (grepl("\\.gz$", path)) gzfile(path) else path, stringsAsFactors = FALSE)
+  for (cc in names(m$categories))
+    d[[cc]] <- factor(as.character(d[[cc]]), levels = m$categories[[cc]],
+                      ordered = cc %in% m$ordered_factors)
+  for (g in names(m$groups)) if (!is.factor(d[[g]])) d[[g]] <- factor(d[[g]])
+  d
+}
+hsb <- load_data("hsb")
+chem97 <- load_data("chem97")
+scotssec <- load_data("scotssec")
+insteval <- load_data("insteval")
+
+quiet <- function(expr) suppressMessages(suppressWarnings(expr))
+time_fit <- function(expr, reps = 5L) {
+  f <- substitute(expr); env <- parent.frame()
+  round(median(vapply(seq_len(reps), function(i)
+    system.time(quiet(eval(f, env)))[["elapsed"]], 0)), 3)
+}
+
+out <- list()
+out$hsb_slopes <- time_fit(
+  lmer(mathach ~ ses + minority + female + meanses + sector + ses:meanses + (ses | school),
+       data = hsb, REML = TRUE))
+out$chem97_3level <- time_fit(
+  lmer(score ~ gcsescore + (1 | lea/school), data = chem97, REML = TRUE))
+out$scotssec_crossed <- time_fit(
+  lmer(attain ~ verbal + sex + (1 | primary) + (1 | second), data = scotssec, REML = TRUE))
+sim_path <- file.path(script_dir, "data", "sim100k.csv")
+if (file.exists(sim_path)) {
+  sim <- read.csv(sim_path)
+  sim$g <- factor(sim$g)
+  out$sim100k_slope <- time_fit(lmer(y ~ x + (x | g), data = sim, REML = TRUE))
+}
+out$insteval <- time_fit(
+  lmer(y ~ service + (1 | s) + (1 | d), data = insteval, REML = TRUE), reps = 3L)
+
+m0 <- lmer(mathach ~ 1 + (1 | school), data = hsb)
+icc <- function(m) { v <- as.data.frame(VarCorr(m))$vcov; v[1] / sum(v) }
+bt <- system.time(b <- quiet(bootMer(m0, icc, nsim = 1000, seed = 1)))[["elapsed"]]
+out$bootmer_icc <- round(bt, 3)
+out$bootmer_icc_estimate <- unname(icc(m0))
+out$bootmer_icc_percentile_2.5 <- unname(quantile(b$t[, 1], 0.025, na.rm = TRUE))
+out$bootmer_icc_percentile_97.5 <- unname(quantile(b$t[, 1], 0.975, na.rm = TRUE))
+out$bootmer_note <- "bootMer(m0, icc, nsim = 1000, seed = 1), parametric, use.u = FALSE; percentiles by quantile() type 7; time is one run"
+out$R <- paste(R.version$major, R.version$minor, sep = ".")
+out$lme4 <- as.character(packageVersion("lme4"))
+out$machine_cores <- parallel::detectCores()
+cat(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "\n")

@@ -1,0 +1,273 @@
+## Build the CSV data files bundled with mlm, plus datasets/manifest.json.
+## Run from anywhere:  Rscript datasets/build/build_datasets.R
+## Needs R packages: lme4, mlmRev, nlme, jsonlite.
+suppressPackageStartupMessages({
+  library(lme4); library(mlmRev); library(nlme); library(jsonlite)
+})
+options(digits = 15, scipen = 0)
+all_integer_labels <- function(lv) all(grepl("^-?[0-9]+$", lv))
+
+script_dir <- local({
+  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1]))) else getwd()
+})
+out_dir <- normalizePath(file.path(script_dir, ".."))
+
+## factor -> its labels (character); grouping-id factors whose labels are all
+## integers are written as integers; everything else unchanged
+unfactor <- function(d, ids = character(0)) {
+  for (n in names(d)) if (is.factor(d[[n]])) {
+    lab <- as.character(d[[n]])
+    d[[n]] <- if (n %in% ids && all_integer_labels(levels(d[[n]]))) as.integer(lab) else lab
+  }
+  d
+}
+write_csv <- function(d, file) {
+  path <- file.path(out_dir, file)
+  if (grepl("\\.gz$", file)) {
+    con <- gzfile(path, "w")
+    write.csv(d, con, row.names = FALSE, na = "")
+    close(con)
+  } else {
+    write.csv(d, path, row.names = FALSE, na = "")
+  }
+  invisible(path)
+}
+lic <- function(pkg) packageDescription(pkg)$License
+
+## ---------------------------------------------------------------- hsb
+ma <- as.data.frame(nlme::MathAchieve)
+ms <- as.data.frame(nlme::MathAchSchool)
+i <- match(as.character(ma$School), as.character(ms$School))
+stopifnot(!anyNA(i))
+hsb <- data.frame(
+  school   = as.integer(as.character(ma$School)),
+  minority = as.integer(ma$Minority == "Yes"),
+  female   = as.integer(ma$Sex == "Female"),
+  ses      = ma$SES,
+  mathach  = ma$MathAch,
+  size     = ms$Size[i],
+  sector   = as.integer(ms$Sector[i] == "Catholic"),
+  pracad   = ms$PRACAD[i],
+  disclim  = ms$DISCLIM[i],
+  himinty  = as.integer(as.character(ms$HIMINTY[i])),
+  meanses  = ms$MEANSES[i]
+)
+stopifnot(nrow(hsb) == 7185, length(unique(hsb$school)) == 160)
+
+## ---------------------------------------------------------------- others
+sleep <- unfactor(lme4::sleepstudy[, c("Reaction", "Days", "Subject")], "Subject")
+pastes <- unfactor(lme4::Pastes[, c("strength", "batch", "cask", "sample")])
+penic <- unfactor(lme4::Penicillin[, c("diameter", "plate", "sample")])
+exam <- unfactor(mlmRev::Exam, c("school", "student"))
+chem <- unfactor(mlmRev::Chem97, c("lea", "school", "student"))
+scots <- unfactor(mlmRev::ScotsSec, c("primary", "second"))
+inst <- unfactor(lme4::InstEval, c("s", "d"))
+
+write_csv(hsb, "hsb.csv")
+write_csv(sleep, "sleepstudy.csv")
+write_csv(pastes, "pastes.csv")
+write_csv(penic, "penicillin.csv")
+write_csv(exam, "exam.csv")
+write_csv(chem, "chem97.csv")
+write_csv(scots, "scotssec.csv")
+write_csv(inst, "insteval.csv.gz")
+
+## ---------------------------------------------------------------- manifest
+## categories: every R factor column with its levels in R's order, except
+## grouping/id columns whose labels are all integers (those are written as
+## integer labels and need no level list).
+cats <- function(orig, ids) {
+  out <- list()
+  for (n in names(orig)) {
+    f <- orig[[n]]
+    if (!is.factor(f)) next
+    lv <- levels(f)
+    if (n %in% ids && all_integer_labels(lv)) next
+    out[[n]] <- lv
+  }
+  if (!length(out)) structure(list(), names = character(0)) else out
+}
+ordered_cols <- function(orig) {
+  o <- names(orig)[vapply(orig, is.ordered, TRUE)]
+  o
+}
+ngrp <- function(d, cols) {
+  r <- lapply(cols, function(cc) length(unique(d[[cc]])))
+  names(r) <- cols
+  r
+}
+
+entry <- function(file, title, description, d, groups, source, license,
+                  categories, variables, ordered = character(0), notes = NULL) {
+  stopifnot(identical(sort(names(variables)), sort(names(d))))
+  e <- list(file = file, title = title, description = description,
+            rows = nrow(d), columns = names(d), groups = groups,
+            source = source, license = license, categories = categories,
+            ordered_factors = I(ordered),
+            variables = variables[names(d)])
+  if (!is.null(notes)) e$notes <- notes
+  e
+}
+
+manifest <- list()
+
+manifest$hsb <- entry(
+  "hsb.csv",
+  "High School and Beyond: mathematics achievement of 7185 US students in 160 schools",
+  paste("One row per student from the 1982 High School and Beyond survey as used by Raudenbush and Bryk.",
+        "Students (level 1) are nested in 160 schools (level 2), 90 public and 70 Catholic;",
+        "school-level variables (size, sector, pracad, disclim, himinty, meanses) are repeated on every student row of the school.",
+        "Rows keep the order of nlme's MathAchieve."),
+  hsb, list(school = 160L),
+  list(r_package = "nlme", r_objects = "MathAchieve (students) merged with MathAchSchool (schools) by School",
+       citation = "Raudenbush, S. W. and Bryk, A. S. (2002). Hierarchical Linear Models: Applications and Data Analysis Methods, 2nd ed. Sage."),
+  lic("nlme"),
+  structure(list(), names = character(0)),
+  list(school = "school id (R&B's school code, integer)",
+       minority = "1 = student belongs to a racial/ethnic minority group, 0 = not",
+       female = "1 = female, 0 = male",
+       ses = "student socio-economic status (standardized composite)",
+       mathach = "student mathematics achievement score",
+       size = "school enrolment (number of students)",
+       sector = "school sector: 1 = Catholic, 0 = public",
+       pracad = "proportion of the school's students on the academic track",
+       disclim = "school disciplinary climate scale",
+       himinty = "1 = school with more than 40% minority enrolment, 0 = not",
+       meanses = "school mean SES as given in R&B's school file (MathAchSchool$MEANSES; not recomputed from these rows)"),
+  notes = "Recoded from nlme factors: minority = (Minority == 'Yes'), female = (Sex == 'Female'), sector = (Sector == 'Catholic'), himinty = HIMINTY label. The school mean of ses in these rows differs slightly from meanses."
+)
+
+manifest$sleepstudy <- entry(
+  "sleepstudy.csv",
+  "Reaction times in a sleep deprivation study",
+  paste("Average reaction time per day for 18 subjects in the most sleep-deprived group (3 hours time in bed) of a sleep deprivation study, 10 days each (180 rows).",
+        "Days (level 1) are nested in subjects (level 2).",
+        "Days 0-1 were adaptation and training, day 2 was baseline; sleep deprivation started after day 2."),
+  sleep, list(Subject = 18L),
+  list(r_package = "lme4", r_objects = "sleepstudy",
+       citation = "Belenky, G., Wesensten, N. J., Thorne, D. R., Thomas, M. L., Sing, H. C., Redmond, D. P., Russo, M. B. and Balkin, T. J. (2003). Patterns of performance degradation and restoration during sleep restriction and subsequent recovery: a sleep dose-response study. Journal of Sleep Research 12, 1-12."),
+  lic("lme4"), cats(lme4::sleepstudy, "Subject"),
+  list(Reaction = "average reaction time (ms)",
+       Days = "number of days of sleep deprivation (0-9)",
+       Subject = "subject number (integer label, e.g. 308)")
+)
+
+manifest$pastes <- entry(
+  "pastes.csv",
+  "Paste strength by delivery batch and cask",
+  paste("Strength of a chemical paste product: 10 delivery batches, 3 casks sampled within each batch, and 2 assays per cask sample (60 rows).",
+        "Casks are nested in batches; the cask labels a, b, c are reused in every batch, so the unique cask is batch:cask, which is the sample column (30 levels)."),
+  pastes, list(batch = 10L, cask = 3L, sample = 30L),
+  list(r_package = "lme4", r_objects = "Pastes",
+       citation = "Davies, O. L. and Goldsmith, P. L. (eds) (1972). Statistical Methods in Research and Production, 4th ed. Oliver and Boyd, section 6.5."),
+  lic("lme4"), cats(lme4::Pastes, character(0)),
+  list(strength = "paste strength",
+       batch = "delivery batch, A to J",
+       cask = "cask within the batch, a to c (labels repeat across batches)",
+       sample = "the cask sample, batch:cask, e.g. 'A:a' (30 levels)")
+)
+
+manifest$penicillin <- entry(
+  "penicillin.csv",
+  "Variation in penicillin testing",
+  paste("Six penicillin samples were each tested on each of 24 assay plates by the B. subtilis plate method (144 rows).",
+        "Plates and samples are fully crossed grouping factors: every sample appears on every plate once."),
+  penic, list(plate = 24L, sample = 6L),
+  list(r_package = "lme4", r_objects = "Penicillin",
+       citation = "Davies, O. L. and Goldsmith, P. L. (eds) (1972). Statistical Methods in Research and Production, 4th ed. Oliver and Boyd, section 6.6."),
+  lic("lme4"), cats(lme4::Penicillin, character(0)),
+  list(diameter = "diameter (mm) of the zone of inhibition of growth of the organism",
+       plate = "assay plate, a to x",
+       sample = "penicillin sample, A to F")
+)
+
+manifest$exam <- entry(
+  "exam.csv",
+  "Exam scores of 4059 students in 65 inner-London schools",
+  paste("One row per student: GCSE exam score at 16 with intake reading test score and background, for 4059 students in 65 schools in inner London.",
+        "Students (level 1) are nested in schools (level 2).",
+        "The student column is an id within school only: the same student number occurs in several schools."),
+  exam, list(school = 65L, student = length(unique(exam$student))),
+  list(r_package = "mlmRev", r_objects = "Exam",
+       citation = "Goldstein, H., Rasbash, J., Yang, M., Woodhouse, G., Pan, H., Nuttall, D. and Thomas, S. (1993). A multilevel analysis of school examination results. Oxford Review of Education 19, 425-433."),
+  lic("mlmRev"), cats(mlmRev::Exam, c("school", "student")),
+  list(school = "school id (integer label)",
+       normexam = "normalized GCSE exam score at age 16",
+       schgend = "school gender: mixed, boys or girls (reference level: mixed)",
+       schavg = "school average of the intake score",
+       vr = "student's verbal reasoning score band at intake: bottom 25%, mid 50%, top 25%",
+       intake = "band of the student's intake score: bottom 25%, mid 50%, top 25%",
+       standLRT = "standardized London Reading Test score at intake (age 11)",
+       sex = "student sex: F or M (reference level: F)",
+       type = "school type: Mxd (mixed) or Sngl (single sex)",
+       student = "student id within school (integer label; not unique across schools)")
+)
+
+chem_nested_ok <- all(tapply(as.character(chem$lea), chem$school, function(x) length(unique(x))) == 1)
+manifest$chem97 <- entry(
+  "chem97.csv",
+  "Scores on the 1997 A-level Chemistry examination in England",
+  paste("One row per student: A-level Chemistry point score in 1997 with the student's average GCSE score, age and gender (31022 rows).",
+        sprintf("Students are nested in %d schools, which are nested in %d local education authorities (lea).",
+                length(unique(chem$school)), length(unique(chem$lea))),
+        if (chem_nested_ok) "School ids are unique across leas (each school lies in exactly one lea)." else "School ids are NOT unique across leas."),
+  chem, list(lea = length(unique(chem$lea)), school = length(unique(chem$school)),
+             student = length(unique(chem$student))),
+  list(r_package = "mlmRev", r_objects = "Chem97",
+       citation = "Yang, M., Fielding, A. and Goldstein, H. (2002). Multilevel ordinal models for examination grades. Data from the Centre for Multilevel Modelling, University of Bristol."),
+  lic("mlmRev"), cats(mlmRev::Chem97, c("lea", "school", "student")),
+  list(lea = "local education authority id (integer label)",
+       school = "school id (integer label; unique across leas)",
+       student = "student id (integer label; unique)",
+       score = "A-level Chemistry point score in 1997 (0, 2, 4, 6, 8, 10)",
+       gender = "student gender: M or F (R level order M, F, so M is the reference)",
+       age = "age in months, centred at 222 months (18.5 years)",
+       gcsescore = "student's average GCSE score",
+       gcsecnt = "average GCSE score centred at its mean (gcsescore - mean)"),
+  notes = sprintf("The data have %d distinct schools (the mlmRev help page says 2,280).",
+                  length(unique(chem$school)))
+)
+
+manifest$scotssec <- entry(
+  "scotssec.csv",
+  "Scottish secondary school attainment (primary and secondary school cross-classified)",
+  paste("Attainment scores of 3435 Scottish students on a standardized test at age 16, with verbal reasoning score on entry to secondary school, sex and social class.",
+        "Each student is classified by the primary school and the secondary school attended; these two grouping factors are crossed, not nested."),
+  scots, list(primary = length(unique(scots$primary)), second = length(unique(scots$second))),
+  list(r_package = "mlmRev", r_objects = "ScotsSec",
+       citation = "Paterson, L. (1991). Socio-economic status and educational attainment: a multidimensional and multilevel study. Evaluation and Research in Education 5, 97-121."),
+  lic("mlmRev"), cats(mlmRev::ScotsSec, c("primary", "second")),
+  list(verbal = "verbal reasoning score on entry to secondary school",
+       attain = "score attained on the standardized test at age 16",
+       primary = "primary school id (integer label)",
+       sex = "student sex: M or F (R level order M, F, so M is the reference)",
+       social = "social class on a numeric scale from low to high",
+       second = "secondary school id (integer label)")
+)
+
+manifest$insteval <- entry(
+  "insteval.csv.gz",
+  "University lecture evaluations by students at ETH Zurich",
+  paste("Each row is one student's rating (1-5) of one lecture by one lecturer (73421 rows), anonymized.",
+        "Students (s, 2972 levels) and lecturers (d, 1128 levels) are crossed grouping factors: each student rates several lecturers and each lecturer is rated by many students.",
+        "Gzip-compressed CSV."),
+  inst, list(s = length(unique(inst$s)), d = length(unique(inst$d))),
+  list(r_package = "lme4", r_objects = "InstEval",
+       citation = "ETH Zurich lecture evaluation survey, anonymized; distributed with lme4 (Bates, Maechler, Bolker and Walker 2015, Journal of Statistical Software 67(1))."),
+  lic("lme4"), cats(lme4::InstEval, c("s", "d")),
+  list(s = "student id (integer label)",
+       d = "lecturer (instructor) id (integer label)",
+       studage = "ordered factor: the student's semester number, 2 < 4 < 6 < 8",
+       lectage = "ordered factor: how many semesters back the rated lecture took place, 1 < ... < 6",
+       service = "factor '0'/'1': 1 = lecture held for a different department than the lecturer's main one (reference level '0')",
+       dept = "department of the lecture, anonymized code; R factor whose level order is NOT numeric (see categories)",
+       y = "rating of the lecture, 1 = poor to 5 = very good"),
+  ordered = ordered_cols(lme4::InstEval)
+)
+
+manifest <- manifest[c("hsb", "sleepstudy", "pastes", "penicillin", "exam",
+                       "chem97", "scotssec", "insteval")]
+writeLines(toJSON(manifest, auto_unbox = TRUE, pretty = TRUE, null = "null"),
+           file.path(out_dir, "manifest.json"))
+cat("wrote data files and manifest to", out_dir, "\n")

@@ -1,0 +1,405 @@
+"""The design stage: a parsed formula and a DataFrame in, model matrices out.
+
+:func:`build_design` checks the data (type, columns, missing and infinite values,
+grouping factors), drops incomplete rows while counting them, and builds the
+fixed-effects matrix with patsy and one block of columns per random-effects term. The
+result, a frozen :class:`Design`, is everything an engine needs; it is reused for refits
+(bootstrap, simulation) and keeps patsy's design information so that predictions on
+new data are coded the same way.
+
+The caller's DataFrame is never modified: the model's columns are copied first.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.linalg as sla
+
+from .centering import FORMULA_HELPERS
+from .errors import DataError, FormulaError
+from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+
+__all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
+
+_NUMPY_FUNCTIONS = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan")
+
+
+class MissingDataWarning(UserWarning):
+    """Rows with missing values in model variables were dropped (and counted)."""
+
+
+class DesignWarning(UserWarning):
+    """A design that can be fitted but is unlikely to mean what was intended."""
+
+
+def eval_environment() -> patsy.EvalEnvironment:
+    """patsy's evaluation environment: exactly the functions a formula may call.
+
+    The caller's namespace is never consulted, so a name that is not a column or one
+    of these functions cannot resolve to anything (the parser rejects it first).
+    """
+    ns = {name: getattr(np, name) for name in _NUMPY_FUNCTIONS}
+    ns.update({"np": np, "numpy": np, "center": patsy.center, "standardize": patsy.standardize,
+               "scale": patsy.scale})
+    ns.update(FORMULA_HELPERS)
+    for name in ("Treatment", "Sum", "Diff", "Helmert", "Poly"):
+        ns[name] = getattr(patsy, name)
+    missing = set(ALLOWED_FUNCTIONS) - set(ns) - {"C", "I", "Q"}
+    assert not missing, f"allowed but not provided: {missing}"
+    return patsy.EvalEnvironment([ns])
+
+
+def lme4_name(patsy_name: str) -> str:
+    """lme4's name for a patsy column: ``Intercept`` -> ``(Intercept)``, ``sex[T.M]`` -> ``sexM``."""
+    if patsy_name == "Intercept":
+        return "(Intercept)"
+    return re.sub(r"\[(?:T\.)?([^\]]*)\]", r"\1", patsy_name)
+
+
+@dataclass(frozen=True)
+class RandomBlock:
+    """The columns and grouping of one random-effects term.
+
+    Attributes
+    ----------
+    term : RandomTerm
+        The parsed term, e.g. ``(1 + ses | school)``.
+    group_name : str
+        The grouping factor's name as lme4 prints it (``school``, ``cask:batch``).
+    columns : tuple of str
+        Names of the term's columns, lme4 style (``(Intercept)``, ``ses``).
+    Z : ndarray, shape (n, k)
+        The term's columns for the model rows.
+    codes : ndarray of int, shape (n,)
+        0-based level of each row in the grouping factor.
+    levels : pandas.Index
+        The level labels, in sorted order (lme4's order).
+    design_info : patsy.DesignInfo
+        For rebuilding the columns on new data (in patsy's order).
+    order : tuple of int
+        Positions of patsy's columns in ``Z`` (formula order, as lme4).
+    """
+
+    term: RandomTerm
+    group_name: str
+    columns: tuple
+    Z: np.ndarray = field(repr=False)
+    codes: np.ndarray = field(repr=False)
+    levels: pd.Index = field(repr=False)
+    design_info: object = field(repr=False)
+    order: tuple = ()
+
+    @property
+    def k(self) -> int:
+        """Number of random effects per level."""
+        return self.Z.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Model matrices for one formula on one data set.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    y : ndarray, shape (n,)
+        The outcome.
+    X : ndarray, shape (n, p)
+        The fixed-effects columns.
+    fixed_names : tuple of str
+        lme4-style names of the columns of ``X``.
+    blocks : tuple of RandomBlock
+        One per random-effects term, in formula order.
+    frame : pandas.DataFrame
+        Copy of the model variables for the rows used (index = the caller's row labels).
+    nobs_dropped : int
+        Rows dropped because a model variable was missing.
+    dropped_index : pandas.Index
+        Their labels.
+    x_info : patsy.DesignInfo
+        For building ``X`` on new data (columns in patsy's order).
+    x_order : tuple of int
+        Positions of patsy's columns in ``X`` (lme4's formula order).
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False)
+    fixed_names: tuple
+    blocks: tuple
+    frame: pd.DataFrame = field(repr=False)
+    nobs_dropped: int
+    dropped_index: pd.Index = field(repr=False)
+    x_info: object = field(repr=False)
+    x_order: tuple = ()
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used."""
+        return self.X.shape[0]
+
+    @property
+    def grouping_factors(self) -> dict:
+        """Grouping factor name -> its level labels (each factor once)."""
+        out = {}
+        for b in self.blocks:
+            out.setdefault(b.group_name, b.levels)
+        return out
+
+    def pls_terms(self):
+        """The random-effects terms in the form :class:`mlm.pls.PLSProblem` takes."""
+        return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
+
+
+def _check_frame(data) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}. "
+                        "Convert it first, e.g. pandas.DataFrame(data) or pandas.read_csv(path).")
+    if data.shape[0] == 0:
+        raise DataError("data has no rows: there is nothing to fit.")
+
+
+def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
+    """0-based codes and sorted level labels of the (interaction of the) grouping columns.
+
+    A numeric grouping column is a factor, as in lme4. Labels of an interaction are the
+    levels joined by ':' in the order of ``columns`` (lme4's ``b:a`` for ``a/b``).
+    """
+    cols = list(columns)
+    if len(cols) == 1:
+        values = frame[cols[0]]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.cat.remove_unused_categories()
+            return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
+        uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+        return codes.astype(np.intp), pd.Index(uniques)
+    parts = []
+    for c in cols:
+        codes, levels = group_codes(frame, [c])
+        parts.append((codes, levels))
+    mult = np.ones(len(frame), dtype=np.int64)
+    key = np.zeros(len(frame), dtype=np.int64)
+    for codes, levels in reversed(parts):
+        key += codes * mult
+        mult = mult * len(levels)
+    uniq, codes = np.unique(key, return_inverse=True)
+    labels = []
+    for first in uniq:
+        rem = int(first)
+        pieces = []
+        for codes_i, levels in reversed(parts):
+            pieces.append(str(levels[rem % len(levels)]))
+            rem //= len(levels)
+        labels.append(":".join(reversed(pieces)))
+    return codes.astype(np.intp), pd.Index(labels)
+
+
+def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
+    missing = frame.isna()
+    response = parsed.response if parsed.response in frame.columns else None
+    if response is not None and missing[response].all():
+        raise DataError(f"The outcome '{response}' is missing in every row: there is nothing to fit.")
+    bad = missing.any(axis=1)
+    n_bad = int(bad.sum())
+    if n_bad == len(frame):
+        worst = missing.sum().sort_values(ascending=False)
+        raise DataError("Every row has a missing value in at least one model variable "
+                        f"(most missing: {', '.join(f'{c} ({n})' for c, n in worst.head(3).items())}). "
+                        "Remove the variable or impute it.")
+    if n_bad:
+        counts = missing.sum()
+        which = ", ".join(f"{c}: {n}" for c, n in counts[counts > 0].items())
+        warnings.warn(f"{n_bad} of {len(frame)} rows dropped because of missing values "
+                      f"(missing per variable: {which}).", MissingDataWarning, stacklevel=4)
+    return frame.loc[~bad], frame.index[bad]
+
+
+def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            arr = values.to_numpy(dtype=float, na_value=np.nan)
+            n_inf = int(np.isinf(arr).sum())
+            if n_inf:
+                raise DataError(f"Column '{col}' has {n_inf} infinite value(s). "
+                                "Replace them (e.g. with NaN, to drop those rows) before fitting.")
+    resp = parsed.response
+    if resp in frame.columns:
+        values = frame[resp]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(f"The outcome '{resp}' is not numeric (dtype {values.dtype}). "
+                            "A linear mixed model needs a numeric outcome; convert it with "
+                            "pandas.to_numeric, or for a yes/no outcome use a binary (logistic) model.")
+
+
+def _evaluate(formula_rhs: str, frame: pd.DataFrame, env, what: str):
+    try:
+        return patsy.dmatrix(formula_rhs, frame, eval_env=env, NA_action="raise",
+                             return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise FormulaError(f"Could not build the {what} from '{formula_rhs}': {exc.message}") from None
+
+
+def _check_rank(X: pd.DataFrame) -> None:
+    if X.shape[1] == 0:
+        return
+    _, R, piv = sla.qr(X.to_numpy(), mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
+    rank = int((d > tol).sum())
+    if rank < X.shape[1]:
+        dropped = [lme4_name(X.columns[i]) for i in sorted(piv[rank:])]
+        raise DataError("The fixed-effects columns are collinear: "
+                        f"{', '.join(repr(c) for c in dropped)} "
+                        f"{'is a linear combination' if len(dropped) == 1 else 'are linear combinations'} "
+                        "of the others (for example a variable constant in the data, or a dummy for "
+                        "every level together with the intercept). Remove it from the formula.")
+
+
+def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
+    """Build the model matrices of ``formula`` on ``data``.
+
+    Parameters
+    ----------
+    formula : ParsedFormula or str
+        The model; a string is parsed with :func:`mlm.parse_formula`.
+    data : pandas.DataFrame
+        The data. Not modified.
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    MLMError
+        For data that is not a DataFrame or is empty, unknown columns, a non-numeric or
+        entirely missing outcome, infinite values, collinear fixed effects, or a grouping
+        factor with one level or with as many levels as rows.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> d = mlm.build_design("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    >>> d.X.shape, d.blocks[0].n_levels
+    ((180, 2), 18)
+    """
+    _check_frame(data)
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
+        formula, columns=[str(c) for c in data.columns])
+    missing_cols = [v for v in parsed.variables if v not in data.columns]
+    if missing_cols:
+        raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
+                        f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
+                        f"{' ...' if data.shape[1] > 15 else ''}.")
+    frame = data.loc[:, list(parsed.variables)].copy()
+    frame, dropped = _drop_missing(frame, parsed)
+    _check_values(frame, parsed)
+    env = eval_environment()
+
+    try:
+        y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=env,
+                                     NA_action="raise", return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise FormulaError(f"Could not build the fixed effects from '{parsed.fixed_formula}': "
+                           f"{exc.message}") from None
+    if y_df.shape[1] != 1:
+        raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
+                        "a numeric outcome; convert it with pandas.to_numeric.")
+    y = y_df.to_numpy()[:, 0].astype(float)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"The outcome '{parsed.response}' has infinite or undefined values after "
+                        "transformation (e.g. log of zero or of a negative number). "
+                        "Transform it differently or drop those rows first.")
+    if X_df.shape[1] and not np.all(np.isfinite(X_df.to_numpy())):
+        raise DataError("The fixed-effects columns have infinite or undefined values after "
+                        "transformation (e.g. log of zero). Transform the predictor differently.")
+    x_info = X_df.design_info
+    X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
+    _check_rank(X_df)
+
+    blocks = []
+    n = len(frame)
+    for term in parsed.random:
+        Z_df = _evaluate(term.lhs, frame, env, f"random-effects columns of {term}")
+        z_info = Z_df.design_info
+        Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
+        if Z_df.shape[1] == 0:
+            raise FormulaError(f"The random-effects term {term} has no columns.")
+        codes, levels = group_codes(frame, term.group)
+        G = len(levels)
+        name = term.group_name
+        if G < 2:
+            raise DataError(f"The grouping factor '{name}' has only one level in the data used: "
+                            "a variance between groups needs at least two groups (and in practice "
+                            "five or more). Check the grouping column, or drop the term.")
+        if G >= n:
+            raise DataError(f"The grouping factor '{name}' has as many levels ({G}) as there are rows: "
+                            "every group holds one observation, so its variance cannot be told apart "
+                            "from the residual variance. Check that you grouped by the right column "
+                            "(a group id, not a row id).")
+        if G * Z_df.shape[1] >= n:
+            raise DataError(f"The term {term} has {G * Z_df.shape[1]} random effects for {n} rows: "
+                            "too many to estimate. Drop random slopes or use fewer groups.")
+        blocks.append(RandomBlock(term=term, group_name=name,
+                                  columns=tuple(lme4_name(c) for c in Z_df.columns),
+                                  Z=Z_df.to_numpy(dtype=float), codes=codes, levels=levels,
+                                  design_info=z_info, order=z_order))
+        _warn_constant_slopes(blocks[-1])
+
+    return Design(formula=parsed, y=y, X=X_df.to_numpy(dtype=float),
+                  fixed_names=tuple(lme4_name(c) for c in X_df.columns), blocks=tuple(blocks),
+                  frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
+                  x_info=x_info, x_order=x_order)
+
+
+def _formula_order(frame: pd.DataFrame, rhs: str):
+    """Put the columns in the order the terms were written, as R does.
+
+    patsy groups terms by their numeric factors (categorical-only terms first), so
+    ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; lme4 keeps formula
+    order, and users compare the two tables line by line.
+
+    Returns the reordered frame and, for each of its columns, its position in patsy's
+    order (to apply to matrices patsy builds later from the same design information).
+    """
+    info = frame.design_info
+    written = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    rank = {term: i for i, term in enumerate(written)}
+    terms = sorted(info.terms, key=lambda t: rank.get(t, len(rank)))
+    order = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
+    return frame.iloc[:, order], tuple(order)
+
+
+def _warn_constant_slopes(block: RandomBlock) -> None:
+    """Warn when a random slope's column does not vary within any group.
+
+    Such a slope is a level-2 variable for this factor: its "random slope" cannot be
+    separated from the random intercept (Snijders & Bosker 2012, sec. 5.2).
+    """
+    codes = block.codes
+    counts = np.bincount(codes, minlength=block.n_levels)
+    for j, col in enumerate(block.columns):
+        if col == "(Intercept)":
+            continue
+        z = block.Z[:, j]
+        s1 = np.bincount(codes, weights=z, minlength=block.n_levels)
+        s2 = np.bincount(codes, weights=z * z, minlength=block.n_levels)
+        within = s2 - s1 * s1 / np.maximum(counts, 1)
+        if np.all(within <= 1e-10 * max(1.0, float(np.max(np.abs(s2))))):
+            warnings.warn(f"'{col}' does not vary within levels of '{block.group_name}' (it is a "
+                          f"{block.group_name}-level variable), so a random slope for it across "
+                          f"{block.group_name} cannot be estimated apart from the random intercept. "
+                          f"Drop it from the random part: use '(1 | {block.group_name})'.",
+                          DesignWarning, stacklevel=4)

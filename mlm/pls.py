@@ -1,0 +1,482 @@
+"""lme4's profiled deviance, computed by penalised least squares on per-group sums.
+
+This module holds the package's own estimator of linear mixed models. It evaluates
+exactly the objective lme4 optimises (Bates, Maechler, Bolker & Walker 2015, "Fitting
+linear mixed-effects models using lme4", JSS 67(1), sections 3.1-3.6): the fixed
+effects and the residual variance are profiled out, leaving a function of the relative
+covariance factors ``theta`` only.
+
+Notation (lme4's). Each random-effects term ``t`` has a ``k_t x k_t`` lower-triangular
+template ``T_t`` filled column by column from its slice of ``theta``; the random effects
+are ``b = Lambda u`` with ``Lambda`` block-diagonal (``T_t`` repeated for every level),
+``u ~ N(0, sigma^2 I)``, so the covariance of one level's effects is
+``sigma^2 T_t T_t'``. For a given ``theta`` the sparse Cholesky factor of
+``Lambda' Z' Z Lambda + I`` gives the penalised residual sum of squares ``r2``, the
+fixed effects and the log-determinants from which the deviance follows:
+
+* ML:   ``log|L|^2 + n (1 + log(2 pi r2 / n))``
+* REML: ``log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r2 / (n - p)))``
+
+Why it is fast. The grouping factor with the most random effects ("primary") has a
+block-diagonal ``Z'Z`` (each row belongs to one level), so its part of the Cholesky
+factor is a batch of ``k x k`` factorisations computed on arrays of per-level sums that
+are formed once; an evaluation never touches the rows. The remaining factors (a higher
+nesting level, or the smaller of two crossed factors) are eliminated densely through
+the Schur complement. This is lme4's block structure with a fill-reducing order chosen
+for nested and crossed designs (field notes, "How fast a fit can be in numpy").
+
+The statsmodels engine (:mod:`mlm.mixedlm`) reports its optimum as ``theta`` too, so
+every number the results show is computed here from one set of formulas, whichever
+engine found the optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.optimize import minimize
+
+__all__ = ["PLSProblem", "PLSSolution", "theta_layout"]
+
+_LOG2PI = np.log(2.0 * np.pi)
+
+
+def theta_layout(ks):
+    """Return, for templates of sizes ``ks``, the (row, col) indices of each theta entry.
+
+    lme4 fills the lower triangle column by column: for ``k = 2`` the order is
+    ``T[0,0], T[1,0], T[1,1]``.
+    """
+    out = []
+    for k in ks:
+        out.append([(i, j) for j in range(k) for i in range(j, k)])
+    return out
+
+
+def _template(theta_slice, k, idx):
+    T = np.zeros((k, k))
+    for v, (i, j) in zip(theta_slice, idx):
+        T[i, j] = v
+    return T
+
+
+# --- batched small Cholesky factors and triangular solves -------------------------------
+# Closed forms for k = 1 and 2 avoid the per-call overhead of batched LAPACK, which
+# dominates when there are tens of thousands of 2 x 2 blocks (field notes: 5.9 ms ->
+# 0.54 ms per evaluation at 20,000 groups).
+
+def _chol_batched(A):
+    k = A.shape[-1]
+    if k == 1:
+        return np.sqrt(A)
+    if k == 2:
+        L = np.zeros_like(A)
+        l11 = np.sqrt(A[:, 0, 0])
+        l21 = A[:, 1, 0] / l11
+        L[:, 0, 0] = l11
+        L[:, 1, 0] = l21
+        L[:, 1, 1] = np.sqrt(A[:, 1, 1] - l21 * l21)
+        return L
+    return np.linalg.cholesky(A)
+
+
+def _fwd_batched(L, B):
+    """Solve L X = B for every batch member (L lower triangular, B of shape (G, k, m))."""
+    k = L.shape[-1]
+    if k == 1:
+        return B / L
+    if k == 2:
+        X = np.empty_like(B)
+        X[:, 0, :] = B[:, 0, :] / L[:, 0, 0, None]
+        X[:, 1, :] = (B[:, 1, :] - L[:, 1, 0, None] * X[:, 0, :]) / L[:, 1, 1, None]
+        return X
+    return np.linalg.solve(L, B)
+
+
+def _bwd_batched(L, B):
+    """Solve L' X = B for every batch member."""
+    k = L.shape[-1]
+    if k == 1:
+        return B / L
+    if k == 2:
+        X = np.empty_like(B)
+        X[:, 1, :] = B[:, 1, :] / L[:, 1, 1, None]
+        X[:, 0, :] = (B[:, 0, :] - L[:, 1, 0, None] * X[:, 1, :]) / L[:, 0, 0, None]
+        return X
+    return np.linalg.solve(np.swapaxes(L, -1, -2), B)
+
+
+@dataclass(frozen=True)
+class PLSSolution:
+    """Everything the results need at one value of theta.
+
+    Attributes
+    ----------
+    theta : ndarray
+        Relative covariance factors (lme4's ``getME(m, "theta")``).
+    beta : ndarray
+        Fixed effects.
+    sigma2 : float
+        Residual variance (REML or ML estimate, as fitted).
+    deviance : float
+        The REML criterion (REML fits) or the deviance (ML fits), i.e. -2 log-likelihood.
+    vcov_beta : ndarray
+        Covariance of the fixed effects, ``sigma2 * (R_X' R_X)^{-1}`` (lme4's ``vcov``).
+    b : list of ndarray
+        Conditional modes of the random effects, one ``(levels, k)`` array per term.
+    cond_var : list of ndarray or None
+        Conditional covariances of the random effects, ``(levels, k, k)`` per term
+        (lme4's ``postVar``); computed only when asked for.
+    templates : list of ndarray
+        The ``T_t`` factors; ``sigma2 * T_t T_t'`` is the covariance of term ``t``.
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma2: float
+    deviance: float
+    vcov_beta: np.ndarray
+    b: list
+    cond_var: list | None
+    templates: list
+
+    def covariances(self):
+        """Covariance matrix of each term's random effects (absolute scale)."""
+        return [self.sigma2 * T @ T.T for T in self.templates]
+
+
+class PLSProblem:
+    """The profiled deviance of one model's design, as a function of theta.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        Outcome.
+    X : ndarray, shape (n, p)
+        Fixed-effects design (full column rank).
+    terms : sequence of (Z, codes, n_levels, group_name)
+        One entry per random-effects term: its ``(n, k)`` columns, the 0-based level
+        of every row in its grouping factor, the number of levels, and the factor's
+        name (terms with the same name share a factor).
+    reml : bool
+        REML criterion (lme4's default) or ML deviance.
+
+    Notes
+    -----
+    The per-level sums are formed once here. ``deviance(theta)`` then costs
+    O(levels x k^3 + q2^3), with ``q2`` the number of random effects outside the
+    primary factor, independently of the number of rows.
+    """
+
+    def __init__(self, y, X, terms, reml=True):
+        y = np.asarray(y, dtype=float)
+        X = np.asarray(X, dtype=float)
+        self.n, self.p = X.shape
+        self.reml = bool(reml)
+        self.ks = [int(np.asarray(Z).shape[1]) for Z, _, _, _ in terms]
+        self.n_levels = [int(G) for _, _, G, _ in terms]
+        self.group_names = [g for _, _, _, g in terms]
+        self._idx = theta_layout(self.ks)
+        starts = np.cumsum([0] + [len(i) for i in self._idx])
+        self._slices = [slice(starts[i], starts[i + 1]) for i in range(len(terms))]
+        self.n_theta = int(starts[-1])
+
+        # The primary factor: the one holding the most random effects.
+        size = {}
+        for k, G, g in zip(self.ks, self.n_levels, self.group_names):
+            size[g] = size.get(g, 0) + k * G
+        primary = max(size, key=lambda g: (size[g], -self.group_names.index(g)))
+        self.primary = [i for i, g in enumerate(self.group_names) if g == primary]
+        self.rest = [i for i, g in enumerate(self.group_names) if g != primary]
+        codes1 = np.asarray(terms[self.primary[0]][1], dtype=np.intp)
+        G1 = self.n_levels[self.primary[0]]
+        Z1 = np.column_stack([np.asarray(terms[i][0], dtype=float) for i in self.primary])
+        self.k1 = k1 = Z1.shape[1]
+        self.G1 = G1
+
+        self.XtX = X.T @ X
+        self.Xty = X.T @ y
+        self.yty = float(y @ y)
+
+        M = np.empty((G1, k1, k1))
+        for a in range(k1):
+            for c in range(a, k1):
+                s = np.bincount(codes1, weights=Z1[:, a] * Z1[:, c], minlength=G1)
+                M[:, a, c] = s
+                M[:, c, a] = s
+        self.M = M
+        Z1s = self._sparse_z(Z1, codes1, G1)
+        self.Z1tX = np.asarray(Z1s.T @ X).reshape(G1, k1, self.p)
+        self.Z1ty = np.asarray(Z1s.T @ y).reshape(G1, k1)
+
+        self.q2 = sum(self.ks[i] * self.n_levels[i] for i in self.rest)
+        if self.q2:
+            Z2s = sp.hstack([self._sparse_z(np.asarray(terms[i][0], dtype=float),
+                                            np.asarray(terms[i][1], dtype=np.intp),
+                                            self.n_levels[i]) for i in self.rest]).tocsr()
+            self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
+            self.Z2tX = np.asarray(Z2s.T @ X)
+            self.Z2ty = np.asarray(Z2s.T @ y)
+            self.Z1tZ2 = (Z1s.T @ Z2s).tocsr()
+
+    @staticmethod
+    def _sparse_z(Z, codes, G):
+        """Z expanded to one block of columns per level: shape (n, G * k)."""
+        n, k = Z.shape
+        cols = (codes[:, None] * k + np.arange(k)[None, :]).ravel()
+        rows = np.repeat(np.arange(n), k)
+        return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, G * k))
+
+    # --- theta ------------------------------------------------------------------------
+    def templates(self, theta):
+        """The ``T_t`` factors for ``theta``, one per term."""
+        theta = np.asarray(theta, dtype=float)
+        return [_template(theta[s], k, idx) for s, k, idx in zip(self._slices, self.ks, self._idx)]
+
+    def theta_start(self):
+        """lme4's start: identity templates (diagonal 1, off-diagonal 0)."""
+        return np.concatenate([[1.0 if i == j else 0.0 for (i, j) in idx] for idx in self._idx])
+
+    def theta_lower(self):
+        """Lower bounds: 0 on the diagonal of each template, none elsewhere (lme4's ``lower``)."""
+        return np.concatenate([[0.0 if i == j else -np.inf for (i, j) in idx] for idx in self._idx])
+
+    def theta_from_covariances(self, covs, sigma2):
+        """Theta from absolute covariance matrices of the terms and the residual variance."""
+        out = []
+        for cov, idx in zip(covs, self._idx):
+            T = psd_cholesky(np.asarray(cov, dtype=float) / sigma2)
+            out.extend(T[i, j] for (i, j) in idx)
+        return np.asarray(out)
+
+    def _lambda2(self, Ts):
+        blocks = [sp.kron(sp.identity(self.n_levels[i], format="csr"), sp.csr_matrix(Ts[i]))
+                  for i in self.rest]
+        return sp.block_diag(blocks, format="csr")
+
+    # --- the factorisation --------------------------------------------------------------
+    def _factor(self, theta):
+        Ts = self.templates(theta)
+        T1 = sla.block_diag(*[Ts[i] for i in self.primary])
+        A11 = T1.T @ self.M @ T1
+        A11 += np.eye(self.k1)
+        L1 = _chol_batched(A11)
+        T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
+        RZX1 = _fwd_batched(L1, T1.T @ self.Z1tX)
+        cu1 = _fwd_batched(L1, (T1.T @ self.Z1ty[:, :, None]))[:, :, 0]
+        logdet = 2.0 * np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2)))
+        RZX1f = RZX1.reshape(-1, self.p)
+        XtX = self.XtX - RZX1f.T @ RZX1f
+        Xty = self.Xty - RZX1f.T @ cu1.ravel()
+        cu_sq = float(cu1.ravel() @ cu1.ravel())
+        extra = None
+        if self.q2:
+            C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
+            G1, k1 = self.G1, self.k1
+            Bm = sp.bsr_matrix((C, np.arange(G1), np.arange(G1 + 1)), shape=(G1 * k1, G1 * k1))
+            Lam2 = self._lambda2(Ts)
+            W = (Bm @ self.Z1tZ2 @ Lam2).tocsr()
+            S = np.asarray(Lam2.T @ (Lam2.T @ self.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+            S = S - (W.T @ W).toarray()
+            S[np.diag_indices_from(S)] += 1.0
+            L2 = sla.cholesky(S, lower=True, check_finite=False)
+            rX2 = Lam2.T @ self.Z2tX - W.T @ RZX1f
+            rc2 = Lam2.T @ self.Z2ty - W.T @ cu1.ravel()
+            RZX2 = sla.solve_triangular(L2, rX2, lower=True, check_finite=False)
+            cu2 = sla.solve_triangular(L2, rc2, lower=True, check_finite=False)
+            logdet += 2.0 * np.sum(np.log(np.diag(L2)))
+            XtX = XtX - RZX2.T @ RZX2
+            Xty = Xty - RZX2.T @ cu2
+            cu_sq += float(cu2 @ cu2)
+            extra = (W, L2, RZX2, cu2, Lam2)
+        LX = np.linalg.cholesky(XtX)
+        cbeta = sla.solve_triangular(LX, Xty, lower=True, check_finite=False)
+        r2 = self.yty - cu_sq - float(cbeta @ cbeta)
+        return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra
+
+    def _deviance_from(self, r2, logdet, LX):
+        n, p = self.n, self.p
+        if r2 <= 0:
+            return np.inf
+        if self.reml:
+            ldx = 2.0 * np.sum(np.log(np.diag(LX)))
+            return logdet + ldx + (n - p) * (1.0 + _LOG2PI + np.log(r2 / (n - p)))
+        return logdet + n * (1.0 + _LOG2PI + np.log(r2 / n))
+
+    def deviance(self, theta):
+        """The REML criterion (``reml=True``) or ML deviance at ``theta``: -2 log-likelihood."""
+        try:
+            _, _, _, _, _, LX, _, r2, logdet, _ = self._factor(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf
+        return float(self._deviance_from(r2, logdet, LX))
+
+    __call__ = deviance
+
+    def solve(self, theta, cond_var=False):
+        """All estimates at ``theta``: see :class:`PLSSolution`."""
+        theta = np.asarray(theta, dtype=float)
+        Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = self._factor(theta)
+        dev = float(self._deviance_from(r2, logdet, LX))
+        beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
+        sigma2 = r2 / (self.n - self.p if self.reml else self.n)
+        LXinv = sla.solve_triangular(LX, np.eye(self.p), lower=True, check_finite=False)
+        vcov = sigma2 * (LXinv.T @ LXinv)
+        # Spherical effects u solve L' u = cu - RZX beta (blockwise back substitution).
+        v1 = cu1 - RZX1 @ beta
+        if extra is not None:
+            W, L2, RZX2, cu2, Lam2 = extra
+            u2 = sla.solve_triangular(L2.T, cu2 - RZX2 @ beta, lower=False, check_finite=False)
+            v1 = v1 - (W @ u2).reshape(self.G1, self.k1)
+        u1 = _bwd_batched(L1, v1[:, :, None])[:, :, 0]
+        b1 = u1 @ T1.T  # b = Lambda u, level by level
+        b = [None] * len(Ts)
+        col = 0
+        for i in self.primary:
+            b[i] = b1[:, col:col + self.ks[i]]
+            col += self.ks[i]
+        if extra is not None:
+            b2 = Lam2 @ u2
+            off = 0
+            for i in self.rest:
+                size = self.ks[i] * self.n_levels[i]
+                b[i] = b2[off:off + size].reshape(self.n_levels[i], self.ks[i])
+                off += size
+        cv = self._cond_var(Ts, T1, L1, extra, sigma2) if cond_var else None
+        return PLSSolution(theta=theta, beta=beta, sigma2=float(sigma2), deviance=dev,
+                           vcov_beta=vcov, b=b, cond_var=cv, templates=Ts)
+
+    def _cond_var(self, Ts, T1, L1, extra, sigma2):
+        """Diagonal blocks of sigma2 * Lambda (Lambda'Z'Z Lambda + I)^{-1} Lambda' (lme4's postVar)."""
+        eye = np.broadcast_to(np.eye(self.k1), (self.G1, self.k1, self.k1))
+        L1inv = _fwd_batched(L1, np.ascontiguousarray(eye))  # L1^{-1}
+        inner = np.broadcast_to(np.eye(self.k1), L1inv.shape).copy()
+        out = [None] * len(Ts)
+        if extra is not None:
+            W, L2, _, _, Lam2 = extra
+            V = sla.solve_triangular(L2, W.T.toarray(), lower=True, check_finite=False)
+            V = V.reshape(V.shape[0], self.G1, self.k1)
+            inner = inner + np.einsum("qga,qgb->gab", V, V)
+            L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True, check_finite=False)
+            Sinv = L2inv.T @ L2inv
+            full = Lam2 @ (Lam2 @ Sinv).T  # Lam2 Sinv Lam2' (symmetric)
+            off = 0
+            for i in self.rest:
+                k, G = self.ks[i], self.n_levels[i]
+                idx = off + np.arange(G)[:, None] * k + np.arange(k)[None, :]
+                out[i] = sigma2 * full[idx[:, :, None], idx[:, None, :]]
+                off += k * G
+        Ainv = np.swapaxes(L1inv, 1, 2) @ inner @ L1inv
+        cv1 = sigma2 * (T1 @ Ainv @ T1.T)
+        col = 0
+        for i in self.primary:
+            k = self.ks[i]
+            out[i] = cv1[:, col:col + k, col:col + k]
+            col += k
+        return out
+
+    # --- optimisation -------------------------------------------------------------------
+    def gradient(self, theta, step=1e-5):
+        """Central-difference gradient of the deviance (one-sided at a lower bound)."""
+        theta = np.asarray(theta, dtype=float)
+        lower = self.theta_lower()
+        g = np.empty_like(theta)
+        f0 = None
+        for j in range(theta.size):
+            h = step * max(1.0, abs(theta[j]))
+            up = theta.copy()
+            up[j] += h
+            dn = theta.copy()
+            dn[j] -= h
+            if dn[j] < lower[j]:
+                if f0 is None:
+                    f0 = self.deviance(theta)
+                g[j] = (self.deviance(up) - f0) / h
+            else:
+                g[j] = (self.deviance(up) - self.deviance(dn)) / (2 * h)
+        return g
+
+    def optimize(self, theta0=None):
+        """Minimise the deviance over theta within lme4's bounds.
+
+        L-BFGS-B with central-difference gradients, restarted once from its own
+        answer; scipy's bounded Nelder-Mead is avoided because it stopped on a
+        boundary short of the optimum (field notes).
+
+        Returns
+        -------
+        theta : ndarray
+        info : dict
+            ``deviance``, ``evaluations``, ``gradient`` (at the answer, free
+            coordinates only) and ``converged``.
+        """
+        theta = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float)
+        lower = self.theta_lower()
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        nev = 0
+
+        def run(start, best):
+            nonlocal nev
+            for _ in range(3):
+                res = minimize(self.deviance, start, jac=self.gradient, method="L-BFGS-B",
+                               bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-8, "maxiter": 500})
+                nev += int(res.nfev) * (1 + 2 * self.n_theta)
+                improved = best is None or res.fun < best[0] - 1e-9
+                if best is None or res.fun <= best[0]:
+                    best = (float(res.fun), np.asarray(res.x))
+                if not improved:
+                    break
+                start = best[1]
+            return best
+
+        best = run(theta, None)
+        # A variance that reaches zero is a stationary point of the deviance (which
+        # depends on theta_i through theta_i^2 there), so a gradient method can stall on
+        # the bound although the optimum lies inside (lme4's default optimizer stalls the
+        # same way on chem97 with a slope at the school level). Restart off the bound.
+        diag = np.isfinite(lower)
+        for i in np.flatnonzero(diag & (best[1] < 1e-3)):
+            for push in (0.1, 0.5):
+                start = best[1].copy()
+                start[i] = push
+                trial = run(start, None)
+                if trial[0] < best[0] - 1e-7:
+                    best = trial
+                    break
+        theta = best[1]
+        grad = self.gradient(theta)
+        free = ~((theta <= lower + 1e-8) & (grad > 0))
+        gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
+        converged = gmax < 1e-2 * max(1.0, 1e-4 * abs(best[0]))
+        return theta, {"deviance": best[0], "evaluations": nev, "gradient": gmax,
+                       "converged": bool(converged)}
+
+
+def psd_cholesky(S):
+    """Lower-triangular L with L L' = S for a positive semi-definite S (zeros allowed).
+
+    Falls back from LAPACK's Cholesky (which refuses singular matrices, e.g. a
+    correlation of exactly +-1 or a zero variance) to a pivot-free outer-product
+    factorisation that keeps zero columns at zero.
+    """
+    S = np.asarray(S, dtype=float)
+    try:
+        return np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        k = S.shape[0]
+        L = np.zeros_like(S)
+        A = S.copy()
+        for j in range(k):
+            d = A[j, j] - L[j, :j] @ L[j, :j]
+            if d <= 1e-14 * max(1.0, abs(S[j, j])):
+                L[j, j] = 0.0
+                for i in range(j + 1, k):
+                    L[i, j] = 0.0
+                continue
+            L[j, j] = np.sqrt(d)
+            for i in range(j + 1, k):
+                L[i, j] = (A[i, j] - L[i, :j] @ L[j, :j]) / L[j, j]
+        return L

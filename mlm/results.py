@@ -1,0 +1,499 @@
+"""The result of a fit: lme4's names, pandas objects, a summary laid out like lme4's.
+
+Every number is computed from one solution of the profiled deviance
+(:class:`mlm.pls.PLSSolution`) with lme4's definitions, whichever engine found the
+optimum: ``vcov`` is ``sigma^2 (R_X' R_X)^{-1}``, conditional modes and variances are
+lme4's ``ranef(condVar = TRUE)``, and under REML the log-likelihood is the REML one
+(as ``logLik()`` gives for an lme4 REML fit).
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import stats
+
+from .errors import DataError
+
+__all__ = ["MixedResult"]
+
+#: How tests of fixed effects are made until Satterthwaite df are added.
+DF_METHOD = "normal"
+DF_NOTE = ("Wald z-tests (normal approximation, df = inf); they are liberal with few groups. "
+           "lme4 gives no p-values; lmerTest's Satterthwaite t-tests will be smaller with few groups.")
+
+
+def _fmt(x, digits=4):
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    return f"{x:.{digits}g}" if abs(x) >= 1e5 or (abs(x) < 1e-3 and x != 0) else f"{x:.{digits}f}"
+
+
+class MixedResult:
+    """A fitted linear mixed model.
+
+    Created by :func:`mlm.lmer` (or :func:`mlm.fit`); not meant to be built by hand.
+
+    Attributes
+    ----------
+    design : Design
+        The model matrices (reusable for refits).
+    problem : PLSProblem
+        The profiled deviance as a function of ``theta`` (for profiling and
+        inference on the variance parameters).
+    solution : PLSSolution
+        Estimates at the optimum.
+    reml : bool
+        Whether REML (lme4's default) or ML was used.
+    engine : str
+        ``"statsmodels"`` (MixedLM found or confirmed the optimum) or ``"pls"`` (the
+        package's own estimator of lme4's criterion).
+    converged : bool
+        The gradient of the criterion at the answer is zero (free parameters) or
+        points outward (parameters on their bound): checked by us, not taken from the
+        optimizer's flag.
+    notes : tuple of str
+        Plain-language remarks about the fit (dropped rows, engine choice, boundary).
+
+    Examples
+    --------
+    >>> import mlm
+    >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    >>> round(fit.loglik, 3)
+    -871.814
+    >>> fit.fixef.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    """
+
+    def __init__(self, design, problem, solution, *, reml, engine, converged, fit_info=None,
+                 notes=()):
+        self.design = design
+        self.problem = problem
+        self.solution = solution
+        self.reml = bool(reml)
+        self.engine = engine
+        self.converged = bool(converged)
+        self.fit_info = dict(fit_info or {})
+        self.notes = tuple(notes)
+
+    # --- sizes ---------------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        """The formula as written."""
+        return self.design.formula.formula
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.design.nobs
+
+    @property
+    def nobs_dropped(self) -> int:
+        """Rows of the data dropped because a model variable was missing."""
+        return self.design.nobs_dropped
+
+    @property
+    def ngroups(self) -> dict:
+        """Number of levels of each grouping factor: ``{"school": 160}``."""
+        return {g: len(lv) for g, lv in self.design.grouping_factors.items()}
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Relative covariance factors, lme4's ``getME(fit, "theta")`` (in formula order)."""
+        return self.solution.theta
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects, variance parameters and the residual variance."""
+        return len(self.solution.beta) + self.problem.n_theta + 1
+
+    # --- likelihood ----------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood at the optimum: the REML log-likelihood for REML fits (as lme4)."""
+        return -0.5 * self.solution.deviance
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood: the REML criterion for REML fits, the deviance for ML fits."""
+        return self.solution.deviance
+
+    @property
+    def aic(self) -> float:
+        """AIC = -2 logLik + 2 npar (under REML from the REML log-likelihood, as lme4's AIC)."""
+        return self.deviance + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """BIC = -2 logLik + log(nobs) npar (under REML from the REML log-likelihood)."""
+        return self.deviance + np.log(self.nobs) * self.npar
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation."""
+        return float(np.sqrt(self.solution.sigma2))
+
+    # --- fixed effects ---------------------------------------------------------------------
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, indexed by term (lme4's names)."""
+        return pd.Series(self.solution.beta, index=pd.Index(self.design.fixed_names, name="term"),
+                         name="estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed effects (lme4's ``vcov``)."""
+        idx = pd.Index(self.design.fixed_names, name="term")
+        return pd.DataFrame(self.solution.vcov_beta, index=idx, columns=idx.rename(None))
+
+    @property
+    def df_method(self) -> str:
+        """How the df of the tests of fixed effects are obtained."""
+        return DF_METHOD
+
+    @cached_property
+    def coefficients(self) -> pd.DataFrame:
+        """Fixed effects with standard errors, tests and 95% intervals.
+
+        Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``.
+        Tests are Wald z-tests (``df`` is infinite) until Satterthwaite df are added;
+        :attr:`df_method` says which rule was used.
+        """
+        est = self.fixef.to_numpy()
+        se = np.sqrt(np.diag(self.solution.vcov_beta))
+        z = est / se
+        crit = stats.norm.ppf(0.975)
+        out = pd.DataFrame({"estimate": est, "std_error": se, "df": np.inf, "statistic": z,
+                            "p_value": 2 * stats.norm.sf(np.abs(z)),
+                            "conf_low": est - crit * se, "conf_high": est + crit * se},
+                           index=self.fixef.index)
+        return out
+
+    # --- random effects --------------------------------------------------------------------
+    def _term_labels(self):
+        """lme4's label of each term's group: duplicates become 'g', 'g.1', ..."""
+        seen = {}
+        labels = []
+        for b in self.design.blocks:
+            n = seen.get(b.group_name, 0)
+            labels.append(b.group_name if n == 0 else f"{b.group_name}.{n}")
+            seen[b.group_name] = n + 1
+        return labels
+
+    def _lme4_order(self):
+        """Terms in lme4's order: by number of levels, largest first (stable)."""
+        blocks = self.design.blocks
+        return sorted(range(len(blocks)), key=lambda i: -blocks[i].n_levels)
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components, like lme4's ``as.data.frame(VarCorr(fit))``.
+
+        Columns ``grp, var1, var2, vcov, sdcor``: for a variance row ``var2`` is
+        missing, ``vcov`` the variance and ``sdcor`` the standard deviation; for a
+        covariance row ``vcov`` is the covariance and ``sdcor`` the correlation. The
+        last row is the residual. Variances are on their own scale (not statsmodels'
+        scaled parameters).
+        """
+        rows = []
+        labels = self._term_labels()
+        covs = self.solution.covariances()
+        for i in self._lme4_order():
+            b = self.design.blocks[i]
+            C = covs[i]
+            sd = np.sqrt(np.diag(C))
+            for a, name in enumerate(b.columns):
+                rows.append((labels[i], name, None, C[a, a], sd[a]))
+            for a in range(b.k):
+                for c in range(a + 1, b.k):
+                    corr = C[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
+                    rows.append((labels[i], b.columns[a], b.columns[c], C[a, c], corr))
+        rows.append(("Residual", None, None, self.solution.sigma2, self.sigma))
+        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return out
+
+    @cached_property
+    def singular(self) -> bool:
+        """True when a variance is (near) zero or a correlation (near) +-1: lme4's ``isSingular``.
+
+        As lme4: some diagonal entry of a relative covariance factor is below 1e-4.
+        """
+        lower = self.problem.theta_lower()
+        diag = np.isfinite(lower)
+        return bool(np.any(self.theta[diag] < 1e-4))
+
+    def _ranef_parts(self):
+        groups = {}
+        for i, b in enumerate(self.design.blocks):
+            groups.setdefault(b.group_name, []).append(i)
+        return groups
+
+    @cached_property
+    def ranef(self) -> dict:
+        """Conditional modes of the random effects (lme4's ``ranef``).
+
+        A dict: grouping factor -> DataFrame indexed by level, one column per term
+        column. Conditional standard deviations are in :attr:`ranef_sd`.
+        """
+        out = {}
+        for g, idx in self._ranef_parts().items():
+            levels = self.design.blocks[idx[0]].levels
+            parts = [pd.DataFrame(self.solution.b[i], columns=list(self.design.blocks[i].columns))
+                     for i in idx]
+            frame = pd.concat(parts, axis=1)
+            frame.index = pd.Index(levels, name=g)
+            out[g] = frame
+        return out
+
+    @cached_property
+    def ranef_sd(self) -> dict:
+        """Conditional standard deviations of the random effects (lme4's ``condsd``)."""
+        out = {}
+        cv = self.solution.cond_var
+        for g, idx in self._ranef_parts().items():
+            levels = self.design.blocks[idx[0]].levels
+            parts = [pd.DataFrame(np.sqrt(np.diagonal(cv[i], axis1=1, axis2=2)),
+                                  columns=list(self.design.blocks[i].columns)) for i in idx]
+            frame = pd.concat(parts, axis=1)
+            frame.index = pd.Index(levels, name=g)
+            out[g] = frame
+        return out
+
+    def ranef_table(self) -> pd.DataFrame:
+        """All conditional modes in one long table, like lme4's ``as.data.frame(ranef(fit))``.
+
+        Columns ``grpvar, term, grp, condval, condsd``.
+        """
+        rows = []
+        for g, modes in self.ranef.items():
+            sds = self.ranef_sd[g]
+            for j, term in enumerate(modes.columns):
+                rows.append(pd.DataFrame({"grpvar": g, "term": term, "grp": modes.index.astype(str),
+                                          "condval": modes.iloc[:, j].to_numpy(),
+                                          "condsd": sds.iloc[:, j].to_numpy()}))
+        return pd.concat(rows, ignore_index=True)
+
+    @cached_property
+    def coef(self) -> dict:
+        """Per-group coefficients: fixed effects plus the group's random effects (lme4's ``coef``)."""
+        out = {}
+        for g, modes in self.ranef.items():
+            frame = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(modes), 1)),
+                                 index=modes.index, columns=list(self.fixef.index))
+            for col in modes.columns:
+                if col in frame.columns:
+                    frame[col] = frame[col] + modes[col].to_numpy()
+                else:
+                    frame[col] = modes[col].to_numpy()
+            out[g] = frame
+        return out
+
+    # --- fitted values and predictions ----------------------------------------------------
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted values including the random effects, indexed like the rows used."""
+        d = self.design
+        mu = d.X @ self.solution.beta
+        for b, bb in zip(d.blocks, self.solution.b):
+            mu = mu + np.sum(b.Z * bb[b.codes], axis=1)
+        return pd.Series(mu, index=d.frame.index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        """Observed minus fitted (conditional residuals), indexed like the rows used."""
+        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.frame.index,
+                         name="residual")
+
+    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
+        """Predictions, with or without the random effects.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Rows to predict for; by default the rows the model was fitted to.
+        include_random : bool, default True
+            Add each row's group's conditional modes. A group not seen in fitting
+            contributes zero: its prediction is the population (fixed-effects) one,
+            as lme4's ``predict(..., allow.new.levels = TRUE)``.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed like ``newdata``; rows with a missing predictor get NaN.
+
+        Examples
+        --------
+        >>> import mlm, pandas as pd
+        >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+        >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
+        >>> fit.predict(new).round(2).tolist()
+        [416.48, 303.74]
+        """
+        if newdata is None:
+            if include_random:
+                return self.fitted.rename("prediction")
+            return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
+                             name="prediction")
+        if not isinstance(newdata, pd.DataFrame):
+            raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}.")
+        d = self.design
+        needed = [v for v in d.formula.variables if v != d.formula.response]
+        if include_random:
+            needed_cols = needed
+        else:
+            group_cols = {c for b in d.blocks for c in b.term.group}
+            needed_cols = [v for v in needed if v not in group_cols or v in self._fixed_vars()]
+        missing = [c for c in needed_cols if c not in newdata.columns]
+        if missing:
+            raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
+                            "model needs for prediction.")
+        frame = newdata.loc[:, needed_cols].copy()
+        ok = ~frame.isna().any(axis=1)
+        pred = np.full(len(frame), np.nan)
+        sub = frame.loc[ok]
+        if len(sub):
+            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
+            X = np.asarray(X)[:, list(d.x_order)]
+            mu = X @ self.solution.beta
+            if include_random:
+                for b, bb in zip(d.blocks, self.solution.b):
+                    (Z,) = patsy.build_design_matrices([b.design_info], sub, NA_action="raise")
+                    Z = np.asarray(Z)[:, list(b.order)]
+                    pos = _level_positions(sub, b)
+                    known = pos >= 0
+                    contrib = np.zeros(len(sub))
+                    contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
+                    mu = mu + contrib
+            pred[ok.to_numpy()] = mu
+        return pd.Series(pred, index=newdata.index, name="prediction")
+
+    def _fixed_vars(self):
+        import re
+        text = self.design.formula.fixed
+        return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
+
+    # --- display ----------------------------------------------------------------------------
+    def summary(self) -> str:
+        """The fit laid out like lme4's ``summary()``, with plain-language notes."""
+        lines = []
+        crit = "REML" if self.reml else "maximum likelihood"
+        lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
+        lines.append(f"Formula: {self.formula}")
+        lines.append("")
+        if self.reml:
+            lines.append(f"REML criterion at convergence: {self.deviance:.4f}")
+        else:
+            lines.append(f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}")
+            lines.append(f"{self.aic:10.1f} {self.bic:10.1f} {self.loglik:10.1f} {self.deviance:10.1f} "
+                         f"{self.nobs - self.npar:9d}")
+        lines.append("")
+        scaled = self.residuals.to_numpy() / self.sigma
+        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])
+        lines.append("Scaled residuals:")
+        lines.append("".join(f"{h:>9}" for h in ("Min", "1Q", "Median", "3Q", "Max")))
+        lines.append("".join(f"{v:9.4f}" for v in q))
+        lines.append("")
+        lines.append("Random effects:")
+        lines.extend(self._random_effects_lines())
+        groups = ", ".join(f"{g}, {n}" for g, n in sorted(self.ngroups.items(), key=lambda kv: -kv[1]))
+        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines.append("")
+        lines.append("Fixed effects:")
+        co = self.coefficients
+        table = pd.DataFrame({"Estimate": co["estimate"], "Std. Error": co["std_error"],
+                              "z value": co["statistic"], "Pr(>|z|)": co["p_value"]})
+        lines.append(table.to_string(float_format=lambda v: f"{v:.4g}" if abs(v) < 1e-3 else f"{v:.4f}"))
+        lines.append(f"Tests: {DF_NOTE}")
+        if self.problem.p > 1:
+            lines.append("")
+            lines.append("Correlation of fixed effects:")
+            lines.append(self._corr_fixef_text())
+        notes = self.messages()
+        if notes:
+            lines.append("")
+            lines.append("Notes:")
+            lines.extend(f"- {n}" for n in notes)
+        return "\n".join(lines)
+
+    def _corr_fixef_text(self):
+        V = self.solution.vcov_beta
+        sd = np.sqrt(np.diag(V))
+        C = V / np.outer(sd, sd)
+        names = list(self.design.fixed_names)
+        short = [n[:6] for n in names]
+        rows = []
+        for i in range(1, len(names)):
+            rows.append(f"{names[i]:<12.12}" + "".join(f"{C[i, j]:7.3f}" for j in range(i)))
+        return " " * 12 + "".join(f"{s:>7}" for s in short[:-1]) + "\n" + "\n".join(rows)
+
+    def _random_effects_lines(self):
+        vc = self.varcorr
+        out = [f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
+        for grp, sub in vc.groupby("grp", sort=False):
+            var_rows = sub[sub["var2"].isna()]
+            cov_rows = sub[sub["var2"].notna()]
+            names = list(var_rows["var1"])
+            for j, (_, r) in enumerate(var_rows.iterrows()):
+                label = grp if j == 0 else ""
+                name = "" if r["var1"] is None or pd.isna(r["var1"]) else r["var1"]
+                corr = ""
+                if j > 0:
+                    cs = []
+                    for a in range(j):
+                        m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
+                        cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else "")
+                    corr = " ".join(cs)
+                out.append(f" {label:<12} {name:<14} {r['vcov']:>10.4f} {r['sdcor']:>9.4f}  {corr}")
+        return out
+
+    def messages(self) -> list:
+        """Plain-language notes and warnings about this fit (also in the summary)."""
+        out = list(self.notes)
+        if self.nobs_dropped:
+            out.append(f"{self.nobs_dropped} row(s) with missing values in model variables were "
+                       f"dropped; {self.nobs} used.")
+        if self.singular:
+            out.append("Singular fit: a variance is estimated as (nearly) zero or a correlation as "
+                       "(nearly) +-1. The data do not support this random-effects structure; its "
+                       "estimates are at the edge of what is possible. Consider dropping the term "
+                       "or correlation concerned (see varcorr); the fixed effects can still be used.")
+        if not self.converged:
+            out.append("The optimizer did not reach a point where the criterion is flat "
+                       f"(largest gradient {self.fit_info.get('gradient', float('nan')):.3g}): treat "
+                       "the estimates with caution. Rescale predictors with very different ranges, "
+                       "or simplify the random part.")
+        return out
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        crit = "REML" if self.reml else "ML"
+        return (f"<MixedResult {self.formula!r}: {crit}, nobs={self.nobs}, "
+                f"groups={self.ngroups}, logLik={self.loglik:.3f}>")
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>Linear mixed model</b> fit by {'REML' if self.reml else 'ML'}: "
+                f"<code>{html.escape(self.formula)}</code><br>nobs = {self.nobs}; groups: "
+                + ", ".join(f"{html.escape(str(g))} = {n}" for g, n in self.ngroups.items())
+                + f"; logLik = {self.loglik:.3f}</p>")
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.messages())
+        return (head + "<p><b>Random effects</b></p>" + self.varcorr.to_html(index=False, na_rep="")
+                + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
+                + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
+                + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _level_positions(frame: pd.DataFrame, block) -> np.ndarray:
+    """Position of each row's group among the fitted levels (-1 for an unseen group)."""
+    cols = list(block.term.group)
+    if len(cols) == 1:
+        labels = frame[cols[0]].astype(str).to_numpy()
+    else:
+        labels = frame[cols].astype(str).agg(":".join, axis=1).to_numpy()
+    lookup = {str(lv): i for i, lv in enumerate(block.levels)}
+    return np.array([lookup.get(lab, -1) for lab in labels], dtype=np.intp)
