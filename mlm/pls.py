@@ -316,6 +316,46 @@ class PLSProblem:
 
     __call__ = deviance
 
+    def deviance_varpar(self, varpar):
+        """-2 log-likelihood as a function of ``(theta..., sigma)``, fixed effects profiled out.
+
+        This is lmerTest's parametrisation of the variance parameters (Kuznetsova,
+        Brockhoff & Christensen 2017, JSS 82(13)): its Hessian at the optimum, halved and
+        inverted, is their asymptotic covariance, the input to delta-method intervals
+        (ICC) and Satterthwaite's degrees of freedom. At ``sigma`` equal to its estimate
+        it equals :meth:`deviance`.
+        """
+        varpar = np.asarray(varpar, dtype=float)
+        theta, sigma = varpar[:-1], float(varpar[-1])
+        try:
+            _, _, _, _, _, LX, _, r2, logdet, _ = self._factor(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf
+        s2 = sigma * sigma
+        m = self.n - self.p if self.reml else self.n
+        dev = logdet + m * (_LOG2PI + np.log(s2)) + r2 / s2
+        if self.reml:
+            dev += 2.0 * np.sum(np.log(np.diag(LX)))
+        return float(dev)
+
+    def varpar_covariance(self, theta, sigma, step=1e-4):
+        """Asymptotic covariance of ``(theta..., sigma)``: inverse of half the Hessian of
+        :meth:`deviance_varpar`, by central differences (relative step ``step``)."""
+        x0 = np.append(np.asarray(theta, dtype=float), float(sigma))
+        k = x0.size
+        h = step * np.maximum(np.abs(x0), 1e-2)
+        H = np.empty((k, k))
+        f = self.deviance_varpar
+        for i in range(k):
+            for j in range(i, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i] = h[i]
+                ej[j] = h[j]
+                val = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej) + f(x0 - ei - ej)) / (4 * h[i] * h[j])
+                H[i, j] = H[j, i] = val
+        return np.linalg.inv(H / 2.0)
+
     def solve(self, theta, cond_var=False):
         """All estimates at ``theta``: see :class:`PLSSolution`."""
         theta = np.asarray(theta, dtype=float)
