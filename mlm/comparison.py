@@ -1,0 +1,415 @@
+"""Comparing models: a multilevel model against OLS, and nested multilevel models.
+
+:func:`compare_ols` answers the first question a reader of a multilevel analysis asks:
+what would ordinary least squares have said, and what does ignoring the grouping cost?
+It lays the OLS and multilevel estimates side by side, tests whether the OLS residuals
+differ between groups, tests the random part against the linear model with the
+boundary-corrected likelihood-ratio test (Stata's ``LR test vs. linear model``), and says
+in words what the numbers mean.
+
+:func:`compare` is lme4's ``anova(m0, m1, ...)``: likelihood-ratio tests of nested
+models, refitted with maximum likelihood as lme4 does.
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import MLMError
+
+__all__ = ["OLSComparison", "compare_ols", "compare", "ComparisonError", "RefitWarning"]
+
+
+class ComparisonError(MLMError, ValueError):
+    """Models that cannot be compared as asked (different data, too few models, not fits)."""
+
+
+class RefitWarning(UserWarning):
+    """REML fits were refitted with maximum likelihood before being compared (as lme4 does)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_fit(fit, what="fit"):
+    from .results import MixedResult
+    if not isinstance(fit, MixedResult):
+        raise ComparisonError(f"{what} must be a fitted model from mlm.lmer (a MixedResult), not "
+                              f"{type(fit).__name__}. Fit it first, e.g. mlm.lmer(formula, data).")
+
+
+def _ml_fit(fit):
+    """The fit itself when it is ML, otherwise the same design refitted with ML."""
+    if not fit.reml:
+        return fit
+    from .fitting import ENGINES, fit_design
+    engine = fit.engine if fit.engine in ENGINES else "auto"
+    return fit_design(fit.design, reml=False, engine=engine)
+
+
+def _ols(y, X):
+    """Least squares: estimates, standard errors (sigma^2 = RSS / (n - p)), residuals, ML logLik."""
+    n, p = X.shape
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    rss = float(resid @ resid)
+    s2 = rss / (n - p)
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    se = np.sqrt(s2 * np.diag(xtx_inv))
+    loglik = -0.5 * n * (np.log(2 * np.pi) + np.log(rss / n) + 1.0)
+    return beta, se, resid, loglik
+
+
+def _oneway_anova(values, codes, n_groups):
+    """One-way ANOVA of ``values`` by integer group ``codes``: (F, df1, df2, p)."""
+    n = len(values)
+    counts = np.bincount(codes, minlength=n_groups)
+    sums = np.bincount(codes, weights=values, minlength=n_groups)
+    used = counts > 0
+    means = np.zeros(n_groups)
+    means[used] = sums[used] / counts[used]
+    grand = values.mean()
+    ss_between = float(np.sum(counts[used] * (means[used] - grand) ** 2))
+    ss_within = float(np.sum((values - means[codes]) ** 2))
+    k = int(used.sum())
+    df1, df2 = k - 1, n - k
+    F = (ss_between / df1) / (ss_within / df2)
+    return {"F": float(F), "df1": int(df1), "df2": int(df2), "p_value": float(stats.f.sf(F, df1, df2))}
+
+
+def _first_intercept_block(design):
+    """The first random term with an intercept column (the top factor's intercept variance)."""
+    for i, b in enumerate(design.blocks):
+        if "(Intercept)" in b.columns:
+            return i, b
+    return None, None
+
+
+def _simple_icc(fit):
+    """tau00 / (tau00 + sigma2) for the first factor's intercept variance (NaN without one).
+
+    With random slopes this is the ICC at predictor values of zero; with several factors
+    only the first one's intercept variance is in the denominator besides sigma2.
+    """
+    i, b = _first_intercept_block(fit.design)
+    if b is None:
+        return float("nan")
+    C = fit.solution.covariances()[i]
+    tau = float(C[b.columns.index("(Intercept)"), b.columns.index("(Intercept)")])
+    return tau / (tau + fit.solution.sigma2)
+
+
+def _group_level_columns(design, codes, n_groups):
+    """Names of the fixed columns (intercept excluded) constant within every group."""
+    counts = np.maximum(np.bincount(codes, minlength=n_groups), 1)
+    out = []
+    for j, name in enumerate(design.fixed_names):
+        if name == "(Intercept)":
+            continue
+        x = design.X[:, j]
+        means = np.bincount(codes, weights=x, minlength=n_groups) / counts
+        spread = np.max(np.abs(x - means[codes])) if len(x) else 0.0
+        if spread <= 1e-10 * max(1.0, float(np.max(np.abs(x)))):
+            out.append(name)
+    return out
+
+
+def _fmt_p(p):
+    if not np.isfinite(p):
+        return "NA"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+# --------------------------------------------------------------------------- compare_ols
+@dataclass(frozen=True)
+class OLSComparison:
+    """What ignoring the grouping would have cost: returned by :func:`compare_ols`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Indexed by term: ``ols_estimate, ols_std_error, mlm_estimate, mlm_std_error,
+        se_ratio`` (multilevel SE / OLS SE; above 1 means OLS understated the uncertainty).
+    residual_anova : dict
+        One-way ANOVA of the OLS residuals by the grouping factor: ``F, df1, df2,
+        p_value`` (and ``factor``).
+    lr_test : dict
+        Likelihood-ratio test of the multilevel model (refitted with ML) against the OLS
+        model: ``statistic, df, p_value, distribution, conservative``.
+    icc : float
+        tau00 / (tau00 + sigma2) of the fit, for the first grouping factor's intercept.
+    verdict : str
+        The numbers in plain sentences.
+    factor : str
+        The grouping factor used for the ANOVA and the ICC.
+    group_level : tuple of str
+        Fixed-effect columns constant within groups of ``factor``.
+    """
+
+    table: pd.DataFrame = field(repr=False)
+    residual_anova: dict
+    lr_test: dict
+    icc: float
+    verdict: str = field(repr=False)
+    factor: str = ""
+    group_level: tuple = ()
+    formula: str = ""
+
+    def __str__(self) -> str:
+        a, lr = self.residual_anova, self.lr_test
+        lines = [f"Multilevel model versus OLS: {self.formula}", "",
+                 self.table.to_string(float_format=lambda v: f"{v:.4f}"), "",
+                 f"One-way ANOVA of the OLS residuals by {self.factor}: F({a['df1']}, {a['df2']}) = "
+                 f"{a['F']:.3f}, p {_fmt_p(a['p_value'])}",
+                 f"LR test vs. linear model: {lr['distribution']} = {lr['statistic']:.2f}, "
+                 f"p {_fmt_p(lr['p_value'])}" + ("  (conservative)" if lr["conservative"] else ""),
+                 f"ICC ({self.factor}): {self.icc:.3f}", "", self.verdict]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        a, lr = self.residual_anova, self.lr_test
+        return (f"<p><b>Multilevel model versus OLS</b>: <code>{html.escape(self.formula)}</code></p>"
+                + self.table.to_html(float_format="%.4f")
+                + "<ul>"
+                + f"<li>ANOVA of OLS residuals by {html.escape(self.factor)}: F({a['df1']}, {a['df2']}) "
+                f"= {a['F']:.3f}, p {html.escape(_fmt_p(a['p_value']))}</li>"
+                + f"<li>LR test vs. linear model: {html.escape(lr['distribution'])} = "
+                f"{lr['statistic']:.2f}, p {html.escape(_fmt_p(lr['p_value']))}"
+                + (" (conservative)" if lr["conservative"] else "") + "</li>"
+                + f"<li>ICC: {self.icc:.3f}</li></ul>"
+                + f"<p>{html.escape(self.verdict)}</p>")
+
+
+def compare_ols(fit) -> OLSComparison:
+    """Compare a multilevel model with the OLS regression that ignores the grouping.
+
+    OLS is fitted by least squares to the same rows and fixed-effects columns
+    (``sigma^2 = RSS / (n - p)``, as R's ``lm``). The grouping factor is the first one in
+    the formula (for ``(1 | a/b)`` the outer factor ``a``).
+
+    Parameters
+    ----------
+    fit : MixedResult
+        From :func:`mlm.lmer`. REML or ML; the likelihood-ratio test always uses an
+        ML refit (REML likelihoods cannot be compared with OLS's).
+
+    Returns
+    -------
+    OLSComparison
+        ``table``, ``residual_anova``, ``lr_test``, ``icc``, ``verdict``; ``str()``
+        prints all of it.
+
+    Notes
+    -----
+    The LR statistic is ``2 (logLik_ML(multilevel) - logLik(OLS))``. With one variance
+    parameter the null value is on the boundary of the parameter space and the statistic
+    follows the 50:50 mixture of chi2(0) and chi2(1): p is half the chi2(1) tail (Stata's
+    ``chibar2(01)``). With more variance parameters (random slopes, several factors) p
+    is taken from chi2(df = number of variance parameters), which is conservative (too
+    large), as Stata notes.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.comparison import compare_ols
+    >>> fit = mlm.lmer("mathach ~ ses + meanses + sector + (1 | school)", mlm.load_dataset("hsb"))
+    >>> cmp = compare_ols(fit)
+    >>> cmp.table["se_ratio"].round(2).to_dict()
+    {'(Intercept)': 1.85, 'ses': 0.97, 'meanses': 1.73, 'sector': 1.93}
+    >>> round(cmp.lr_test["statistic"], 2), round(cmp.icc, 3)
+    (212.76, 0.06)
+    """
+    _check_fit(fit)
+    d = fit.design
+    beta, se, resid, ll_ols = _ols(d.y, d.X)
+    co = fit.coefficients
+    table = pd.DataFrame({"ols_estimate": beta, "ols_std_error": se,
+                          "mlm_estimate": co["estimate"].to_numpy(),
+                          "mlm_std_error": co["std_error"].to_numpy()},
+                         index=pd.Index(d.fixed_names, name="term"))
+    table["se_ratio"] = table["mlm_std_error"] / table["ols_std_error"]
+
+    i, block = _first_intercept_block(d)
+    block = block if block is not None else d.blocks[0]
+    anova = _oneway_anova(resid, block.codes, block.n_levels)
+    anova["factor"] = block.group_name
+
+    ml = _ml_fit(fit)
+    ll_ols = float(ll_ols)
+    stat = float(max(0.0, 2.0 * (ml.loglik - ll_ols)))
+    k = int(fit.problem.n_theta)
+    if k == 1:
+        p = 1.0 if stat <= 1e-8 else 0.5 * float(stats.chi2.sf(stat, 1))
+        lr = {"statistic": stat, "df": 1, "p_value": p, "distribution": "chibar2(01)",
+              "conservative": False, "ml_loglik": float(ml.loglik), "ols_loglik": ll_ols}
+    else:
+        lr = {"statistic": stat, "df": k, "p_value": float(stats.chi2.sf(stat, k)),
+              "distribution": f"chi2({k})", "conservative": True,
+              "ml_loglik": float(ml.loglik), "ols_loglik": ll_ols}
+    icc = _simple_icc(fit)
+    group_level = _group_level_columns(d, block.codes, block.n_levels)
+    verdict = _verdict(table, anova, lr, icc, block.group_name, group_level)
+    return OLSComparison(table=table, residual_anova=anova, lr_test=lr, icc=icc, verdict=verdict,
+                         factor=block.group_name, group_level=tuple(group_level),
+                         formula=fit.formula)
+
+
+def _verdict(table, anova, lr, icc, factor, group_level):
+    s = []
+    if group_level:
+        ratios = table.loc[group_level, "se_ratio"]
+        parts = ", ".join(f"{t} ({r:.2f} times)" for t, r in ratios.items())
+        if (ratios > 1.1).any():
+            s.append(f"OLS understates the standard errors of the {factor}-level predictors: the "
+                     f"multilevel standard errors are larger by a factor of {parts}, so OLS "
+                     f"p-values for them are too small and their intervals too narrow.")
+        else:
+            s.append(f"The standard errors of the {factor}-level predictors barely change "
+                     f"({parts}).")
+    else:
+        s.append(f"The model has no {factor}-level predictors (none is constant within {factor}), "
+                 "whose OLS standard errors would be the ones most understated.")
+    level1 = [t for t in table.index if t not in group_level and t != "(Intercept)"]
+    if level1:
+        r = table.loc[level1, "se_ratio"]
+        s.append(f"For predictors that vary within {factor} the ratios are {r.min():.2f} to "
+                 f"{r.max():.2f}." if len(r) > 1 else
+                 f"For the predictor that varies within {factor} ({level1[0]}) the ratio is "
+                 f"{float(r.iloc[0]):.2f}.")
+    if anova["p_value"] < 0.05:
+        s.append(f"The OLS residuals differ between {factor} groups (F({anova['df1']}, {anova['df2']}) "
+                 f"= {anova['F']:.2f}, p {_fmt_p(anova['p_value'])}): observations in the same "
+                 f"group are not independent, which OLS assumes.")
+    else:
+        s.append(f"The OLS residuals do not differ detectably between {factor} groups "
+                 f"(F({anova['df1']}, {anova['df2']}) = {anova['F']:.2f}, p {_fmt_p(anova['p_value'])}).")
+    sig = "favours" if lr["p_value"] < 0.05 else "does not favour"
+    s.append(f"The likelihood-ratio test {sig} the multilevel model over OLS "
+             f"({lr['distribution']} = {lr['statistic']:.2f}, p {_fmt_p(lr['p_value'])}"
+             + ("; conservative with several variance parameters" if lr["conservative"] else "")
+             + ").")
+    if np.isfinite(icc):
+        s.append(f"ICC = {icc:.3f}: {100 * icc:.1f}% of the variance left after the predictors "
+                 f"lies between {factor} groups, i.e. the residuals of two observations in the same "
+                 f"group correlate {icc:.2f}.")
+    return " ".join(s)
+
+
+# --------------------------------------------------------------------------- compare
+def compare(*fits, refit: bool = True, names=None) -> pd.DataFrame:
+    """Likelihood-ratio tests of nested models, like lme4's ``anova(m0, m1, ...)``.
+
+    Parameters
+    ----------
+    *fits : MixedResult
+        Two or more models fitted to the same rows.
+    refit : bool, default True
+        Refit REML fits with maximum likelihood first, as lme4 does by default.
+        ``refit=False`` keeps REML likelihoods, which is valid only when all models
+        have the same fixed part and differ in their random part; if any model is REML
+        and the fixed parts differ, the models are refitted with ML anyway (lme4 would
+        compare the REML likelihoods, which is wrong).
+    names : list of str, optional
+        Row labels, one per model in the order given; default ``"model1"``,
+        ``"model2"``, ... by position in the call. The formulas are in
+        ``result.attrs["formulas"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A row per model, ordered by number of parameters (as lme4, stable for ties);
+        columns ``npar, aic, bic, loglik, deviance, chisq, df, p_value``. ``chisq`` is
+        ``2 max(0, logLik - logLik of the previous row)``, ``df`` the difference in
+        ``npar`` and ``p_value`` its chi-square tail (NaN when ``df`` is 0), all against
+        the previous row. ``attrs["note"]`` says whether models were refitted.
+
+    Raises
+    ------
+    ComparisonError
+        With fewer than two models, something that is not a fit, or models fitted to
+        different rows (different ``nobs`` or outcome values).
+
+    Notes
+    -----
+    The chi-square p-value for a test of a variance (a null on the boundary) is
+    conservative, as in lme4.
+
+    Examples
+    --------
+    >>> import warnings, mlm
+    >>> from mlm.comparison import compare
+    >>> hsb = mlm.load_dataset("hsb")
+    >>> m0 = mlm.lmer("mathach ~ ses + (1 | school)", hsb)
+    >>> m1 = mlm.lmer("mathach ~ ses + meanses + (1 | school)", hsb)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     table = compare(m0, m1)
+    >>> table[["npar", "chisq", "df"]].round(2)
+            npar  chisq   df
+    model1     4    NaN  NaN
+    model2     5   77.2  1.0
+    """
+    if len(fits) == 1 and isinstance(fits[0], (list, tuple)):
+        fits = tuple(fits[0])
+    if len(fits) < 2:
+        raise ComparisonError(f"compare() needs at least two fitted models; got {len(fits)}. "
+                              "Pass them as compare(m0, m1).")
+    for k, f in enumerate(fits):
+        _check_fit(f, what=f"Argument {k + 1}")
+    if names is None:
+        names = [f"model{k + 1}" for k in range(len(fits))]
+    names = [str(n) for n in names]
+    if len(names) != len(fits) or len(set(names)) != len(names):
+        raise ComparisonError(f"names must hold {len(fits)} distinct labels, one per model; got "
+                              f"{names!r}.")
+    nobs = [f.nobs for f in fits]
+    if len(set(nobs)) > 1:
+        raise ComparisonError("The models were fitted to different numbers of rows ("
+                              + ", ".join(f"{n}: {k}" for n, k in zip(names, nobs))
+                              + "); likelihoods of different data cannot be compared. Drop rows "
+                              "with missing values in any model's variables first, then refit all.")
+    y0 = fits[0].design.y
+    for n, f in zip(names[1:], fits[1:]):
+        if not np.array_equal(f.design.y, y0):
+            diff = int(np.sum(f.design.y != y0))
+            raise ComparisonError(f"{names[0]} and {n} have the same number of rows ({len(y0)}) but "
+                                  f"different outcome values in {diff} of them: they were fitted to "
+                                  "different data or outcomes. Refit both to the same rows.")
+    reml = [f.reml for f in fits]
+    same_fixed = len({tuple(f.design.fixed_names) for f in fits}) == 1
+    note = ""
+    if any(reml) and (refit or not same_fixed or not all(reml)):
+        why = ("the fixed parts differ, and REML likelihoods of models with different fixed "
+               "effects cannot be compared" if not same_fixed else
+               "some models were ML and some REML" if not all(reml) else
+               "refit=True (lme4's default)")
+        note = f"REML fit(s) refitted with maximum likelihood before comparing, because {why}."
+        warnings.warn(note, RefitWarning, stacklevel=2)
+        fits = tuple(_ml_fit(f) for f in fits)
+    elif all(reml):
+        note = ("REML likelihoods compared (refit=False; valid because the fixed parts are the "
+                "same).")
+    else:
+        note = "Maximum-likelihood fits compared."
+    npar = np.array([f.npar for f in fits])
+    order = np.argsort(npar, kind="stable")
+    rows = []
+    for j, i in enumerate(order):
+        f = fits[i]
+        rows.append({"npar": int(f.npar), "aic": f.aic, "bic": f.bic, "loglik": f.loglik,
+                     "deviance": -2.0 * f.loglik})
+    out = pd.DataFrame(rows, index=pd.Index([names[i] for i in order]))
+    ll = out["loglik"].to_numpy()
+    chisq = np.r_[np.nan, 2.0 * np.maximum(0.0, np.diff(ll))]
+    dfs = np.r_[np.nan, np.diff(out["npar"].to_numpy()).astype(float)]
+    with np.errstate(invalid="ignore"):
+        p = np.where(dfs == 0, np.nan, stats.chi2.sf(chisq, np.where(dfs > 0, dfs, np.nan)))
+    # a model with fewer parameters after one with more (df < 0) cannot occur: sorted by npar
+    out["chisq"], out["df"], out["p_value"] = chisq, dfs, p
+    out.attrs["note"] = note
+    out.attrs["formulas"] = {names[i]: fits[i].formula for i in order}
+    return out

@@ -1,0 +1,465 @@
+"""Interactions in multilevel models: cross-level terms, simple slopes, Johnson-Neyman.
+
+A cross-level interaction joins a level-1 predictor (one that varies within groups) with
+a level-2 predictor (constant within groups): in Raudenbush & Bryk's terms the level-2
+predictor explains why the level-1 slope differs between groups ("slopes as outcomes").
+:func:`cross_level` finds them in a fit and, given the model without them, reports how
+much of the slope variance they explain.
+
+:func:`simple_slopes` and :func:`johnson_neyman` probe an interaction: the slope of the
+focal predictor at chosen values of the moderator, and the moderator values where that
+slope stops (or starts) being significant (Preacher, Curran & Bauer 2006, J. Educ.
+Behav. Stat. 31(4), 437-448)::
+
+    w(W)     = g10 + g11 W
+    Var w(W) = V10 + 2 W C(10,11) + W^2 V11
+
+with ``g10`` the focal predictor's coefficient, ``g11`` the interaction's and ``V``, ``C``
+their (co)variances. Other predictors, including other moderators of the focal
+predictor, are held at zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import stats
+
+from .errors import MLMError
+
+__all__ = ["cross_level", "simple_slopes", "johnson_neyman", "JohnsonNeyman", "InteractionError"]
+
+
+class InteractionError(MLMError, ValueError):
+    """A term or variable asked for is not in the model (the message lists what is)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_fit(fit):
+    from .results import MixedResult
+    if not isinstance(fit, MixedResult):
+        raise InteractionError(f"Expected a fitted model from mlm.lmer (a MixedResult), not "
+                               f"{type(fit).__name__}.")
+
+
+def _split_name(name: str) -> list:
+    """Split an interaction column name at ':' outside brackets/parentheses."""
+    parts, depth, cur = [], 0, []
+    for ch in name:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == ":" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _critical(df, level):
+    """Two-sided critical value: t with ``df`` degrees of freedom, normal when df is infinite."""
+    q = 0.5 + level / 2
+    return float(stats.norm.ppf(q)) if not np.isfinite(df) else float(stats.t.ppf(q, df))
+
+
+def _pvalue(stat, df):
+    stat = np.abs(np.asarray(stat, dtype=float))
+    return 2 * (stats.norm.sf(stat) if not np.isfinite(df) else stats.t.sf(stat, df))
+
+
+def _terms_text(fit):
+    return ", ".join(repr(t) for t in fit.design.fixed_names)
+
+
+def _find_interaction(fit, focal, moderator):
+    names = list(fit.design.fixed_names)
+    for what, term in (("focal predictor", focal), ("moderator", moderator)):
+        if not isinstance(term, str):
+            raise InteractionError(f"The {what} must be a term name (str), not {type(term).__name__}.")
+    if focal == moderator:
+        raise InteractionError(f"focal and moderator are both {focal!r}; name two different terms.")
+    if focal not in names:
+        raise InteractionError(f"The focal predictor {focal!r} is not a fixed-effect term of the "
+                               f"model. Terms available: {_terms_text(fit)}.")
+    for n in names:
+        parts = _split_name(n)
+        if len(parts) == 2 and sorted(parts) == sorted([focal, moderator]):
+            return n
+    if moderator not in names and moderator not in fit.design.frame.columns:
+        raise InteractionError(f"The moderator {moderator!r} is not a term or variable of the model. "
+                               f"Terms available: {_terms_text(fit)}.")
+    raise InteractionError(f"The model has no interaction of {focal!r} with {moderator!r} "
+                           f"({focal}:{moderator} or {moderator}:{focal}). Add it to the formula, "
+                           f"e.g. '{focal} * {moderator}'. Terms available: {_terms_text(fit)}.")
+
+
+def _moderator_values(fit, moderator):
+    d = fit.design
+    if moderator in d.fixed_names:
+        return d.X[:, list(d.fixed_names).index(moderator)]
+    values = d.frame[moderator]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise InteractionError(f"The moderator {moderator!r} is not numeric; name its dummy column "
+                               f"instead. Terms available: {_terms_text(fit)}.")
+    return values.to_numpy(dtype=float)
+
+
+def _slope_parts(fit, focal, moderator, level):
+    if not (0 < level < 1):
+        raise InteractionError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+    inter = _find_interaction(fit, focal, moderator)
+    g = fit.fixef
+    V = fit.vcov
+    df = float(np.min(fit.coefficients.loc[[focal, inter], "df"].to_numpy()))
+    return inter, float(g[focal]), float(g[inter]), float(V.loc[focal, focal]), \
+        float(V.loc[inter, inter]), float(V.loc[focal, inter]), df
+
+
+# --------------------------------------------------------------------------- simple slopes
+def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95) -> pd.DataFrame:
+    """Slope of ``focal`` at values of ``moderator`` (simple slopes).
+
+    Parameters
+    ----------
+    fit : MixedResult
+        A model with the fixed-effect terms ``focal`` and ``focal:moderator`` (written
+        in either order).
+    focal : str
+        The predictor whose slope is wanted (a fixed-effect name, e.g. ``"cses"``).
+    moderator : str
+        The moderating term (e.g. ``"meanses"``).
+    at : sequence of float, optional
+        Moderator values. Default: the mean and the mean +- 1 SD of the moderator over
+        the model rows (SD with n - 1); for a moderator with only the values 0 and 1,
+        0 and 1.
+    level : float, default 0.95
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by moderator value (index name = ``moderator``); columns ``slope,
+        std_error, statistic, p_value, conf_low, conf_high``. Tests use the df of the
+        fit's coefficient table (``fit.coefficients["df"]``, the smaller of the focal
+        term's and the interaction's): t with that df, normal when infinite (Wald z).
+
+    Raises
+    ------
+    InteractionError
+        If ``focal``, ``moderator`` or their interaction is not in the model (the
+        available terms are listed).
+
+    Notes
+    -----
+    w(W) = g10 + g11 W, Var = V10 + 2 W C(10,11) + W^2 V11 (Preacher, Curran & Bauer
+    2006). Every other predictor, including other moderators of ``focal``, is at zero:
+    in ``y ~ meanses*cses + sector*cses`` the slopes of ``cses`` by ``meanses`` are for
+    public schools (sector = 0).
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.interactions import simple_slopes
+    >>> hsb = mlm.load_dataset("hsb")
+    >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
+    >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
+    >>> simple_slopes(fit, "cses", "sector")["slope"].round(3).tolist()
+    [2.939, 1.296]
+    """
+    _check_fit(fit)
+    inter, g10, g11, v10, v11, c, df = _slope_parts(fit, focal, moderator, level)
+    if at is None:
+        w = _moderator_values(fit, moderator)
+        if set(np.unique(w)) <= {0.0, 1.0}:
+            at = np.array([0.0, 1.0])
+        else:
+            m, s = float(np.mean(w)), float(np.std(w, ddof=1))
+            at = np.array([m - s, m, m + s])
+    at = np.atleast_1d(np.asarray(at, dtype=float))
+    slope = g10 + g11 * at
+    var = v10 + 2 * at * c + at ** 2 * v11
+    se = np.sqrt(np.maximum(var, 0.0))
+    stat = slope / se
+    crit = _critical(df, level)
+    out = pd.DataFrame({"slope": slope, "std_error": se, "statistic": stat,
+                        "p_value": _pvalue(stat, df), "conf_low": slope - crit * se,
+                        "conf_high": slope + crit * se}, index=pd.Index(at, name=moderator))
+    out.attrs.update({"focal": focal, "moderator": moderator, "interaction": inter, "df": df,
+                      "level": level,
+                      "note": f"Slope of {focal} at values of {moderator}, other predictors at zero; "
+                              + ("Wald z-tests." if not np.isfinite(df) else f"t-tests with df = {df:.1f}.")})
+    return out
+
+
+# --------------------------------------------------------------------------- Johnson-Neyman
+@dataclass(frozen=True)
+class JohnsonNeyman:
+    """Where the slope of ``focal`` changes significance along ``moderator``.
+
+    Attributes
+    ----------
+    bounds : tuple of float
+        Moderator values where the slope is exactly at the critical value (0, 1 or 2).
+    significant_outside : bool or None
+        True: the slope is significant for values outside the bounds (below the lower
+        and above the upper); False: between them. None without bounds.
+    significant_everywhere, significant_nowhere : bool
+        For the no-root cases.
+    observed_range : tuple of float
+        Moderator range over the model rows (to tell whether the bounds are in the data).
+    critical_value, df, level : float
+    text : str
+        The region(s) of significance in a sentence.
+    """
+
+    focal: str
+    moderator: str
+    bounds: tuple
+    significant_outside: object
+    significant_everywhere: bool
+    significant_nowhere: bool
+    observed_range: tuple
+    critical_value: float
+    df: float
+    level: float
+    text: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _jn_solve(a, b, cc):
+    """Where ``a W^2 + b W + cc`` (> 0 means significant) changes sign.
+
+    Returns ``(bounds, significant_outside, everywhere, nowhere)``.
+    """
+    scale = max(abs(a), abs(b), abs(cc), 1e-300)
+    if abs(a) <= 1e-12 * scale:
+        if abs(b) <= 1e-12 * scale:
+            return (), None, cc > 0, cc <= 0
+        # linear: significant above the root when b > 0, below it when b < 0
+        return (float(-cc / b),), bool(b > 0), False, False
+    disc = b * b - 4 * a * cc
+    if disc <= 0:
+        # no sign change (a double root only touches zero)
+        return (), None, bool(a > 0), bool(a < 0)
+    sq = np.sqrt(disc)
+    r1, r2 = sorted(((-b - sq) / (2 * a), (-b + sq) / (2 * a)))
+    return (float(r1), float(r2)), bool(a > 0), False, False
+
+
+def johnson_neyman(fit, focal: str, moderator: str, level: float = 0.95) -> JohnsonNeyman:
+    """Johnson-Neyman interval: moderator values where the focal slope is significant.
+
+    Solves w(W)^2 = crit^2 Var w(W) for W, a quadratic
+    ``(g11^2 - c^2 V11) W^2 + 2 (g10 g11 - c^2 C) W + (g10^2 - c^2 V10) = 0``
+    (Preacher, Curran & Bauer 2006), with ``crit`` the critical value at ``level``
+    (normal while the fit's df are infinite, t otherwise; see :func:`simple_slopes`).
+
+    Parameters
+    ----------
+    fit : MixedResult
+    focal, moderator : str
+        As in :func:`simple_slopes`.
+    level : float, default 0.95
+
+    Returns
+    -------
+    JohnsonNeyman
+        ``bounds`` (sorted), which side is significant, the observed moderator range and
+        a sentence (``str(result)``). Without real roots the slope is significant for
+        every moderator value or for none.
+
+    Raises
+    ------
+    InteractionError
+        As :func:`simple_slopes`.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.interactions import johnson_neyman
+    >>> hsb = mlm.load_dataset("hsb")
+    >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
+    >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
+    >>> jn = johnson_neyman(fit, "cses", "meanses")
+    >>> [round(b, 3) for b in jn.bounds]
+    [-6.323, -1.836]
+    """
+    _check_fit(fit)
+    inter, g10, g11, v10, v11, c, df = _slope_parts(fit, focal, moderator, level)
+    crit = _critical(df, level)
+    q2 = crit ** 2
+    a = g11 ** 2 - q2 * v11
+    b = 2 * (g10 * g11 - q2 * c)
+    cc = g10 ** 2 - q2 * v10
+    w = _moderator_values(fit, moderator)
+    rng = (float(np.min(w)), float(np.max(w)))
+    bounds, outside, everywhere, nowhere = _jn_solve(a, b, cc)
+    text = _jn_text(focal, moderator, bounds, outside, everywhere, nowhere, rng, level, df,
+                    lambda x: a * x * x + b * x + cc > 0)
+    return JohnsonNeyman(focal=focal, moderator=moderator, bounds=bounds,
+                         significant_outside=outside, significant_everywhere=bool(everywhere),
+                         significant_nowhere=bool(nowhere), observed_range=rng,
+                         critical_value=crit, df=df, level=level, text=text)
+
+
+def _jn_text(focal, moderator, bounds, outside, everywhere, nowhere, rng, level, df, sig):
+    alpha = 1 - level
+    test = "Wald z" if not np.isfinite(df) else f"t with df = {df:.1f}"
+    lo, hi = rng
+    data = f" The observed range of {moderator} is {lo:.4g} to {hi:.4g}"
+    if everywhere:
+        return (f"The slope of {focal} is significant (two-sided alpha = {alpha:.2g}, {test}) for "
+                f"every value of {moderator}: there is no Johnson-Neyman boundary." + data + ".")
+    if nowhere:
+        return (f"The slope of {focal} is not significant (two-sided alpha = {alpha:.2g}, {test}) "
+                f"for any value of {moderator}: there is no Johnson-Neyman boundary." + data + ".")
+    head = f"The slope of {focal} is significant (two-sided alpha = {alpha:.2g}, {test})"
+    if len(bounds) == 1:
+        where = f" when {moderator} is {'above' if outside else 'below'} {bounds[0]:.4g}."
+    elif outside:
+        where = (f" when {moderator} is below {bounds[0]:.4g} or above {bounds[1]:.4g}, "
+                 "and not between them.")
+    else:
+        where = f" only when {moderator} is between {bounds[0]:.4g} and {bounds[1]:.4g}."
+    inside = [r for r in bounds if lo < r < hi]
+    if inside:
+        tail = (", so significance changes within the data (at "
+                + " and ".join(f"{r:.4g}" for r in inside) + ").")
+    elif sig(0.5 * (lo + hi)):
+        tail = ": the slope is significant throughout the data."
+    else:
+        tail = ": the slope is not significant anywhere in the data."
+    return head + where + data + tail
+
+
+# --------------------------------------------------------------------------- cross-level
+def _factor_columns(code, frame):
+    from .design import eval_environment
+    m = patsy.dmatrix(f"0 + {code}", frame, eval_env=eval_environment(), NA_action="raise",
+                      return_type="matrix")
+    return np.asarray(m, dtype=float)
+
+
+def _varies_within(values, codes, n_groups):
+    counts = np.maximum(np.bincount(codes, minlength=n_groups), 1)
+    for j in range(values.shape[1]):
+        x = values[:, j]
+        means = np.bincount(codes, weights=x, minlength=n_groups) / counts
+        if np.max(np.abs(x - means[codes])) > 1e-10 * max(1.0, float(np.max(np.abs(x)))):
+            return True
+    return False
+
+
+def _slope_variance(fit, factor, column):
+    for b, C in zip(fit.design.blocks, fit.solution.covariances()):
+        if b.group_name == factor and column in b.columns:
+            j = b.columns.index(column)
+            return float(C[j, j])
+    return float("nan")
+
+
+def cross_level(fit, baseline=None) -> pd.DataFrame:
+    """Find the cross-level interactions of a fit.
+
+    A fixed-effect interaction is cross-level for a grouping factor when at least one of
+    its parts varies within the factor's groups (a level-1 predictor) and at least one
+    is constant within every group (a level-2 predictor). Levels are read from the data
+    the model was fitted to, not from the names.
+
+    Parameters
+    ----------
+    fit : MixedResult
+    baseline : MixedResult, optional
+        The same model without the cross-level interaction(s), fitted to the same rows.
+        Gives ``slope_variance_explained = 1 - tau11(fit) / tau11(baseline)``, the
+        proportional reduction of the variance of the level-1 predictor's random slope
+        (Raudenbush & Bryk 2002, ch. 4). NaN where that slope is not random in both.
+        It can be negative.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A row per cross-level term and factor: ``term, level1, level2, factor, estimate,
+        std_error, statistic, p_value`` (+ ``slope_variance_explained`` with a
+        baseline). Empty (same columns) when there are none.
+
+    Raises
+    ------
+    InteractionError
+        If ``baseline`` was fitted to different rows or still contains the terms.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.interactions import cross_level
+    >>> hsb = mlm.load_dataset("hsb")
+    >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
+    >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
+    >>> cross_level(fit)[["term", "level1", "level2"]].values.tolist()
+    [['meanses:cses', 'cses', 'meanses'], ['sector:cses', 'cses', 'sector']]
+    """
+    _check_fit(fit)
+    d = fit.design
+    info = d.x_info
+    factors = {}
+    for b in d.blocks:
+        factors.setdefault(b.group_name, (b.codes, b.n_levels))
+    level_cache = {}
+    co = fit.coefficients
+    from .design import lme4_name
+    rows = []
+    for term in info.terms:
+        if len(term.factors) < 2:
+            continue
+        codes_ = [f.name() for f in term.factors]
+        for g, (gcodes, G) in factors.items():
+            varies = []
+            for code in codes_:
+                key = (code, g)
+                if key not in level_cache:
+                    level_cache[key] = _varies_within(_factor_columns(code, d.frame), gcodes, G)
+                varies.append(level_cache[key])
+            if not (any(varies) and not all(varies)):
+                continue
+            sl = info.term_slices[term]
+            for pname in info.column_names[sl]:
+                name = lme4_name(pname)
+                if name not in co.index:
+                    continue
+                parts = _split_name(name)
+                if len(parts) != len(codes_):
+                    parts = codes_
+                l1 = ":".join(p for p, v in zip(parts, varies) if v)
+                l2 = ":".join(p for p, v in zip(parts, varies) if not v)
+                rows.append({"term": name, "level1": l1, "level2": l2, "factor": g,
+                             **{k: float(co.loc[name, k]) for k in
+                                ("estimate", "std_error", "statistic", "p_value")}})
+    cols = ["term", "level1", "level2", "factor", "estimate", "std_error", "statistic", "p_value"]
+    out = pd.DataFrame(rows, columns=cols)
+    order = {n: i for i, n in enumerate(d.fixed_names)}
+    out = out.sort_values("term", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    if baseline is not None:
+        _check_fit(baseline)
+        if baseline.nobs != fit.nobs or not np.array_equal(baseline.design.y, d.y):
+            raise InteractionError(f"baseline was fitted to different rows (nobs {baseline.nobs} "
+                                   f"against {fit.nobs}, or different outcome values); fit both "
+                                   "models to the same data.")
+        still = [t for t in out["term"] if t in baseline.design.fixed_names]
+        if still:
+            raise InteractionError(f"baseline still contains the cross-level term(s) "
+                                   f"{', '.join(map(repr, still))}; pass the model without them.")
+        explained = []
+        for _, r in out.iterrows():
+            t1 = _slope_variance(fit, r["factor"], r["level1"])
+            t0 = _slope_variance(baseline, r["factor"], r["level1"])
+            explained.append(1 - t1 / t0 if np.isfinite(t0) and t0 > 0 else float("nan"))
+        out["slope_variance_explained"] = explained
+    return out
