@@ -46,7 +46,8 @@ class _GroupMean:
     def _means_for(self, x, g):
         x = np.asarray(x, dtype=float)
         keys = pd.Series(np.asarray(g)).astype(str)
-        m = keys.map(self.means).to_numpy(dtype=float)
+        # a copy: pandas 3 (copy-on-write) hands out a read-only view here
+        m = np.array(keys.map(self.means), dtype=float)
         unseen = np.isnan(m)
         if unseen.any():
             own = pd.Series(x).groupby(keys.to_numpy()).transform("mean").to_numpy()
