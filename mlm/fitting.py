@@ -3,17 +3,21 @@
 Each stage can be called on its own: :func:`mlm.parse_formula`, :func:`mlm.build_design`,
 :func:`fit_design`. ``lmer`` only chains them.
 
-Engines. Both optimise lme4's criterion; they differ in who does the optimising.
+Engines. Both optimise lme4's criterion (the profiled REML or ML deviance); they differ
+in who does the optimising. Results agree to optimizer tolerance, which the reference
+tests check on every lme4 case for both.
 
-* ``"statsmodels"``: statsmodels MixedLM, started at the optimum of our profiled deviance
-  so that it confirms it in a step or two (its own optimizers stop short on textbook
-  models; field notes). Its answer is compared with that optimum and the better one is
-  kept, so the result never depends on statsmodels' optimizer lottery.
-* ``"pls"``: the package's own estimator (:mod:`mlm.pls`), needed where MixedLM cannot
-  express the model (correlated slopes at an inner nesting level, crossed factors with
-  slopes) or cannot fit it in reasonable time or memory (large crossed designs).
-* ``"auto"`` (default): statsmodels where it can express the model and fit it quickly;
-  otherwise pls, saying why in the result's notes.
+* ``"pls"``: the package's own estimator (:mod:`mlm.pls`): lme4's penalised least squares
+  on per-group sums. It fits every model the grammar allows, crossed and large ones
+  included.
+* ``"statsmodels"``: statsmodels MixedLM, started at the pls optimum so that it confirms
+  it in a step or two (its own optimizers stop short on textbook models; field notes).
+  Its answer is compared with that optimum and the better one kept. It cannot express
+  correlated slopes at an inner nesting level or multi-column terms of crossed factors
+  (it says so), and large crossed designs would need a dense matrix of rows x levels.
+* ``"auto"`` (default): the package's choice; today ``"pls"``, because on every benchmark
+  model (benchmarks/) statsmodels takes longer for a single likelihood evaluation
+  than pls takes for the whole fit, and that would make fits slower than lme4's.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .design import Design, build_design
+from .design import Design, _check_frame, build_design
 from .errors import FitError, MLMError
 from .formula import parse_formula
 from .mixedlm import fit_statsmodels, statsmodels_layout
@@ -32,11 +36,7 @@ from .results import MixedResult
 
 __all__ = ["lmer", "fit_design", "ConvergenceWarning"]
 
-ENGINES = ("auto", "statsmodels", "pls")
-# Above these sizes "auto" prefers the pls engine: MixedLM loops over groups in Python
-# and would take many seconds for the same answer (issue 3 benchmarks).
-AUTO_MAX_ROWS = 200_000
-AUTO_MAX_GROUPS = 5_000
+ENGINES = ("auto", "pls", "statsmodels")
 
 
 class ConvergenceWarning(UserWarning):
@@ -53,7 +53,7 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     reml : bool, default True
         REML (lme4's default) or maximum likelihood (Stata's default; needed to
         compare models with different fixed effects).
-    engine : {"auto", "statsmodels", "pls"}
+    engine : {"auto", "pls", "statsmodels"}
         Who optimises; see the module notes. Results agree to optimizer tolerance.
 
     Returns
@@ -62,39 +62,30 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     """
     if engine not in ENGINES:
         raise MLMError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    if engine == "auto":
+        engine = "pls"
+    if engine == "statsmodels":
+        layout, reason = statsmodels_layout(design)
+        if layout is None:
+            raise FitError(f"engine='statsmodels' cannot fit this model: {reason}. "
+                           "Use engine='pls' (the package's own estimator of the same criterion).")
     problem = PLSProblem(design.y, design.X, design.pls_terms(), reml=reml)
     theta, info = problem.optimize()
     notes = []
-    used = "pls"
-    if engine in ("auto", "statsmodels"):
-        layout, reason = statsmodels_layout(design)
-        too_big = (design.nobs > AUTO_MAX_ROWS
-                   or sum(len(v) for v in design.grouping_factors.values()) > AUTO_MAX_GROUPS)
-        if layout is None and engine == "statsmodels":
-            raise FitError(f"engine='statsmodels' cannot fit this model: {reason}. "
-                           "Use engine='pls' (the package's own estimator of the same criterion).")
-        if layout is None:
-            notes.append(f"Fitted with the package's own estimator (engine 'pls') because {reason}.")
-        elif too_big and engine == "auto":
-            notes.append("Fitted with the package's own estimator (engine 'pls'): statsmodels "
-                         "MixedLM would take much longer on a design this large "
-                         "(pass engine='statsmodels' to use it anyway).")
+    if engine == "statsmodels":
+        sol = problem.solve(theta)
+        sm = fit_statsmodels(design, layout, reml=reml, start=(sol.covariances(), sol.sigma2))
+        theta_sm = problem.theta_from_covariances(sm.covariances, sm.sigma2)
+        dev_sm = problem.deviance(theta_sm)
+        info["statsmodels_loglik"] = sm.loglik
+        info["statsmodels_method"] = sm.method
+        info["statsmodels_messages"] = sm.messages
+        if dev_sm <= info["deviance"] + 1e-6:
+            theta, info["deviance"] = theta_sm, dev_sm
         else:
-            sol = problem.solve(theta)
-            sm = fit_statsmodels(design, layout, reml=reml, start=(sol.covariances(), sol.sigma2))
-            theta_sm = problem.theta_from_covariances(sm.covariances, sm.sigma2)
-            dev_sm = problem.deviance(theta_sm)
-            info["statsmodels_loglik"] = sm.loglik
-            info["statsmodels_method"] = sm.method
-            info["statsmodels_messages"] = sm.messages
-            if dev_sm <= info["deviance"] + 1e-6:
-                theta, info["deviance"] = theta_sm, dev_sm
-                used = "statsmodels"
-            else:
-                used = "statsmodels"
-                notes.append(f"statsmodels MixedLM stopped {0.5 * (dev_sm - info['deviance']):.3g} "
-                             "log-likelihood units short of the optimum it was started at; "
-                             "the optimum is reported.")
+            notes.append(f"statsmodels MixedLM stopped {0.5 * (dev_sm - info['deviance']):.3g} "
+                         "log-likelihood units short of the optimum it was started at; "
+                         "the optimum is reported.")
     # Convergence is judged by us: the gradient of the criterion at the answer.
     grad = problem.gradient(theta)
     lower = problem.theta_lower()
@@ -103,7 +94,7 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     info["gradient"] = gmax
     converged = gmax < 2e-2 * max(1.0, 1e-4 * abs(info["deviance"]))
     solution = problem.solve(theta, cond_var=True)
-    result = MixedResult(design, problem, solution, reml=reml, engine=used, converged=converged,
+    result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
                          fit_info=info, notes=notes)
     if not converged:
         warnings.warn(f"The fit of '{design.formula.formula}' did not converge: the criterion is "
@@ -129,8 +120,10 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
         ``nobs_dropped`` and reported.
     reml : bool, default True
         REML (lme4's default) or ML (Stata's default).
-    engine : {"auto", "statsmodels", "pls"}, default "auto"
-        See :mod:`mlm.fitting`.
+    engine : {"auto", "pls", "statsmodels"}, default "auto"
+        Who finds the optimum of lme4's criterion: the package's own estimator
+        (``"pls"``, what ``"auto"`` picks today) or statsmodels MixedLM. Same results;
+        see :mod:`mlm.fitting`.
 
     Returns
     -------
@@ -151,8 +144,7 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     >>> fit.ngroups
     {'school': 160}
     """
-    if not isinstance(data, pd.DataFrame):
-        build_design(formula, data)  # raises the data-type error
+    _check_frame(data)  # type and emptiness first: parsing needs the columns
     parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
     design = build_design(parsed, data)
     return fit_design(design, reml=reml, engine=engine)

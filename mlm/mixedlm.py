@@ -211,25 +211,61 @@ def fit_statsmodels(design, layout, reml=True, start=None,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                res = model.fit(reml=reml, start_params=start_params, method=[method])
+                res = _fit(model, reml, start_params, method)
             except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
                 messages.append(f"{method}: {type(exc).__name__}: {exc}")
                 continue
         messages.extend(f"{method}: {w.message}" for w in caught)
-        if best is None or res.llf > best[0].llf + 1e-9:
-            best = (res, method)
-        if res.converged:
+        if best is None or res["llf"] > best["llf"] + 1e-9:
+            best = dict(res, method=method)
+        if res["converged"]:
             break
     if best is None:
         raise FitError("statsmodels MixedLM failed with every optimizer ("
                        + "; ".join(messages[-3:]) + "). Try engine='pls', or simplify the random part.")
-    res, method = best
-    sigma2 = float(res.scale)
+    sigma2 = float(best["scale"])
     covs = [None] * len(blocks)
     if layout.re_term is not None:
-        covs[layout.re_term] = np.asarray(res.cov_re, dtype=float)
+        covs[layout.re_term] = sigma2 * np.asarray(best["cov_re"], dtype=float)
     for j, i in enumerate(layout.vc_terms):
-        covs[i] = np.array([[float(res.vcomp[j])]])
-    return StatsmodelsFit(covariances=covs, sigma2=sigma2, loglik=float(res.llf),
-                          converged=bool(res.converged), method=method,
+        covs[i] = np.array([[sigma2 * float(best["vcomp"][j])]])
+    return StatsmodelsFit(covariances=covs, sigma2=sigma2, loglik=float(best["llf"]),
+                          converged=bool(best["converged"]), method=best["method"],
                           messages=tuple(dict.fromkeys(messages)))
+
+
+def _fit(model, reml, start_params, method):
+    """One MixedLM optimisation; returns its unscaled covariances, scale and log-likelihood.
+
+    ``MixedLM.fit`` ends by computing the Hessian for statsmodels' own standard errors,
+    which this package does not use (ours come from lme4's formulas in mlm.pls); on a
+    warm start that is half the time. So the optimisation is run the way ``MixedLM.fit``
+    runs it internally (its likelihood, its parametrisation, its optimizer, no Hessian),
+    falling back to ``MixedLM.fit`` itself if statsmodels' internals have changed.
+    """
+    from statsmodels.base.model import LikelihoodModel
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    if start_params is not None:
+        try:
+            model.reml = reml
+            model.cov_pen = None
+            model.fe_pen = None
+            model._cov_sing = 0
+            model._freepat = None
+            packed = start_params.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
+            rslt = LikelihoodModel.fit(model, start_params=packed, skip_hessian=True,
+                                       method=method, disp=False)
+            params = MixedLMParams.from_packed(rslt.params, model.k_fe, model.k_re,
+                                               use_sqrt=model.use_sqrt, has_fe=False)
+            fe_params, _ = model.get_fe_params(params.cov_re, params.vcomp)
+            scale = model.get_scale(fe_params, params.cov_re, params.vcomp)
+            params.fe_params = fe_params
+            llf = model.loglike(params, profile_fe=False)
+            return {"cov_re": params.cov_re, "vcomp": params.vcomp, "scale": scale,
+                    "llf": float(llf), "converged": bool(rslt.mle_retvals["converged"])}
+        except (AttributeError, TypeError, KeyError):
+            pass
+    res = model.fit(reml=reml, start_params=start_params, method=[method])
+    return {"cov_re": res.cov_re_unscaled, "vcomp": res.vcomp / res.scale, "scale": res.scale,
+            "llf": float(res.llf), "converged": bool(res.converged)}

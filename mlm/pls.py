@@ -148,6 +148,152 @@ class PLSSolution:
         return [self.sigma2 * T @ T.T for T in self.templates]
 
 
+class _Remainder:
+    """The random effects outside the primary factor, and their coupling to it.
+
+    ``W = L1^{-1} Lambda1' Z1'Z2 Lambda2`` couples the two parts of the Cholesky factor.
+    It is held in one of three forms, chosen once from the design, so that an
+    evaluation avoids scipy.sparse's per-call overhead where it can:
+
+    * ``nested``: every primary level lies in one level of each other factor (a
+      three-level model: schools in areas). Row block ``l`` of W then has nonzeros only
+      in its parents' columns: W is stored as ``(G1, k1, K2)`` with ``K2`` the total
+      number of columns of the other terms, and products scatter by parent.
+    * ``dense``: small crossed designs; W is a dense ``(G1, k1, q2)`` array.
+    * ``sparse``: large crossed designs (InstEval); W is a CSR matrix.
+    """
+
+    DENSE_MAX = 400_000  # entries of a dense W
+
+    def __init__(self, terms, Z1, codes1, G1, Z1s, X, y):
+        self.ks = [Z.shape[1] for Z, _, _ in terms]
+        self.Gs = [G for _, _, G in terms]
+        sizes = [k * G for k, G in zip(self.ks, self.Gs)]
+        self.offsets = np.cumsum([0] + sizes)
+        self.q2 = int(self.offsets[-1])
+        self.G1, self.k1 = G1, Z1.shape[1]
+        Z2s = sp.hstack([PLSProblem._sparse_z(Z, codes, G) for Z, codes, G in terms]).tocsr()
+        self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
+        self.Z2tX = np.asarray(Z2s.T @ X)
+        self.Z2ty = np.asarray(Z2s.T @ y)
+        parents = []
+        for _, codes, _ in terms:
+            pairs = np.unique(np.stack([codes1, codes], axis=1), axis=0)
+            if len(pairs) != G1:
+                parents = None
+                break
+            parent = np.empty(G1, dtype=np.intp)
+            parent[pairs[:, 0]] = pairs[:, 1]
+            parents.append(parent)
+        if parents is not None:
+            self.mode = "nested"
+            cols, zc = [], []
+            for t, (Z, codes, G) in enumerate(terms):
+                k = self.ks[t]
+                for a in range(k):
+                    cols.append(self.offsets[t] + parents[t] * k + a)
+                    zc.append(np.stack([np.bincount(codes1, weights=Z1[:, i] * Z[:, a], minlength=G1)
+                                        for i in range(self.k1)], axis=1))
+            self.colidx = np.stack(cols, axis=1)                 # (G1, K2)
+            self.Zc = np.stack(zc, axis=2)                       # (G1, k1, K2)
+            self.K2 = self.colidx.shape[1]
+            seg = np.cumsum([0] + self.ks)
+            self.kseg = [slice(seg[t], seg[t + 1]) for t in range(len(terms))]
+            pos = self.colidx[:, :, None] * self.q2 + self.colidx[:, None, :]
+            self._pair_index = pos.ravel()
+        elif G1 * self.k1 * self.q2 <= self.DENSE_MAX:
+            self.mode = "dense"
+            self.Zd = (Z1s.T @ Z2s).toarray().reshape(G1, self.k1, self.q2)
+        else:
+            self.mode = "sparse"
+            self.Zs = (Z1s.T @ Z2s).tocsr()
+
+    # Lambda2 and its transpose applied to (q2, m) arrays, term by term.
+    def _apply(self, Ts, M, transpose):
+        M = np.asarray(M, dtype=float)
+        out = np.empty_like(M)
+        for t, T in enumerate(Ts):
+            k, G = self.ks[t], self.Gs[t]
+            seg = slice(self.offsets[t], self.offsets[t + 1])
+            block = M[seg].reshape(G, k, -1)
+            out[seg] = (np.swapaxes(T, 0, 1) @ block if transpose else T @ block).reshape(G * k, -1)
+        return out
+
+    def lam(self, Ts, M):
+        """Lambda2 @ M."""
+        return self._apply(Ts, M, transpose=False)
+
+    def lam_t(self, Ts, M):
+        """Lambda2' @ M."""
+        return self._apply(Ts, M, transpose=True)
+
+    def W(self, C, Ts):
+        """W for C = blockdiag(L1^{-1} T1') and the other terms' templates Ts."""
+        if self.mode == "nested":
+            Wc = C @ self.Zc
+            for t, T in enumerate(Ts):
+                Wc[:, :, self.kseg[t]] = Wc[:, :, self.kseg[t]] @ T
+            return Wc
+        if self.mode == "dense":
+            Wd = C @ self.Zd
+            for t, T in enumerate(Ts):
+                k, G = self.ks[t], self.Gs[t]
+                seg = slice(self.offsets[t], self.offsets[t + 1])
+                Wd[:, :, seg] = (Wd[:, :, seg].reshape(self.G1, self.k1, G, k) @ T).reshape(
+                    self.G1, self.k1, G * k)
+            return Wd
+        Bm = sp.bsr_matrix((C, np.arange(self.G1), np.arange(self.G1 + 1)),
+                           shape=(self.G1 * self.k1, self.G1 * self.k1))
+        lam2 = sp.block_diag([sp.kron(sp.identity(G, format="csr"), sp.csr_matrix(T))
+                              for T, G in zip(Ts, self.Gs)], format="csr")
+        return (Bm @ self.Zs @ lam2).tocsr()
+
+    def WtW(self, W):
+        """W'W as a dense (q2, q2) array."""
+        if self.mode == "nested":
+            outer = np.einsum("lia,lib->lab", W, W)
+            return np.bincount(self._pair_index, weights=outer.ravel(),
+                               minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
+        if self.mode == "dense":
+            Wf = W.reshape(-1, self.q2)
+            return Wf.T @ Wf
+        return (W.T @ W).toarray()
+
+    def Wt_dot(self, W, M):
+        """W' @ M for M of shape (G1 * k1, m)."""
+        if self.mode == "nested":
+            m = M.shape[1]
+            per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
+            idx = self.colidx.ravel()
+            per = per.reshape(-1, m)
+            return np.stack([np.bincount(idx, weights=per[:, j], minlength=self.q2)
+                             for j in range(m)], axis=1)
+        if self.mode == "dense":
+            return W.reshape(-1, self.q2).T @ M
+        return np.asarray(W.T @ M)
+
+    def W_dot(self, W, v):
+        """W @ v for v of shape (q2,), flattened to (G1 * k1,)."""
+        if self.mode == "nested":
+            return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
+        if self.mode == "dense":
+            return W.reshape(-1, self.q2) @ v
+        return W @ v
+
+    def Wt_dense(self, W):
+        """W' as a dense (q2, G1 * k1) array."""
+        if self.mode == "nested":
+            out = np.zeros((self.q2, self.G1, self.k1))
+            rows = np.broadcast_to(self.colidx[:, None, :], W.shape)
+            lv = np.broadcast_to(np.arange(self.G1)[:, None, None], W.shape)
+            ii = np.broadcast_to(np.arange(self.k1)[None, :, None], W.shape)
+            np.add.at(out, (rows.ravel(), lv.ravel(), ii.ravel()), W.ravel())
+            return out.reshape(self.q2, -1)
+        if self.mode == "dense":
+            return W.reshape(-1, self.q2).T.copy()
+        return W.T.toarray()
+
+
 class PLSProblem:
     """The profiled deviance of one model's design, as a function of theta.
 
@@ -213,14 +359,11 @@ class PLSProblem:
         self.Z1ty = np.asarray(Z1s.T @ y).reshape(G1, k1)
 
         self.q2 = sum(self.ks[i] * self.n_levels[i] for i in self.rest)
+        self.rem = None
         if self.q2:
-            Z2s = sp.hstack([self._sparse_z(np.asarray(terms[i][0], dtype=float),
-                                            np.asarray(terms[i][1], dtype=np.intp),
-                                            self.n_levels[i]) for i in self.rest]).tocsr()
-            self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
-            self.Z2tX = np.asarray(Z2s.T @ X)
-            self.Z2ty = np.asarray(Z2s.T @ y)
-            self.Z1tZ2 = (Z1s.T @ Z2s).tocsr()
+            self.rem = _Remainder([(np.asarray(terms[i][0], dtype=float),
+                                    np.asarray(terms[i][1], dtype=np.intp), self.n_levels[i])
+                                   for i in self.rest], Z1, codes1, G1, Z1s, X, y)
 
     @staticmethod
     def _sparse_z(Z, codes, G):
@@ -252,11 +395,6 @@ class PLSProblem:
             out.extend(T[i, j] for (i, j) in idx)
         return np.asarray(out)
 
-    def _lambda2(self, Ts):
-        blocks = [sp.kron(sp.identity(self.n_levels[i], format="csr"), sp.csr_matrix(Ts[i]))
-                  for i in self.rest]
-        return sp.block_diag(blocks, format="csr")
-
     # --- the factorisation --------------------------------------------------------------
     def _factor(self, theta):
         Ts = self.templates(theta)
@@ -274,24 +412,23 @@ class PLSProblem:
         cu_sq = float(cu1.ravel() @ cu1.ravel())
         extra = None
         if self.q2:
+            rem = self.rem
+            T2 = [Ts[i] for i in self.rest]
             C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
-            G1, k1 = self.G1, self.k1
-            Bm = sp.bsr_matrix((C, np.arange(G1), np.arange(G1 + 1)), shape=(G1 * k1, G1 * k1))
-            Lam2 = self._lambda2(Ts)
-            W = (Bm @ self.Z1tZ2 @ Lam2).tocsr()
-            S = np.asarray(Lam2.T @ (Lam2.T @ self.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
-            S = S - (W.T @ W).toarray()
+            W = rem.W(C, T2)
+            S = rem.lam_t(T2, rem.lam_t(T2, rem.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+            S -= rem.WtW(W)
             S[np.diag_indices_from(S)] += 1.0
             L2 = sla.cholesky(S, lower=True, check_finite=False)
-            rX2 = Lam2.T @ self.Z2tX - W.T @ RZX1f
-            rc2 = Lam2.T @ self.Z2ty - W.T @ cu1.ravel()
+            rX2 = rem.lam_t(T2, rem.Z2tX) - rem.Wt_dot(W, RZX1f)
+            rc2 = rem.lam_t(T2, rem.Z2ty[:, None])[:, 0] - rem.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
             RZX2 = sla.solve_triangular(L2, rX2, lower=True, check_finite=False)
             cu2 = sla.solve_triangular(L2, rc2, lower=True, check_finite=False)
             logdet += 2.0 * np.sum(np.log(np.diag(L2)))
             XtX = XtX - RZX2.T @ RZX2
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
-            extra = (W, L2, RZX2, cu2, Lam2)
+            extra = (W, L2, RZX2, cu2, T2)
         LX = np.linalg.cholesky(XtX)
         cbeta = sla.solve_triangular(LX, Xty, lower=True, check_finite=False)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
@@ -368,9 +505,9 @@ class PLSProblem:
         # Spherical effects u solve L' u = cu - RZX beta (blockwise back substitution).
         v1 = cu1 - RZX1 @ beta
         if extra is not None:
-            W, L2, RZX2, cu2, Lam2 = extra
+            W, L2, RZX2, cu2, T2 = extra
             u2 = sla.solve_triangular(L2.T, cu2 - RZX2 @ beta, lower=False, check_finite=False)
-            v1 = v1 - (W @ u2).reshape(self.G1, self.k1)
+            v1 = v1 - self.rem.W_dot(W, u2).reshape(self.G1, self.k1)
         u1 = _bwd_batched(L1, v1[:, :, None])[:, :, 0]
         b1 = u1 @ T1.T  # b = Lambda u, level by level
         b = [None] * len(Ts)
@@ -379,7 +516,7 @@ class PLSProblem:
             b[i] = b1[:, col:col + self.ks[i]]
             col += self.ks[i]
         if extra is not None:
-            b2 = Lam2 @ u2
+            b2 = self.rem.lam(T2, u2[:, None])[:, 0]
             off = 0
             for i in self.rest:
                 size = self.ks[i] * self.n_levels[i]
@@ -396,13 +533,13 @@ class PLSProblem:
         inner = np.broadcast_to(np.eye(self.k1), L1inv.shape).copy()
         out = [None] * len(Ts)
         if extra is not None:
-            W, L2, _, _, Lam2 = extra
-            V = sla.solve_triangular(L2, W.T.toarray(), lower=True, check_finite=False)
+            W, L2, _, _, T2 = extra
+            V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
             V = V.reshape(V.shape[0], self.G1, self.k1)
             inner = inner + np.einsum("qga,qgb->gab", V, V)
             L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True, check_finite=False)
             Sinv = L2inv.T @ L2inv
-            full = Lam2 @ (Lam2 @ Sinv).T  # Lam2 Sinv Lam2' (symmetric)
+            full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2' (symmetric)
             off = 0
             for i in self.rest:
                 k, G = self.ks[i], self.n_levels[i]
@@ -442,28 +579,40 @@ class PLSProblem:
     def optimize(self, theta0=None):
         """Minimise the deviance over theta within lme4's bounds.
 
-        L-BFGS-B with central-difference gradients, restarted once from its own
-        answer; scipy's bounded Nelder-Mead is avoided because it stopped on a
-        boundary short of the optimum (field notes).
+        Two phases. A short bounded Nelder-Mead search with a small simplex (like
+        lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
+        gradient method started at lme4's start value takes a unit first step that can
+        land on a zero variance, a stationary point of the deviance, and stall there.
+        L-BFGS-B with central-difference gradients then converges quickly. A
+        parameter that ends on its bound is pushed off it and the fit restarted, and
+        the better answer kept (scipy's Nelder-Mead alone stopped on a boundary short
+        of the optimum: field notes).
 
         Returns
         -------
         theta : ndarray
         info : dict
-            ``deviance``, ``evaluations``, ``gradient`` (at the answer, free
-            coordinates only) and ``converged``.
+            ``deviance``, ``evaluations``, ``gradient`` (largest absolute gradient at
+            the answer, free coordinates only) and ``converged``.
         """
         theta = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float)
         lower = self.theta_lower()
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-        nev = 0
+        counter = [0]
 
-        def run(start, best):
-            nonlocal nev
+        def f(x):
+            counter[0] += 1
+            return self.deviance(x)
+
+        def g(x):
+            counter[0] += 2 * x.size
+            return self.gradient(x)
+
+        def polish(start):
+            best = None
             for _ in range(3):
-                res = minimize(self.deviance, start, jac=self.gradient, method="L-BFGS-B",
-                               bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-8, "maxiter": 500})
-                nev += int(res.nfev) * (1 + 2 * self.n_theta)
+                res = minimize(f, start, jac=g, method="L-BFGS-B", bounds=bounds,
+                               options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 500})
                 improved = best is None or res.fun < best[0] - 1e-9
                 if best is None or res.fun <= best[0]:
                     best = (float(res.fun), np.asarray(res.x))
@@ -472,7 +621,16 @@ class PLSProblem:
                 start = best[1]
             return best
 
-        best = run(theta, None)
+        if theta0 is None:
+            k = theta.size
+            # step towards the interior: down for diagonal entries at 1, up elsewhere
+            steps = np.where(theta > 0.5, -0.25, 0.25)
+            simplex = np.vstack([theta] + [theta + steps[i] * np.eye(k)[i] for i in range(k)])
+            coarse = minimize(f, theta, method="Nelder-Mead", bounds=bounds,
+                              options={"initial_simplex": simplex, "maxfev": 15 * k + 10,
+                                       "xatol": 1e-3, "fatol": 1e-4})
+            theta = np.asarray(coarse.x)
+        best = polish(theta)
         # A variance that reaches zero is a stationary point of the deviance (which
         # depends on theta_i through theta_i^2 there), so a gradient method can stall on
         # the bound although the optimum lies inside (lme4's default optimizer stalls the
@@ -482,7 +640,7 @@ class PLSProblem:
             for push in (0.1, 0.5):
                 start = best[1].copy()
                 start[i] = push
-                trial = run(start, None)
+                trial = polish(start)
                 if trial[0] < best[0] - 1e-7:
                     best = trial
                     break
@@ -491,7 +649,7 @@ class PLSProblem:
         free = ~((theta <= lower + 1e-8) & (grad > 0))
         gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
         converged = gmax < 1e-2 * max(1.0, 1e-4 * abs(best[0]))
-        return theta, {"deviance": best[0], "evaluations": nev, "gradient": gmax,
+        return theta, {"deviance": best[0], "evaluations": counter[0], "gradient": gmax,
                        "converged": bool(converged)}
 
 

@@ -54,7 +54,7 @@ def engines_for(case):
     design = mlm.build_design(case_formula(case), case_data(case))
     from mlm.mixedlm import statsmodels_layout
     layout, _ = statsmodels_layout(design)
-    out = ["auto", "pls"]
+    out = ["pls"]
     if layout is not None and case["id"] not in SLOW:
         out.append("statsmodels")
     return out
