@@ -309,8 +309,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     env = eval_environment()
 
     try:
-        y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=env,
-                                     NA_action="raise", return_type="dataframe")
+        # log(0) and the like are reported below, by column, instead of numpy's warning.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=env,
+                                         NA_action="raise", return_type="dataframe")
     except patsy.PatsyError as exc:
         raise FormulaError(f"Could not build the fixed effects from '{parsed.fixed_formula}': "
                            f"{exc.message}") from None

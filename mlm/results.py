@@ -352,11 +352,20 @@ class MixedResult:
             raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
                             "model needs for prediction.")
         frame = newdata.loc[:, needed_cols].copy()
+        for col in frame.columns:
+            # patsy compares a categorical's own level set with the fitted one, and new rows
+            # may hold only some levels: hand it the values, coded with the fitted levels.
+            if isinstance(frame[col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(object)
         ok = ~frame.isna().any(axis=1)
         pred = np.full(len(frame), np.nan)
         sub = frame.loc[ok]
         if len(sub):
-            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
+            try:
+                (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
+            except patsy.PatsyError as exc:
+                raise DataError("newdata cannot be coded like the data the model was fitted to: "
+                                f"{exc.message}") from None
             X = np.asarray(X)[:, list(d.x_order)]
             mu = X @ self.solution.beta
             if include_random:
@@ -399,7 +408,7 @@ class MixedResult:
         lines.append("")
         lines.append("Random effects:")
         lines.extend(self._random_effects_lines())
-        groups = ", ".join(f"{g}, {n}" for g, n in sorted(self.ngroups.items(), key=lambda kv: -kv[1]))
+        groups = "; ".join(f"{g}, {n}" for g, n in sorted(self.ngroups.items(), key=lambda kv: -kv[1]))
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         lines.append("")
         lines.append("Fixed effects:")
@@ -496,4 +505,22 @@ def _level_positions(frame: pd.DataFrame, block) -> np.ndarray:
     else:
         labels = frame[cols].astype(str).agg(":".join, axis=1).to_numpy()
     lookup = {str(lv): i for i, lv in enumerate(block.levels)}
-    return np.array([lookup.get(lab, -1) for lab in labels], dtype=np.intp)
+    # A numeric group id read back as float (e.g. a column with a NaN) prints as '308.0'.
+    loose = {}
+    for i, lv in enumerate(block.levels):
+        loose.setdefault(_loose_label(str(lv)), i)
+    return np.array([lookup.get(lab, loose.get(_loose_label(lab), -1)) for lab in labels],
+                    dtype=np.intp)
+
+
+def _loose_label(label: str) -> str:
+    """A group label with integral numbers written as integers: '308.0' -> '308'."""
+    parts = []
+    for piece in label.split(":"):
+        try:
+            value = float(piece)
+        except ValueError:
+            parts.append(piece)
+            continue
+        parts.append(str(int(value)) if value.is_integer() else piece)
+    return ":".join(parts)
