@@ -9,6 +9,10 @@ Stages you can call on their own: :func:`parse_formula` -> :func:`build_design` 
 """
 
 from .centering import center
+from .comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
+from .interactions import InteractionError, JohnsonNeyman, cross_level, johnson_neyman, simple_slopes
+from .nesting import NestingReport, describe_nesting, levels
+from .variance import icc, r2
 from .data import list_datasets, load_dataset
 from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
@@ -21,5 +25,9 @@ __version__ = "0.1.0"
 __all__ = [
     "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
-    "MLMError", "FormulaError", "DataError", "FitError", "ConvergenceWarning",
+    "icc", "r2", "describe_nesting", "levels", "NestingReport",
+    "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
+    "JohnsonNeyman",
+    "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
+    "ConvergenceWarning", "RefitWarning",
 ]

@@ -23,6 +23,21 @@ from .errors import DataError
 __all__ = ["center", "FORMULA_HELPERS"]
 
 
+def _keys(g) -> pd.Series:
+    """Group labels as strings, integral numbers written as integers.
+
+    A numeric id column read with a missing value becomes float ('1224.0'); new data
+    may hold the same id as an integer ('1224'): both must name the same group.
+    """
+    values = pd.Series(np.asarray(g))
+    if pd.api.types.is_float_dtype(values):
+        whole = values.notna() & (values == np.round(values))
+        out = values.astype(str)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        return out
+    return values.astype(str)
+
+
 class _GroupMean:
     """Memorise per-group means of x (missing values ignored)."""
 
@@ -33,7 +48,7 @@ class _GroupMean:
 
     def memorize_chunk(self, x, g):
         x = np.asarray(x, dtype=float)
-        keys = pd.Series(np.asarray(g)).astype(str).to_numpy()
+        keys = _keys(g).to_numpy()
         ok = ~np.isnan(x)
         s = pd.Series(x[ok]).groupby(keys[ok]).agg(["sum", "count"])
         for k, row in s.iterrows():
@@ -45,7 +60,7 @@ class _GroupMean:
 
     def _means_for(self, x, g):
         x = np.asarray(x, dtype=float)
-        keys = pd.Series(np.asarray(g)).astype(str)
+        keys = _keys(g)
         # a copy: pandas 3 (copy-on-write) hands out a read-only view here
         m = np.array(keys.map(self.means), dtype=float)
         unseen = np.isnan(m)
@@ -100,8 +115,9 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A copy of ``data`` with the new columns. Missing values stay missing and are
-        left out of the means.
+        A copy of ``data`` with the new columns. Missing values are left out of the
+        means; a row with a missing value gets a missing centered or within part, and
+        its group's mean as between part.
 
     Examples
     --------

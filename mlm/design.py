@@ -367,11 +367,12 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
 
 
 def _formula_order(frame: pd.DataFrame, rhs: str):
-    """Put the columns in the order the terms were written, as R does.
+    """Put the columns in R's order: by the order of the term (main effects, then
+    two-way interactions, ...), and within an order as written.
 
     patsy groups terms by their numeric factors (categorical-only terms first), so
-    ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; lme4 keeps formula
-    order, and users compare the two tables line by line.
+    ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; R's ``terms()``
+    keeps formula order within each degree, and users compare the two tables line by line.
 
     Returns the reordered frame and, for each of its columns, its position in patsy's
     order (to apply to matrices patsy builds later from the same design information).
@@ -379,7 +380,7 @@ def _formula_order(frame: pd.DataFrame, rhs: str):
     info = frame.design_info
     written = patsy.ModelDesc.from_formula(rhs).rhs_termlist
     rank = {term: i for i, term in enumerate(written)}
-    terms = sorted(info.terms, key=lambda t: rank.get(t, len(rank)))
+    terms = sorted(info.terms, key=lambda t: (len(t.factors), rank.get(t, len(rank))))
     order = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
     return frame.iloc[:, order], tuple(order)
 
