@@ -8,6 +8,7 @@ Stages you can call on their own: :func:`parse_formula` -> :func:`build_design` 
 :func:`fit_design` -> :class:`MixedResult`; :func:`lmer` chains them.
 """
 
+from .bootstrap import BootstrapResult, bootstrap
 from .centering import center
 from .comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 from .interactions import InteractionError, JohnsonNeyman, cross_level, johnson_neyman, simple_slopes
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
-    "icc", "r2", "describe_nesting", "levels", "NestingReport",
+    "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",

@@ -70,7 +70,9 @@ def load_dataset(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A fresh copy each call; categorical columns carry the level order of the
-        original source, so the first level is the reference category.
+        original source, so the first level is the reference category. Ordered factors
+        of the source stay ordered; note that patsy codes them with treatment contrasts
+        where R would use orthogonal polynomials (``contr.poly``).
 
     Raises
     ------
@@ -101,5 +103,6 @@ def load_dataset(name: str) -> pd.DataFrame:
                     levels = [type(values.iloc[0])(lv) for lv in levels]
                 except (TypeError, ValueError):
                     values = values.astype(str)
-            frame[column] = pd.Categorical(values, categories=levels)
+            ordered = column in (entry.get("ordered_factors") or [])
+            frame[column] = pd.Categorical(values, categories=levels, ordered=ordered)
     return frame

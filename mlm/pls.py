@@ -32,6 +32,7 @@ engine found the optimum.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +174,7 @@ class _Remainder:
         self.q2 = int(self.offsets[-1])
         self.G1, self.k1 = G1, Z1.shape[1]
         Z2s = sp.hstack([PLSProblem._sparse_z(Z, codes, G) for Z, codes, G in terms]).tocsr()
+        self._Z2s = Z2s
         self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
         self.Z2tX = np.asarray(Z2s.T @ X)
         self.Z2ty = np.asarray(Z2s.T @ y)
@@ -211,6 +213,10 @@ class _Remainder:
     # Lambda2 and its transpose applied to (q2, m) arrays, term by term.
     def _apply(self, Ts, M, transpose):
         M = np.asarray(M, dtype=float)
+        if all(k == 1 for k in self.ks):
+            # one-column terms (crossed intercepts): Lambda2 is diagonal, a row scaling
+            scale = np.repeat([float(T[0, 0]) for T in Ts], self.Gs)
+            return scale[:, None] * M
         out = np.empty_like(M)
         for t, T in enumerate(Ts):
             k, G = self.ks[t], self.Gs[t]
@@ -357,6 +363,7 @@ class PLSProblem:
         Z1s = self._sparse_z(Z1, codes1, G1)
         self.Z1tX = np.asarray(Z1s.T @ X).reshape(G1, k1, self.p)
         self.Z1ty = np.asarray(Z1s.T @ y).reshape(G1, k1)
+        self._X, self._Z1s = X, Z1s  # kept for with_response()
 
         self.q2 = sum(self.ks[i] * self.n_levels[i] for i in self.rest)
         self.rem = None
@@ -364,6 +371,22 @@ class PLSProblem:
             self.rem = _Remainder([(np.asarray(terms[i][0], dtype=float),
                                     np.asarray(terms[i][1], dtype=np.intp), self.n_levels[i])
                                    for i in self.rest], Z1, codes1, G1, Z1s, X, y)
+
+    def with_response(self, y):
+        """The same design with another outcome: only the sums involving y are recomputed.
+
+        Refits in a parametric bootstrap or a simulation study cost O(n) here plus the
+        optimisation, not a new design (issue 3).
+        """
+        y = np.asarray(y, dtype=float)
+        new = copy.copy(self)
+        new.Xty = self._X.T @ y
+        new.yty = float(y @ y)
+        new.Z1ty = np.asarray(self._Z1s.T @ y).reshape(self.G1, self.k1)
+        if self.rem is not None:
+            new.rem = copy.copy(self.rem)
+            new.rem.Z2ty = np.asarray(self.rem._Z2s.T @ y)
+        return new
 
     @staticmethod
     def _sparse_z(Z, codes, G):
