@@ -157,8 +157,13 @@ def run_lme4(timeout) -> dict:
                               timeout=timeout, cwd=HERE.parent)
     except subprocess.TimeoutExpired:
         return {}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
+    text = proc.stdout
+    if "{" not in text:
+        return {}
+    out = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lme4_latest.json").write_text(json.dumps(out, indent=2))
+    return out
 
 
 def main(argv=None) -> int:

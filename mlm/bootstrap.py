@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, MLMError
-from .results import MixedResult
+from .errors import MLMError
+from .results import MixedResult, require_fit
 
 __all__ = ["bootstrap", "BootstrapResult", "simulate_response"]
 
@@ -135,9 +135,7 @@ def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = 
     >>> len(boot.replicates)
     50
     """
-    if not isinstance(fit, MixedResult):
-        raise DataError(f"bootstrap needs a fitted model (a MixedResult from mlm.lmer), not "
-                        f"{type(fit).__name__}.")
+    require_fit(fit)
     if not callable(statistic):
         raise MLMError("statistic must be a function of a fitted model, e.g. lambda f: f.fixef.")
     if int(nsim) < 1:

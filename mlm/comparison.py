@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MLMError
+from .results import require_fit
 
 __all__ = ["OLSComparison", "compare_ols", "compare", "ComparisonError", "RefitWarning"]
 
@@ -36,10 +37,7 @@ class RefitWarning(UserWarning):
 
 # --------------------------------------------------------------------------- helpers
 def _check_fit(fit, what="fit"):
-    from .results import MixedResult
-    if not isinstance(fit, MixedResult):
-        raise ComparisonError(f"{what} must be a fitted model from mlm.lmer (a MixedResult), not "
-                              f"{type(fit).__name__}. Fit it first, e.g. mlm.lmer(formula, data).")
+    require_fit(fit, what, ComparisonError)
 
 
 def _ml_fit(fit):

@@ -29,6 +29,7 @@ import patsy
 from scipy import stats
 
 from .errors import MLMError
+from .results import require_fit
 
 __all__ = ["cross_level", "simple_slopes", "johnson_neyman", "JohnsonNeyman", "InteractionError"]
 
@@ -39,10 +40,7 @@ class InteractionError(MLMError, ValueError):
 
 # --------------------------------------------------------------------------- helpers
 def _check_fit(fit):
-    from .results import MixedResult
-    if not isinstance(fit, MixedResult):
-        raise InteractionError(f"Expected a fitted model from mlm.lmer (a MixedResult), not "
-                               f"{type(fit).__name__}.")
+    require_fit(fit, "fit", InteractionError)
 
 
 def _split_name(name: str) -> list:

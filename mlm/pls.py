@@ -421,7 +421,8 @@ class PLSProblem:
     # --- the factorisation --------------------------------------------------------------
     def _factor(self, theta):
         Ts = self.templates(theta)
-        T1 = sla.block_diag(*[Ts[i] for i in self.primary])
+        T1 = Ts[self.primary[0]] if len(self.primary) == 1 else sla.block_diag(
+            *[Ts[i] for i in self.primary])
         A11 = T1.T @ self.M @ T1
         A11 += np.eye(self.k1)
         L1 = _chol_batched(A11)
@@ -635,7 +636,7 @@ class PLSProblem:
             best = None
             for _ in range(3):
                 res = minimize(f, start, jac=g, method="L-BFGS-B", bounds=bounds,
-                               options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 500})
+                               options={"ftol": 1e-12, "gtol": 1e-5, "maxiter": 500})
                 improved = best is None or res.fun < best[0] - 1e-9
                 if best is None or res.fun <= best[0]:
                     best = (float(res.fun), np.asarray(res.x))

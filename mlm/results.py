@@ -254,6 +254,8 @@ class MixedResult:
         """Conditional standard deviations of the random effects (lme4's ``condsd``)."""
         out = {}
         cv = self.solution.cond_var
+        if cv is None:  # refits (bootstrap) skip them until asked
+            cv = self.problem.solve(self.theta, cond_var=True).cond_var
         for g, idx in self._ranef_parts().items():
             levels = self.design.blocks[idx[0]].levels
             parts = [pd.DataFrame(np.sqrt(np.diagonal(cv[i], axis1=1, axis2=2)),
@@ -495,6 +497,13 @@ class MixedResult:
                 + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
                 + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
                 + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def require_fit(fit, what: str = "fit", error=DataError) -> None:
+    """Raise ``error`` unless ``fit`` is a fitted model; the one check every tool shares."""
+    if not isinstance(fit, MixedResult):
+        raise error(f"{what} must be a fitted model from mlm.lmer (a MixedResult), not "
+                    f"{type(fit).__name__}. Fit it first, e.g. fit = mlm.lmer('y ~ x + (1 | g)', data).")
 
 
 def _level_positions(frame: pd.DataFrame, block) -> np.ndarray:

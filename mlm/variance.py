@@ -24,17 +24,14 @@ import pandas as pd
 from scipy import stats
 
 from .errors import DataError
-from .results import MixedResult
+from .results import MixedResult, require_fit
 
 __all__ = ["icc", "r2"]
 
 
 # --- helpers -------------------------------------------------------------------------------
 def _check_fit(fit, what="fit"):
-    if not isinstance(fit, MixedResult):
-        raise DataError(f"{what} must be a fitted model (a MixedResult from mlm.lmer), not "
-                        f"{type(fit).__name__}. Fit the model first, e.g. "
-                        "fit = mlm.lmer('y ~ x + (1 | g)', data).")
+    require_fit(fit, what)
 
 
 def _factor_names(fit):

@@ -97,7 +97,7 @@ def test_bootstrap_errors(null_fit, kwargs, message):
 
 
 def test_bootstrap_needs_a_fit():
-    with pytest.raises(mlm.MLMError, match="needs a fitted model"):
+    with pytest.raises(mlm.MLMError, match="fit must be a fitted model"):
         mlm.bootstrap("mathach ~ 1 + (1 | school)", icc)
 
 

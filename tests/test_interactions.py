@@ -116,7 +116,7 @@ def test_simple_slopes_errors(rb):
         simple_slopes(rb, "cses", "sector", level=95)
     with pytest.raises(InteractionError, match="both 'cses'"):
         simple_slopes(rb, "cses", "cses")
-    with pytest.raises(InteractionError, match="Expected a fitted model from mlm.lmer"):
+    with pytest.raises(InteractionError, match="fit must be a fitted model from mlm.lmer"):
         simple_slopes(None, "cses", "sector")
 
 
