@@ -12,6 +12,7 @@ The caller's DataFrame is never modified: the model's columns are copied first.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -334,9 +335,15 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     blocks = []
     n = len(frame)
     for term in parsed.random:
-        Z_df = _evaluate(term.lhs, frame, env, f"random-effects columns of {term}")
-        z_info = Z_df.design_info
-        Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
+        if term.intercept and not term.covariates:
+            # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
+            # of a small model (a few ms per term).
+            Z_df = pd.DataFrame({"Intercept": np.ones(n)}, index=frame.index)
+            z_info, z_order = _intercept_info(), (0,)
+        else:
+            Z_df = _evaluate(term.lhs, frame, env, f"random-effects columns of {term}")
+            z_info = Z_df.design_info
+            Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
         if Z_df.shape[1] == 0:
             raise FormulaError(f"The random-effects term {term} has no columns.")
         codes, levels = group_codes(frame, term.group)
@@ -364,6 +371,12 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
                   fixed_names=tuple(lme4_name(c) for c in X_df.columns), blocks=tuple(blocks),
                   frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
                   x_info=x_info, x_order=x_order)
+
+
+@functools.lru_cache(maxsize=1)
+def _intercept_info():
+    """patsy's design information of an intercept-only term (for predictions)."""
+    return patsy.dmatrix("1", pd.DataFrame({"_": [0.0]}), return_type="dataframe").design_info
 
 
 def _formula_order(frame: pd.DataFrame, rhs: str):

@@ -92,6 +92,21 @@ def theta_layout(ks):
     return out
 
 
+_dtrtrs = sla.get_lapack_funcs("trtrs", (np.empty(1),))
+
+
+def _tri(L, b, lower=True, trans=False):
+    """Solve L x = b (or L' x = b) for triangular L, calling LAPACK directly.
+
+    scipy.linalg.solve_triangular's argument handling costs more than the solve itself
+    for the small systems met here, and it runs hundreds of times per fit.
+    """
+    x, info = _dtrtrs(L, b, lower=int(lower), trans=int(trans))
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
 def _template(theta_slice, k, idx):
     T = np.zeros((k, k))
     for v, (i, j) in zip(theta_slice, idx):
@@ -208,6 +223,7 @@ class _Remainder:
         self.offsets = np.cumsum([0] + sizes)
         self.q2 = int(self.offsets[-1])
         self.G1, self.k1 = G1, Z1.shape[1]
+        self._one_column = all(k == 1 for k in self.ks)
         Z2s = sp.hstack([PLSProblem._sparse_z(Z, codes, G) for Z, codes, G in terms]).tocsr()
         self._Z2s = Z2s
         self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
@@ -248,9 +264,8 @@ class _Remainder:
     # Lambda2 and its transpose applied to (q2, m) arrays, term by term.
     def _apply(self, Ts, M, transpose):
         M = np.asarray(M, dtype=float)
-        if all(k == 1 for k in self.ks):
-            # one-column terms (crossed intercepts): Lambda2 is diagonal, a row scaling
-            scale = np.repeat([float(T[0, 0]) for T in Ts], self.Gs)
+        scale = self.diagonal(Ts)
+        if scale is not None:
             return scale[:, None] * M
         out = np.empty_like(M)
         for t, T in enumerate(Ts):
@@ -259,6 +274,12 @@ class _Remainder:
             block = M[seg].reshape(G, k, -1)
             out[seg] = (np.swapaxes(T, 0, 1) @ block if transpose else T @ block).reshape(G * k, -1)
         return out
+
+    def diagonal(self, Ts):
+        """Lambda2's diagonal when every term has one column (it is then diagonal), else None."""
+        if not self._one_column:
+            return None
+        return np.repeat([float(T[0, 0]) for T in Ts], self.Gs)
 
     def lam(self, Ts, M):
         """Lambda2 @ M."""
@@ -458,11 +479,11 @@ class PLSProblem:
             lzy = lam.T @ self.Zty
         A[np.diag_indices_from(A)] += 1.0
         L = np.linalg.cholesky(A)
-        RZX = sla.solve_triangular(L, lzx, lower=True, check_finite=False)
-        cu = sla.solve_triangular(L, lzy, lower=True, check_finite=False)
+        RZX = _tri(L, lzx)
+        cu = _tri(L, lzy)
         logdet = 2.0 * np.sum(np.log(np.diag(L)))
         LX = np.linalg.cholesky(self.XtX - RZX.T @ RZX)
-        cbeta = sla.solve_triangular(LX, self.Xty - RZX.T @ cu, lower=True, check_finite=False)
+        cbeta = _tri(LX, self.Xty - RZX.T @ cu)
         r2 = self.yty - float(cu @ cu) - float(cbeta @ cbeta)
         return lam, None, L, RZX, cu, LX, cbeta, r2, logdet, "dense"
 
@@ -554,21 +575,29 @@ class PLSProblem:
             T2 = [Ts[i] for i in self.rest]
             C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
             W = rem.W(C, T2)
-            S = rem.lam_t(T2, rem.lam_t(T2, rem.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+            lam2 = rem.diagonal(T2)
+            if lam2 is not None:  # one-column terms: Lambda2 is a diagonal scaling
+                S = rem.Z2tZ2 * np.outer(lam2, lam2)
+                rX2 = lam2[:, None] * rem.Z2tX
+                rc2 = lam2 * rem.Z2ty
+            else:
+                S = rem.lam_t(T2, rem.lam_t(T2, rem.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+                rX2 = rem.lam_t(T2, rem.Z2tX)
+                rc2 = rem.lam_t(T2, rem.Z2ty[:, None])[:, 0]
             S -= rem.WtW(W)
             S[np.diag_indices_from(S)] += 1.0
             L2 = sla.cholesky(S, lower=True, check_finite=False)
-            rX2 = rem.lam_t(T2, rem.Z2tX) - rem.Wt_dot(W, RZX1f)
-            rc2 = rem.lam_t(T2, rem.Z2ty[:, None])[:, 0] - rem.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
-            RZX2 = sla.solve_triangular(L2, rX2, lower=True, check_finite=False)
-            cu2 = sla.solve_triangular(L2, rc2, lower=True, check_finite=False)
+            rX2 = rX2 - rem.Wt_dot(W, RZX1f)
+            rc2 = rc2 - rem.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
+            RZX2 = _tri(L2, rX2)
+            cu2 = _tri(L2, rc2)
             logdet += 2.0 * np.sum(np.log(np.diag(L2)))
             XtX = XtX - RZX2.T @ RZX2
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
             extra = (W, L2, RZX2, cu2, T2)
         LX = np.linalg.cholesky(XtX)
-        cbeta = sla.solve_triangular(LX, Xty, lower=True, check_finite=False)
+        cbeta = _tri(LX, Xty)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
         return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra
 

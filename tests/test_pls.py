@@ -1,0 +1,113 @@
+"""The profiled deviance: identities with lme4's output and between the engine's code paths.
+
+lme4 numbers: tests/reference/lme4_core.json (tests/reference/lme4_core.R); each case
+records ``theta`` (``getME(m, "theta")``) and the criterion (``REMLcrit(m)`` or
+``deviance(m)``) at lme4's optimum.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlm
+from mlm import pls
+from mlm.pls import PLSProblem, psd_cholesky
+
+REF = {c["id"]: c for c in json.loads(
+    (Path(__file__).parent / "reference" / "lme4_core.json").read_text())["cases"]}
+
+CASES = [
+    ("sleep_slope_reml", "sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("pastes_nested_reml", "pastes", "strength ~ 1 + (1 | batch/cask)"),
+    ("penicillin_crossed_reml", "penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+    ("scotssec_crossed_reml", "scotssec", "attain ~ verbal + sex + (1 | primary) + (1 | second)"),
+    ("exam_interaction_group_reml", "exam", "normexam ~ standLRT + (1 | school) + (1 | school:sex)"),
+    ("hsb_uncorr_terms_reml", "hsb", "mathach ~ ses + (1 | school) + (0 + ses | school)"),
+]
+
+
+def design(data, formula):
+    return mlm.build_design(formula, mlm.load_dataset(data))
+
+
+def lme4_theta(case, problem, d):
+    """lme4's theta, in our term order (lme4 orders terms by number of levels)."""
+    values = list(case["theta"].values())
+    order = sorted(range(len(d.blocks)), key=lambda i: -d.blocks[i].n_levels)
+    sizes = [len(idx) for idx in pls.theta_layout(problem.ks)]
+    chunks, pos = {}, 0
+    for i in order:
+        chunks[i] = values[pos:pos + sizes[i]]
+        pos += sizes[i]
+    return np.concatenate([chunks[i] for i in range(len(d.blocks))])
+
+
+@pytest.mark.parametrize("cid, data, formula", CASES)
+def test_deviance_at_lme4s_theta_is_lme4s_criterion(cid, data, formula):
+    case = REF[cid]
+    d = design(data, formula)
+    problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=case["reml"])
+    theta = lme4_theta(case, problem, d)
+    # R: REMLcrit(m) (REML) or deviance(m) (ML) at getME(m, "theta")
+    assert problem.deviance(theta) == pytest.approx(-2 * case["loglik"], abs=1e-6)
+
+
+@pytest.mark.parametrize("cid, data, formula", CASES)
+def test_every_code_path_gives_the_same_deviance(cid, data, formula, monkeypatch):
+    d = design(data, formula)
+    theta = None
+    values = {}
+    for dense_q, dense_w in [(0, 0), (0, 10**9), (10**6, 0)]:
+        monkeypatch.setattr(PLSProblem, "DENSE_Q", dense_q)
+        monkeypatch.setattr(pls._Remainder, "DENSE_MAX", dense_w)
+        problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
+        if theta is None:
+            theta = problem.theta_start() * 0.7 + 0.05
+        mode = "dense" if problem.dense else (problem.rem.mode if problem.rem else "one factor")
+        sol = problem.solve(theta, cond_var=True)
+        values[mode] = (problem.deviance(theta), sol)
+    ref_dev, ref_sol = next(iter(values.values()))
+    for mode, (dev, sol) in values.items():
+        assert dev == pytest.approx(ref_dev, rel=1e-11), mode
+        np.testing.assert_allclose(sol.beta, ref_sol.beta, rtol=1e-9)
+        np.testing.assert_allclose(sol.vcov_beta, ref_sol.vcov_beta, rtol=1e-8)
+        for b, rb, cv, rcv in zip(sol.b, ref_sol.b, sol.cond_var, ref_sol.cond_var):
+            np.testing.assert_allclose(b, rb, rtol=1e-7, atol=1e-10)
+            np.testing.assert_allclose(cv, rcv, rtol=1e-7, atol=1e-12)
+
+
+def test_deviance_varpar_equals_profiled_deviance_at_sigma_hat():
+    fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    varpar = np.append(fit.theta, fit.sigma)
+    assert fit.problem.deviance_varpar(varpar) == pytest.approx(fit.deviance, rel=1e-12)
+    # sigma-hat minimises the unprofiled deviance
+    for s in (0.98, 1.02):
+        assert fit.problem.deviance_varpar(np.append(fit.theta, s * fit.sigma)) > fit.deviance
+
+
+@pytest.mark.parametrize("S", [
+    np.array([[4.0, 2.0], [2.0, 1.0]]),            # correlation +1
+    np.array([[0.0, 0.0], [0.0, 2.0]]),            # zero variance first
+    np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 3.0]]),
+])
+def test_psd_cholesky_reproduces_singular_covariances(S):
+    L = psd_cholesky(S)
+    assert np.allclose(np.triu(L, 1), 0)
+    np.testing.assert_allclose(L @ L.T, S, atol=1e-12)
+
+
+def test_optimizer_leaves_a_zero_variance_that_is_not_optimal():
+    # lme4's default optimizer stops at a school-level intercept variance of zero
+    # (logLik -70748.614); bobyqa and the optimum are at -70748.573 (lme4_core.json).
+    case = REF["chem97_slope_inner_reml"]
+    d = design("chem97", "score ~ gcsescore + (1 | lea) + (gcsescore | school)")
+    problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
+    theta, info = problem.optimize()
+    assert -0.5 * info["deviance"] == pytest.approx(case["loglik"], abs=0.01)
+    assert -0.5 * info["deviance"] > case["default_optimizer_loglik"] + 0.03
+    lea = d.blocks[0]
+    assert lea.group_name == "lea" and theta[0] > 0.01  # off the bound, as lme4 with bobyqa
