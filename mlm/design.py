@@ -395,7 +395,34 @@ def _formula_order(frame: pd.DataFrame, rhs: str):
     rank = {term: i for i, term in enumerate(written)}
     terms = sorted(info.terms, key=lambda t: (len(t.factors), rank.get(t, len(rank))))
     order = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
-    return frame.iloc[:, order], tuple(order)
+    out = frame.iloc[:, order]
+    return out.set_axis(_r_interaction_names(info, written, list(out.columns)), axis=1), tuple(order)
+
+
+def _r_interaction_names(info, written, columns):
+    """Name interaction columns as R does: factors in the order the variables first appear.
+
+    ``meanses*cses + sector*cses`` has the variables meanses, cses, sector, so R names the
+    last interaction ``cses:sector`` where patsy writes ``sector:cses``.
+    """
+    first = {}
+    for term in written:
+        for factor in term.factors:
+            first.setdefault(factor, len(first))
+    renames = {}
+    for term in info.terms:
+        k = len(term.factors)
+        if k < 2:
+            continue
+        perm = sorted(range(k), key=lambda i: first.get(term.factors[i], k + i))
+        if perm == list(range(k)):
+            continue
+        for j in range(info.term_slices[term].start, info.term_slices[term].stop):
+            name = info.column_names[j]
+            pieces = name.split(":")
+            if len(pieces) == k:
+                renames[name] = ":".join(pieces[i] for i in perm)
+    return [renames.get(c, c) for c in columns]
 
 
 def _warn_constant_slopes(block: RandomBlock) -> None:

@@ -402,7 +402,7 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
     >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
     >>> cross_level(fit)[["term", "level1", "level2"]].values.tolist()
-    [['meanses:cses', 'cses', 'meanses'], ['sector:cses', 'cses', 'sector']]
+    [['meanses:cses', 'cses', 'meanses'], ['cses:sector', 'cses', 'sector']]
     """
     _check_fit(fit)
     d = fit.design
@@ -428,11 +428,13 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
             if not (any(varies) and not all(varies)):
                 continue
             sl = info.term_slices[term]
-            for pname in info.column_names[sl]:
-                name = lme4_name(pname)
+            for j in range(sl.start, sl.stop):
+                # the column's name in the fit (R's naming and order), and its factors in
+                # patsy's order, which is the order of `varies`
+                name = d.fixed_names[d.x_order.index(j)]
                 if name not in co.index:
                     continue
-                parts = _split_name(name)
+                parts = _split_name(lme4_name(info.column_names[j]))
                 if len(parts) != len(codes_):
                     parts = codes_
                 l1 = ":".join(p for p, v in zip(parts, varies) if v)

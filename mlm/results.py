@@ -333,7 +333,7 @@ class MixedResult:
         >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
         >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
         >>> fit.predict(new).round(2).tolist()
-        [416.48, 303.74]
+        [351.99, 303.74]
         """
         if newdata is None:
             if include_random:
