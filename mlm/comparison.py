@@ -260,14 +260,14 @@ def _verdict(table, anova, lr, icc, factor, group_level):
     s = []
     if group_level:
         ratios = table.loc[group_level, "se_ratio"]
-        parts = ", ".join(f"{t} ({r:.2f} times)" for t, r in ratios.items())
+        parts = ", ".join(f"{r:.2f} times for {t}" for t, r in ratios.items())
         if (ratios > 1.1).any():
             s.append(f"OLS understates the standard errors of the {factor}-level predictors: the "
-                     f"multilevel standard errors are larger by a factor of {parts}, so OLS "
+                     f"multilevel standard errors are larger ({parts}), so OLS "
                      f"p-values for them are too small and their intervals too narrow.")
         else:
-            s.append(f"The standard errors of the {factor}-level predictors barely change "
-                     f"({parts}).")
+            s.append(f"The standard errors of the {factor}-level predictors barely change: the "
+                     f"multilevel ones are {parts}.")
     else:
         s.append(f"The model has no {factor}-level predictors (none is constant within {factor}), "
                  "whose OLS standard errors would be the ones most understated.")

@@ -27,10 +27,11 @@ DF_NOTE = ("Wald z-tests (normal approximation, df = inf); they are liberal with
            "lme4 gives no p-values; lmerTest's Satterthwaite t-tests will be smaller with few groups.")
 
 
-def _fmt(x, digits=4):
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return ""
-    return f"{x:.{digits}g}" if abs(x) >= 1e5 or (abs(x) < 1e-3 and x != 0) else f"{x:.{digits}f}"
+def _format_p(p: float) -> str:
+    """p-values as R prints them: '<2e-16' below machine precision, 3 significant digits."""
+    if p < 2.2e-16:
+        return "<2e-16"
+    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
 class MixedResult:
@@ -415,9 +416,11 @@ class MixedResult:
         lines.append("")
         lines.append("Fixed effects:")
         co = self.coefficients
-        table = pd.DataFrame({"Estimate": co["estimate"], "Std. Error": co["std_error"],
-                              "z value": co["statistic"], "Pr(>|z|)": co["p_value"]})
-        lines.append(table.to_string(float_format=lambda v: f"{v:.4g}" if abs(v) < 1e-3 else f"{v:.4f}"))
+        table = pd.DataFrame({"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
+                              "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}"),
+                              "z value": co["statistic"].map(lambda v: f"{v:.2f}"),
+                              "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
+        lines.append(table.to_string())
         lines.append(f"Tests: {DF_NOTE}")
         if self.problem.p > 1:
             lines.append("")

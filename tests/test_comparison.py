@@ -116,7 +116,7 @@ def test_icc_and_verdict(cmp):
     assert cmp.group_level == ("meanses", "sector")
     v = cmp.verdict
     assert "understates the standard errors of the school-level predictors" in v
-    assert "meanses (1.73 times)" in v and "sector (1.93 times)" in v
+    assert "1.73 times for meanses" in v and "1.93 times for sector" in v
     assert "differ between school groups" in v and "ICC = 0.060" in v
     text = str(cmp)
     for piece in ("se_ratio", "F(159, 7025)", "chibar2(01)", "ICC (school)"):
