@@ -54,9 +54,10 @@ class MixedResult:
         ``"statsmodels"`` (MixedLM found or confirmed the optimum) or ``"pls"`` (the
         package's own estimator of lme4's criterion).
     converged : bool
-        The gradient of the criterion at the answer is zero (free parameters) or
-        points outward (parameters on their bound): checked by us, not taken from the
-        optimizer's flag.
+        No Newton step along any free variance parameter could lower the -2
+        log-likelihood by more than 0.001 (parameters on their bound with the gradient
+        pointing outward are not free): checked by us on lme4's criterion, not taken
+        from the optimizer's flag (:meth:`mlm.pls.PLSProblem.check_convergence`).
     notes : tuple of str
         Plain-language remarks about the fit (dropped rows, engine choice, boundary).
 
@@ -476,8 +477,8 @@ class MixedResult:
                        "estimates are at the edge of what is possible. Consider dropping the term "
                        "or correlation concerned (see varcorr); the fixed effects can still be used.")
         if not self.converged:
-            out.append("The optimizer did not reach a point where the criterion is flat "
-                       f"(largest gradient {self.fit_info.get('gradient', float('nan')):.3g}): treat "
+            out.append("The optimizer did not reach the optimum: the -2 log-likelihood could "
+                       f"still drop by about {self.fit_info.get('decrement', float('nan')):.3g}. Treat "
                        "the estimates with caution. Rescale predictors with very different ranges, "
                        "or simplify the random part.")
         return out
