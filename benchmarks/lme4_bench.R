@@ -9,17 +9,7 @@ script_dir <- local({
   if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1]))) else getwd()
 })
 data_dir <- normalizePath(file.path(script_dir, "..", "datasets"))
-manifest <- jsonlite::fromJSON(file.path(data_dir, "manifest.json"), simplifyVector = TRUE)
-load_data <- function(name) {
-  m <- manifest[[name]]
-  path <- file.path(data_dir, m$file)
-  d <- read.csv(if (grepl("\\.gz$", path)) gzfile(path) else path, stringsAsFactors = FALSE)
-  for (cc in names(m$categories))
-    d[[cc]] <- factor(as.character(d[[cc]]), levels = m$categories[[cc]],
-                      ordered = cc %in% m$ordered_factors)
-  for (g in names(m$groups)) if (!is.factor(d[[g]])) d[[g]] <- factor(d[[g]])
-  d
-}
+source(file.path(script_dir, "..", "tests", "reference", "load_data.R"))  # load_data(name)
 hsb <- load_data("hsb")
 chem97 <- load_data("chem97")
 scotssec <- load_data("scotssec")

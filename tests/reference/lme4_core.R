@@ -9,23 +9,7 @@ script_dir <- local({
   if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1]))) else getwd()
 })
 data_dir <- normalizePath(file.path(script_dir, "..", "..", "datasets"))
-manifest <- jsonlite::fromJSON(file.path(data_dir, "manifest.json"), simplifyVector = TRUE)
-
-## ------------------------------------------------------------------ data
-## Columns listed in the manifest's `categories` become factors with those
-## levels (R's level order); grouping columns become factors (sorted levels,
-## which for integer ids is numeric order, as factor() gives).
-load_data <- function(name) {
-  m <- manifest[[name]]
-  path <- file.path(data_dir, m$file)
-  d <- read.csv(if (grepl("\\.gz$", path)) gzfile(path) else path,
-                stringsAsFactors = FALSE)
-  for (cc in names(m$categories))
-    d[[cc]] <- factor(as.character(d[[cc]]), levels = m$categories[[cc]],
-                      ordered = cc %in% m$ordered_factors)
-  for (g in names(m$groups)) if (!is.factor(d[[g]])) d[[g]] <- factor(d[[g]])
-  d
-}
+source(file.path(script_dir, "load_data.R"))  # load_data(name): the CSVs as mlm reads them
 hsb <- load_data("hsb")
 hsb$cses <- hsb$ses - ave(hsb$ses, hsb$school)
 sleepstudy <- load_data("sleepstudy")

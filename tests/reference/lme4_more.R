@@ -8,17 +8,11 @@ here <- local({
   a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
   if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1]))) else getwd()
 })
-dd <- normalizePath(file.path(here, "..", "..", "datasets"))
-man <- fromJSON(file.path(dd, "manifest.json"))
-ld <- function(n) {
-  m <- man[[n]]; p <- file.path(dd, m$file)
-  d <- read.csv(if (grepl("gz$", p)) gzfile(p) else p)
-  for (cc in names(m$categories)) d[[cc]] <- factor(as.character(d[[cc]]), levels = m$categories[[cc]])
-  for (g in names(m$groups)) d[[g]] <- factor(d[[g]])
-  d
-}
-data <- list(exam = ld("exam"), scotssec = ld("scotssec"), chem97 = ld("chem97"),
-             sleepstudy = ld("sleepstudy"), hsb = ld("hsb"))
+data_dir <- normalizePath(file.path(here, "..", "..", "datasets"))
+source(file.path(here, "load_data.R"))  # load_data(name): the CSVs as mlm reads them
+data <- list(exam = load_data("exam"), scotssec = load_data("scotssec"),
+             chem97 = load_data("chem97"), sleepstudy = load_data("sleepstudy"),
+             hsb = load_data("hsb"))
 ctrl <- lmerControl(optimizer = "bobyqa")
 cases <- list(
   list(id = "exam_slope_factor_fixed", data = "exam", reml = TRUE,
