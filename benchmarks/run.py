@@ -117,17 +117,17 @@ def child(model: str, tool: str, repeats: int) -> dict:
         t0 = time.perf_counter()
         if tool == "mlm":
             fit = mlm.lmer(formula, data, reml=reml)
-            fit.coefficients  # standard errors computed
+            _ = fit.coefficients  # standard errors computed
         elif tool == "mlm_statsmodels":
             fit = mlm.lmer(formula, data, reml=reml, engine="statsmodels")
-            fit.coefficients
+            _ = fit.coefficients
         elif tool == "statsmodels":
             import statsmodels.formula.api as smf
 
             kw = dict(by_hand)
             frame = data.assign(one=1) if kw["groups"] == "one" else data
             res = smf.mixedlm(kw.pop("formula"), frame, **kw).fit(reml=reml)
-            res.bse_fe
+            _ = res.bse_fe
         times.append(time.perf_counter() - t0)
     out = {"model": model, "tool": tool, "median_s": float(np.median(times)),
            "times_s": times, "peak_mib": _maxrss_mib(), "baseline_mib": before}

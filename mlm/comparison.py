@@ -396,7 +396,7 @@ def compare(*fits, refit: bool = True, names=None) -> pd.DataFrame:
     npar = np.array([f.npar for f in fits])
     order = np.argsort(npar, kind="stable")
     rows = []
-    for j, i in enumerate(order):
+    for i in order:
         f = fits[i]
         rows.append({"npar": int(f.npar), "aic": f.aic, "bic": f.bic, "loglik": f.loglik,
                      "deviance": -2.0 * f.loglik})

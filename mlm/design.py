@@ -199,7 +199,7 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
     for first in uniq:
         rem = int(first)
         pieces = []
-        for codes_i, levels in reversed(parts):
+        for _, levels in reversed(parts):
             pieces.append(str(levels[rem % len(levels)]))
             rem //= len(levels)
         labels.append(":".join(reversed(pieces)))

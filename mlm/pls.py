@@ -241,7 +241,7 @@ class _Remainder:
         if parents is not None:
             self.mode = "nested"
             cols, zc = [], []
-            for t, (Z, codes, G) in enumerate(terms):
+            for t, (Z, _, _) in enumerate(terms):
                 k = self.ks[t]
                 for a in range(k):
                     cols.append(self.offsets[t] + parents[t] * k + a)

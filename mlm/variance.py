@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import DataError
-from .results import MixedResult, require_fit
+from .results import require_fit
 
 __all__ = ["icc", "r2"]
 

@@ -16,17 +16,12 @@ import pandas as pd
 import pytest
 
 import mlm
+from support import fit
 from mlm.comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_comparison.json").read_text())
 OLS = REF["ols_vs_mlm"]
 ANOVA = REF["anova"]
-
-
-def fit(formula, data, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mlm.lmer(formula, data, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ Tests are Wald z while the fit's df are infinite; R's numbers use qnorm.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import mlm
+from support import fit, hsb_with_cses
 from mlm.interactions import (InteractionError, JohnsonNeyman, _jn_solve, cross_level,
                               johnson_neyman, simple_slopes)
 
@@ -29,18 +28,9 @@ RB_FORMULA = "mathach ~ meanses*cses + sector*cses + (cses | school)"
 COLS = ["slope", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 
 
-def fit(formula, data, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mlm.lmer(formula, data, **kw)
-
-
 @pytest.fixture(scope="module")
 def hsb():
-    d = mlm.load_dataset("hsb")
-    # R: hsb$cses <- hsb$ses - ave(hsb$ses, hsb$school)
-    d["cses"] = d["ses"] - d.groupby("school")["ses"].transform("mean")
-    return d
+    return hsb_with_cses()
 
 
 @pytest.fixture(scope="module")
