@@ -27,6 +27,7 @@ CASES = [
     ("scotssec_crossed_reml", "scotssec", "attain ~ verbal + sex + (1 | primary) + (1 | second)"),
     ("exam_interaction_group_reml", "exam", "normexam ~ standLRT + (1 | school) + (1 | school:sex)"),
     ("hsb_uncorr_terms_reml", "hsb", "mathach ~ ses + (1 | school) + (0 + ses | school)"),
+    ("chem97_slope_inner_reml", "chem97", "score ~ gcsescore + (1 | lea) + (gcsescore | school)"),
 ]
 
 
@@ -56,20 +57,26 @@ def test_deviance_at_lme4s_theta_is_lme4s_criterion(cid, data, formula):
     assert problem.deviance(theta) == pytest.approx(-2 * case["loglik"], abs=1e-6)
 
 
-@pytest.mark.parametrize("cid, data, formula", CASES)
+MULTI_FACTOR = [c for c in CASES if c[0] not in ("sleep_slope_reml", "hsb_uncorr_terms_reml")]
+
+
+@pytest.mark.parametrize("cid, data, formula", MULTI_FACTOR)
 def test_every_code_path_gives_the_same_deviance(cid, data, formula, monkeypatch):
     d = design(data, formula)
     theta = None
     values = {}
-    for dense_q, dense_w in [(0, 0), (0, 10**9), (10**6, 0)]:
+    for dense_q, dense_w, blocks in [(0, 0, True), (0, 0, False), (0, 10**9, True), (1000, 0, True)]:
         monkeypatch.setattr(PLSProblem, "DENSE_Q", dense_q)
         monkeypatch.setattr(pls._Remainder, "DENSE_MAX", dense_w)
+        monkeypatch.setattr(pls._Remainder, "BLOCK_DIAG", blocks)
         problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
         if theta is None:
             theta = problem.theta_start() * 0.7 + 0.05
-        mode = "dense" if problem.dense else (problem.rem.mode if problem.rem else "one factor")
+        mode = ("whole system dense" if problem.dense
+                else "remainder " + problem.rem.mode + (" blocks" if problem.rem.block_diag else ""))
         sol = problem.solve(theta, cond_var=True)
         values[mode] = (problem.deviance(theta), sol)
+    assert len(values) >= 2, values.keys()  # every design here has at least two paths
     ref_dev, ref_sol = next(iter(values.values()))
     for mode, (dev, sol) in values.items():
         assert dev == pytest.approx(ref_dev, rel=1e-11), mode
