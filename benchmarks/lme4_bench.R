@@ -36,6 +36,12 @@ if (file.exists(sim_path)) {
   sim$g <- factor(sim$g)
   out$sim100k_slope <- time_fit(lmer(y ~ x + (x | g), data = sim, REML = TRUE))
 }
+nested_path <- file.path(script_dir, "data", "sim_nested.csv")
+if (file.exists(nested_path)) {
+  nest <- read.csv(nested_path)
+  nest$school <- factor(nest$school); nest$classroom <- factor(nest$classroom)
+  out$sim_nested <- time_fit(lmer(y ~ x + (1 | school/classroom), data = nest, REML = TRUE))
+}
 out$insteval <- time_fit(
   lmer(y ~ service + (1 | s) + (1 | d), data = insteval, REML = TRUE), reps = 3L)
 

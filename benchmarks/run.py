@@ -45,6 +45,9 @@ MODELS = {
                               vc_formula={"primary": "0 + C(primary)", "second": "0 + C(second)"})),
     "sim100k_slope": ("sim100k", "y ~ x + (x | g)", True,
                       dict(formula="y ~ x", groups="g", re_formula="~x")),
+    "sim_nested": ("sim_nested", "y ~ x + (1 | school/classroom)", True,
+                   dict(formula="y ~ x", groups="school", re_formula="1",
+                        vc_formula={"classroom": "0 + C(classroom)"})),
     "insteval_crossed": ("insteval", "y ~ service + (1 | s) + (1 | d)", True, None),
     "sim1m_slope": ("sim1m", "y ~ x + (x | g)", True,
                     dict(formula="y ~ x", groups="g", re_formula="~x")),
@@ -53,7 +56,7 @@ MODELS = {
 # lme4_bench.R's names for the same models
 LME4_NAMES = {"hsb_slopes": "hsb_slopes", "chem97_3level": "chem97_3level",
               "scotssec_crossed": "scotssec_crossed", "sim100k_slope": "sim100k_slope",
-              "insteval_crossed": "insteval", "bootstrap_icc_1000": "bootmer_icc"}
+              "insteval_crossed": "insteval", "sim_nested": "sim_nested", "bootstrap_icc_1000": "bootmer_icc"}
 
 
 def simulate(n_groups: int, per_group: int, seed: int) -> pd.DataFrame:
@@ -67,11 +70,24 @@ def simulate(n_groups: int, per_group: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "g": g})
 
 
+def simulate_nested(n_schools: int, classes: int, pupils: int, seed: int) -> pd.DataFrame:
+    """Three levels: pupils in classes in schools (class ids unique), seeded."""
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(n_schools), classes * pupils)
+    klass = np.repeat(np.arange(n_schools * classes), pupils)
+    x = rng.standard_normal(school.size)
+    y = (1.0 + 0.5 * x + rng.normal(0, 1.0, n_schools)[school]
+         + rng.normal(0, 0.7, n_schools * classes)[klass] + rng.normal(0, 2.0, school.size))
+    return pd.DataFrame({"y": y, "x": x, "school": school, "classroom": klass})
+
+
 def load(name: str) -> pd.DataFrame:
     import mlm
 
     if name == "sim100k":
         return pd.read_csv(ensure_sim("sim100k", 2_000, 50, 1))
+    if name == "sim_nested":
+        return pd.read_csv(ensure_nested())
     if name == "sim1m":
         return pd.read_csv(ensure_sim("sim1m", 20_000, 50, 2))
     return mlm.load_dataset(name)
@@ -82,6 +98,14 @@ def ensure_sim(name, n_groups, per_group, seed) -> Path:
     path = DATA / f"{name}.csv"
     if not path.exists():
         simulate(n_groups, per_group, seed).to_csv(path, index=False)
+    return path
+
+
+def ensure_nested() -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / "sim_nested.csv"
+    if not path.exists():
+        simulate_nested(2_000, 5, 20, 3).to_csv(path, index=False)
     return path
 
 
@@ -152,6 +176,7 @@ def run_lme4(timeout) -> dict:
     if not shutil.which("Rscript"):
         return {}
     ensure_sim("sim100k", 2_000, 50, 1)
+    ensure_nested()
     try:
         proc = subprocess.run(["Rscript", str(HERE / "lme4_bench.R")], capture_output=True, text=True,
                               timeout=timeout, cwd=HERE.parent)
