@@ -875,7 +875,7 @@ class PLSProblem:
             steps = np.where(theta > 0.5, -0.25, 0.25)
             simplex = np.vstack([theta] + [theta + steps[i] * np.eye(k)[i] for i in range(k)])
             coarse = minimize(f, theta, method="Nelder-Mead", bounds=bounds,
-                              options={"initial_simplex": simplex, "maxfev": 15 * k + 10,
+                              options={"initial_simplex": simplex, "maxfev": 8 * k + 10,
                                        "xatol": 1e-3, "fatol": 1e-4})
             theta = np.asarray(coarse.x)
         best = polish(theta)

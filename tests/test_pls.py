@@ -8,6 +8,7 @@ records ``theta`` (``getME(m, "theta")``) and the criterion (``REMLcrit(m)`` or
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,27 @@ def test_optimizer_leaves_a_zero_variance_that_is_not_optimal():
     assert -0.5 * info["deviance"] > case["default_optimizer_loglik"] + 0.03
     lea = d.blocks[0]
     assert lea.group_name == "lea" and theta[0] > 0.01  # off the bound, as lme4 with bobyqa
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_default_fit_is_as_good_as_random_restarts(seed):
+    # Small simulated designs with slopes, zero variances, || terms and crossed factors:
+    # the default optimizer must find the best optimum that six random starts find.
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    G, m = int(rng.integers(5, 40)), int(rng.integers(3, 12))
+    g = np.repeat(np.arange(G), m)
+    x = rng.normal(0, rng.choice([1, 10]), g.size)
+    sd0, sd1 = rng.choice([0, 0.3, 1, 3]), rng.choice([0, 0.1, 0.5])
+    h = rng.integers(0, 4, g.size)
+    y = (2 + x + rng.normal(0, sd0, G)[g] + rng.normal(0, sd1, G)[g] * x
+         + rng.normal(0, 1, g.size) + (seed % 3 == 0) * rng.normal(0, 1, 4)[h])
+    data = pd.DataFrame({"y": y, "x": x, "g": g, "h": h})
+    formula = ["y ~ x + (x | g) + (1 | h)", "y ~ x + (x | g)", "y ~ x + (x || g)"][seed % 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mlm.lmer(formula, data)
+    best = min(fit.problem.optimize(theta0=np.abs(np.random.default_rng(100 + s).normal(
+        0, 1, fit.problem.n_theta)) + 0.01)[1]["deviance"] for s in range(6))
+    assert fit.deviance <= best + 2e-3
