@@ -192,7 +192,9 @@ def test_equivalent_models(dataset, formula_a, formula_b, make_b):
     a = mlm.lmer(formula_a, data(dataset))
     b = mlm.lmer(formula_b, make_b() if make_b else data(dataset))
     assert abs(a.loglik - b.loglik) < 1e-8
-    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-8, atol=1e-12)
+    # Equal models, but not equal arithmetic (row order changes summation order): the
+    # optimizer stops within its precision of the same optimum, about 1e-7 relative here.
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-6, atol=1e-12)
     assert list(a.fixef.index) == list(b.fixef.index)
     assert a.nobs == b.nobs and a.npar == b.npar
     assert sorted(a.ngroups.values()) == sorted(b.ngroups.values())
