@@ -758,26 +758,20 @@ class PLSProblem:
                 T = T2[0]
                 (i,) = self.rest
                 out[i] = sigma2 * (T @ (np.swapaxes(L2inv, 1, 2) @ L2inv) @ T.T)
-                Ainv = np.swapaxes(L1inv, 1, 2) @ inner @ L1inv
-                cv1 = sigma2 * (T1 @ Ainv @ T1.T)
-                col = 0
-                for i in self.primary:
-                    k = self.ks[i]
-                    out[i] = cv1[:, col:col + k, col:col + k]
-                    col += k
-                return out
-            V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
-            V = V.reshape(V.shape[0], self.G1, self.k1)
-            inner = inner + np.einsum("qga,qgb->gab", V, V)
-            L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True, check_finite=False)
-            Sinv = L2inv.T @ L2inv
-            full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2' (symmetric)
-            off = 0
-            for i in self.rest:
-                k, G = self.ks[i], self.n_levels[i]
-                idx = off + np.arange(G)[:, None] * k + np.arange(k)[None, :]
-                out[i] = sigma2 * full[idx[:, :, None], idx[:, None, :]]
-                off += k * G
+            else:
+                V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
+                V = V.reshape(V.shape[0], self.G1, self.k1)
+                inner = inner + np.einsum("qga,qgb->gab", V, V)
+                L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True,
+                                             check_finite=False)
+                Sinv = L2inv.T @ L2inv
+                full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2'
+                off = 0
+                for i in self.rest:
+                    k, G = self.ks[i], self.n_levels[i]
+                    idx = off + np.arange(G)[:, None] * k + np.arange(k)[None, :]
+                    out[i] = sigma2 * full[idx[:, :, None], idx[:, None, :]]
+                    off += k * G
         Ainv = np.swapaxes(L1inv, 1, 2) @ inner @ L1inv
         cv1 = sigma2 * (T1 @ Ainv @ T1.T)
         col = 0
@@ -788,26 +782,6 @@ class PLSProblem:
         return out
 
     # --- optimisation -------------------------------------------------------------------
-    def gradient(self, theta, step=1e-5):
-        """Central-difference gradient of the deviance (one-sided at a lower bound)."""
-        theta = np.asarray(theta, dtype=float)
-        lower = self.theta_lower()
-        g = np.empty_like(theta)
-        f0 = None
-        for j in range(theta.size):
-            h = step * max(1.0, abs(theta[j]))
-            up = theta.copy()
-            up[j] += h
-            dn = theta.copy()
-            dn[j] -= h
-            if dn[j] < lower[j]:
-                if f0 is None:
-                    f0 = self.deviance(theta)
-                g[j] = (self.deviance(up) - f0) / h
-            else:
-                g[j] = (self.deviance(up) - self.deviance(dn)) / (2 * h)
-        return g
-
     @_one_blas_thread
     def optimize(self, theta0=None):
         """Minimise the deviance over theta within lme4's bounds.
@@ -816,17 +790,19 @@ class PLSProblem:
         lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
         gradient method started at lme4's start value takes a unit first step that can
         land on a zero variance, a stationary point of the deviance, and stall there.
-        L-BFGS-B with central-difference gradients then converges quickly. A
-        parameter that ends on its bound is pushed off it and the fit restarted, and
-        the better answer kept (scipy's Nelder-Mead alone stopped on a boundary short
-        of the optimum: field notes).
+        L-BFGS-B with forward-difference gradients then converges quickly (the search
+        is skipped when ``theta0`` is given: a warm start, as in bootstrap refits). A parameter
+        that ends on its bound is pushed off it and the fit restarted, and the better
+        answer kept (scipy's Nelder-Mead alone stopped on a boundary short of the
+        optimum: field notes). Last, up to two diagonal Newton steps from the slopes
+        and curvatures that :meth:`check_convergence` measures sharpen the answer.
 
         Returns
         -------
         theta : ndarray
         info : dict
-            ``deviance``, ``evaluations``, ``gradient`` (largest absolute gradient at
-            the answer, free coordinates only) and ``converged``.
+            ``deviance``, ``evaluations`` and :meth:`check_convergence`'s
+            ``gradient``, ``decrement`` and ``converged``.
         """
         theta = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float)
         lower = self.theta_lower()
