@@ -40,6 +40,7 @@ from __future__ import annotations
 import difflib
 import io
 import keyword
+import re
 import tokenize
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -378,6 +379,33 @@ def _is_operand_end(t: _Tok) -> bool:
     return t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING) or t.string == ")"
 
 
+# R functions users bring with them, and what to write here instead.
+_R_HINTS = {
+    "factor": "R's factor(x) is written C(x) here.",
+    "as_factor": "R's factor(x) is written C(x) here.",
+    "ordered": "R's ordered(x) is written C(x) here (with treatment contrasts).",
+    "relevel": "R's relevel(x, ref = \"b\") is written C(x, Treatment(reference=\"b\")) here.",
+    "poly": "Compute polynomial terms as I(x**2) or as new columns first.",
+}
+
+
+def _check_unquoted_columns(formula: str, columns) -> None:
+    """A column that is not a Python name (``Reaction.time``, ``class``) written bare.
+
+    R users write such names as they are; here they must be quoted, and saying so beats
+    the generic "attribute access is not allowed" that the scanner would give.
+    """
+    for col in columns:
+        col = str(col)
+        if col.isidentifier() and not keyword.iskeyword(col):
+            continue
+        found = re.search(rf"(?<![\w.\"']){re.escape(col)}(?![\w\"'])", formula)
+        if found:
+            raise FormulaError(f"The column {col!r} is not a plain Python name, so the formula "
+                               f"must quote it: write Q(\"{col}\").", formula=formula,
+                               position=found.start(), length=len(col))
+
+
 def _scan(text: str, formula: str, functions: frozenset[str] | None,
           offset: int = 0) -> _Scan:
     """Tokenise ``text`` and reject everything outside the allow-list.
@@ -502,8 +530,8 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                                f"Call a function from it, e.g. {s}.log(x).")
         if after is not None and after.string == "(":
             if functions is not None and s not in functions:
-                raise _not_allowed(f"{s!r}", formula, t.start, length,
-                                   "Compute other transformations as a new column first.")
+                hint = _R_HINTS.get(s, "Compute other transformations as a new column first.")
+                raise _not_allowed(f"{s!r}", formula, t.start, length, hint)
             t.is_call = True
             after.func = s
             after.call_start = t.start
@@ -741,6 +769,8 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
         extra.append(name)
     functions = ALLOWED_FUNCTIONS | frozenset(extra)
 
+    if columns is not None:
+        _check_unquoted_columns(formula, columns)
     scan = _scan(formula, formula, functions)
     toks = scan.tokens
 

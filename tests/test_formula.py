@@ -407,3 +407,21 @@ def test_docstring_examples():
     results = doctest.testmod(formula_module, optionflags=doctest.ELLIPSIS)
     assert results.attempted >= 10
     assert results.failed == 0
+
+
+@pytest.mark.parametrize("formula, columns, message", [
+    ("y ~ factor(x) + (1 | g)", ["y", "x", "g"], r"R's factor\(x\) is written C\(x\) here"),
+    ("y ~ relevel(x) + (1 | g)", ["y", "x", "g"], r"C\(x, Treatment\(reference="),
+    ("Reaction.time ~ x + (1 | g)", ["Reaction.time", "x", "g"],
+     r"'Reaction\.time' is not a plain Python name.*Q\(\"Reaction\.time\"\)"),
+    ("y ~ x + (1 | class)", ["y", "x", "class"], r"'class' is not a plain Python name.*Q\(\"class\"\)"),
+])
+def test_r_habits_get_a_pointed_hint(formula, columns, message):
+    with pytest.raises(FormulaError, match=message) as info:
+        parse_formula(formula, columns=columns)
+    assert "^" in str(info.value)  # the bad spot is marked
+
+
+def test_quoted_unusual_column_names_parse():
+    p = parse_formula('Q("Reaction.time") ~ x + (1 | Q("class"))', columns=["Reaction.time", "x", "class"])
+    assert p.variables == ("Reaction.time", "x", "class")
