@@ -119,7 +119,7 @@ def _vc_matrices(block, top_codes, n_groups):
     return mats, colnames
 
 
-def build_model(design, layout, reml=True):
+def build_model(design, layout):
     """The statsmodels MixedLM for a design (rows reordered by group, as it requires)."""
     from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
@@ -190,7 +190,7 @@ def fit_statsmodels(design, layout, reml=True, start=None,
     """
     from statsmodels.regression.mixed_linear_model import MixedLMParams
 
-    model = build_model(design, layout, reml)
+    model = build_model(design, layout)
     blocks = design.blocks
     start_params = None
     if start is not None:
