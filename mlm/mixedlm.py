@@ -120,7 +120,7 @@ def _vc_matrices(block, top_codes, n_groups):
 
 
 def build_model(design, layout):
-    """The statsmodels MixedLM for a design (rows reordered by group, as it requires)."""
+    """The statsmodels MixedLM for a design, from arrays (MixedLM groups the rows itself)."""
     from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
     blocks = design.blocks
