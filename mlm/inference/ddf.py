@@ -1,0 +1,643 @@
+"""Denominator degrees of freedom for tests of fixed effects: Satterthwaite and Kenward-Roger.
+
+Four methods, named by ``ddf``:
+
+* ``"satterthwaite"`` (default): lmerTest's method (Kuznetsova, Brockhoff & Christensen
+  2017, JSS 82(13)). For a contrast ``c``, ``df = 2 (c'Vc)^2 / (g'Ag)`` with ``V`` the
+  covariance of the fixed effects as a function of the variance parameters
+  ``varpar = (theta, sigma)``, ``g`` the gradient of ``c'Vc`` and ``A`` the asymptotic
+  covariance of ``varpar`` (twice the inverse Hessian of the deviance). Several rows
+  ``L`` are tested jointly as lmerTest's ``contestMD`` does: the F statistic from the
+  eigen-decomposition of ``L V L'`` and its df from the df of the independent
+  one-row contrasts.
+* ``"kenward-roger"``: pbkrtest's method (Kenward & Roger 1997; Halekoh & Højsgaard 2014,
+  JSS 59(9)): the covariance of the fixed effects is inflated for the uncertainty in the
+  variance parameters (``vcovAdj``), the F statistic scaled and its df matched to an F
+  distribution's moments. REML fits only, as in lmerTest.
+* ``"residual"``: ``n - p`` for every test (SAS's and Stata's residual df).
+* ``"normal"``: Wald z-tests (``df = inf``).
+
+Computation. ``V(theta, sigma) = sigma^2 (R_X'R_X)^{-1}`` comes from the penalised
+least-squares factorisation of :mod:`mlm.pls`; its derivatives and the Hessian of the
+deviance are taken by central differences from one set of factorisations (each costs what
+one deviance evaluation costs in the fit, independently of the number of rows), with the
+``sigma`` parts analytic. Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the
+traces) are computed through the random effects, ``Z' Sigma^{-1} Z`` and
+``Z' Sigma^{-1} X`` (Woodbury), block by block when every random term is nested in one
+top-level factor: never an ``n x n`` matrix. The results are cached on the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy import stats
+
+from ..errors import MLMError
+from ..pls import single_threaded_blas
+
+__all__ = ["DDF_METHODS", "ContrastTest", "check_ddf", "contrast_test", "coef_table",
+           "satterthwaite_df", "vcov_adjusted", "method_line"]
+
+#: The methods and how the summary names them (lmerTest's words for its two).
+DDF_METHODS = {
+    "satterthwaite": "Satterthwaite's method",
+    "kenward-roger": "Kenward-Roger's method",
+    "residual": "residual df (n - p)",
+    "normal": "normal approximation (Wald z, df = inf)",
+}
+_ALIASES = {"kr": "kenward-roger", "kenward_roger": "kenward-roger", "kenwardroger": "kenward-roger",
+            "satterthwaite's": "satterthwaite", "satt": "satterthwaite", "z": "normal",
+            "wald": "normal", "inf": "normal"}
+
+#: Kenward-Roger works on per-block arrays of (blocks x q_block^2) entries for each variance
+#: parameter; above this many entries (about 400 MB of doubles) it refuses before running.
+KR_MAX_ENTRIES = 50_000_000
+
+
+def check_ddf(ddf, fit=None) -> str:
+    """The canonical name of a ``ddf`` choice; ``None`` means the fit's own (or Satterthwaite)."""
+    if ddf is None:
+        return getattr(fit, "ddf", "satterthwaite") if fit is not None else "satterthwaite"
+    if not isinstance(ddf, str):
+        raise MLMError(f"ddf must be one of {', '.join(map(repr, DDF_METHODS))}, not {ddf!r}.")
+    key = ddf.strip().lower().replace(" ", "-")
+    key = _ALIASES.get(key, key)
+    if key not in DDF_METHODS:
+        raise MLMError(f"Unknown ddf {ddf!r}: use one of {', '.join(map(repr, DDF_METHODS))}.")
+    return key
+
+
+def method_line(ddf: str) -> str:
+    """The one line the summary prints under the fixed effects."""
+    if ddf == "normal":
+        return ("Wald z-tests (normal approximation, df = inf); they are liberal with few groups. "
+                "Use ddf='satterthwaite' (the default) for lmerTest's t-tests.")
+    if ddf == "residual":
+        return "t-tests use residual degrees of freedom (n - p), as SAS and Stata's residual df."
+    return f"t-tests use {DDF_METHODS[ddf]}"
+
+
+# --- Satterthwaite ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _SattParts:
+    """lmerTest's ``vcov_varpar`` (A) and ``Jac_list`` (dV/dvarpar, shape (k, p, p))."""
+
+    A: np.ndarray
+    jac: np.ndarray
+    eigen_warning: str | None
+
+
+def _cache(fit) -> dict:
+    store = fit.__dict__.setdefault("_inference_cache", {})
+    return store
+
+
+def _vcov_pieces(problem, theta):
+    """(R_X'R_X)^{-1}, the ML/REML log-determinant part and r2 at ``theta``."""
+    parts = problem._factor(theta)
+    LX, r2, logdet = parts[5], parts[7], parts[8]
+    Linv = np.linalg.inv(LX)
+    unsc = Linv.T @ Linv
+    f1 = logdet + (2.0 * np.sum(np.log(np.diag(LX))) if problem.reml else 0.0)
+    return unsc, float(f1), float(r2)
+
+
+def satterthwaite_parts(fit) -> _SattParts:
+    """A and the Jacobian of ``vcov(beta)`` in ``(theta, sigma)``, computed once per fit.
+
+    The deviance in lmerTest's parametrisation is
+    ``f1(theta) + m log(2 pi sigma^2) + r2(theta) / sigma^2`` (``m = n - p`` under REML,
+    ``n`` under ML; :meth:`mlm.pls.PLSProblem.deviance_varpar`), so its Hessian needs the
+    theta-derivatives of ``f1`` and ``r2`` only; ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``.
+    All come from factorisations at ``theta +- h e_i (+- h e_j)``: ``1 + 2k + 2k(k-1)``
+    of them for ``k`` theta parameters, fewer than the fit's own evaluations.
+    """
+    store = _cache(fit)
+    if "satterthwaite" in store:
+        return store["satterthwaite"]
+    problem = fit.problem
+    theta = np.asarray(fit.theta, dtype=float)
+    sigma = fit.sigma
+    k = theta.size
+    m = problem.n - problem.p if problem.reml else problem.n
+    h = 1e-4 * np.maximum(np.abs(theta), 1e-2)
+    with single_threaded_blas():
+        unsc0, f0, r0 = _vcov_pieces(problem, theta)
+        p = unsc0.shape[0]
+        up, dn = [], []
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h[i]
+            up.append(_vcov_pieces(problem, theta + e))
+            dn.append(_vcov_pieces(problem, theta - e))
+        H_f = np.empty((k, k))  # Hessian of f1 + r2 / sigma^2 in theta
+        g_r2 = np.empty(k)
+        jac = np.empty((k + 1, p, p))
+        s2 = sigma * sigma
+        for i in range(k):
+            fi = lambda t: t[1] + t[2] / s2  # noqa: E731
+            H_f[i, i] = (fi(up[i]) - 2.0 * (f0 + r0 / s2) + fi(dn[i])) / (h[i] * h[i])
+            g_r2[i] = (up[i][2] - dn[i][2]) / (2.0 * h[i])
+            jac[i] = s2 * (up[i][0] - dn[i][0]) / (2.0 * h[i])
+            for j in range(i + 1, k):
+                vals = []
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    e = np.zeros(k)
+                    e[i], e[j] = si * h[i], sj * h[j]
+                    _, f1, r2 = _vcov_pieces(problem, theta + e)
+                    vals.append(f1 + r2 / s2)
+                H_f[i, j] = H_f[j, i] = (vals[0] - vals[1] - vals[2] + vals[3]) / (4 * h[i] * h[j])
+    jac[k] = 2.0 * sigma * unsc0
+    H = np.empty((k + 1, k + 1))
+    H[:k, :k] = H_f
+    H[:k, k] = H[k, :k] = -2.0 * g_r2 / sigma ** 3
+    H[k, k] = -2.0 * m / s2 + 6.0 * r0 / s2 ** 2
+    A, warn = _pinv_hessian(H)
+    out = _SattParts(A=A, jac=jac, eigen_warning=warn)
+    store["satterthwaite"] = out
+    return out
+
+
+def _pinv_hessian(H, tol=1e-8):
+    """2 H^+ over the eigenvalues above ``tol``, as lmerTest's ``as_lmerModLT`` does."""
+    H = 0.5 * (H + H.T)
+    vals, vecs = np.linalg.eigh(H)
+    pos = vals > tol
+    warn = None
+    if np.any(vals < -tol):
+        warn = (f"The Hessian of the deviance has {int(np.sum(vals < -tol))} negative eigenvalue(s): "
+                "the fit may not be at an optimum, and Satterthwaite's df are unreliable.")
+    elif np.any(~pos):
+        warn = (f"The Hessian of the deviance has {int(np.sum(~pos))} eigenvalue(s) close to zero "
+                "(a variance at or near zero): Satterthwaite's df ignore that direction, as lmerTest.")
+    inv = (vecs[:, pos] / vals[pos]) @ vecs[:, pos].T
+    return 2.0 * inv, warn
+
+
+def satterthwaite_df(fit, c) -> float:
+    """Satterthwaite's df of the one-row contrast ``c`` (lmerTest's ``contest1D``)."""
+    parts = satterthwaite_parts(fit)
+    c = np.asarray(c, dtype=float)
+    var = float(c @ fit.solution.vcov_beta @ c)
+    grad = np.einsum("i,kij,j->k", c, parts.jac, c)
+    denom = float(grad @ parts.A @ grad)
+    if denom <= 0:
+        return np.inf
+    return 2.0 * var * var / denom
+
+
+def _fstat_ddf(nu, tol=1e-8):
+    """lmerTest's ``get_Fstat_ddf``: the df of an F built from independent t statistics."""
+    nu = np.asarray(nu, dtype=float)
+    if nu.size == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < tol):
+        return float(np.mean(nu))
+    if np.any(nu <= 2):
+        return 2.0
+    E = float(np.sum(nu / (nu - 2)))
+    return 2.0 * E / (E - nu.size)
+
+
+# --- Kenward-Roger ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _KRParts:
+    """pbkrtest's ``vcovAdj`` result: the adjusted covariance and its ``P`` and ``W``."""
+
+    vcov_adj: np.ndarray
+    P: np.ndarray  # (r, p, p)
+    W: np.ndarray  # (r, r)
+
+
+def _require_kr(fit):
+    if not fit.reml:
+        raise MLMError("Kenward-Roger's method is only available for REML fits (as in lmerTest and "
+                       "pbkrtest): refit with reml=True, or use ddf='satterthwaite', which works for "
+                       "ML fits too.")
+
+
+def _block_layout(design, n_theta_terms=None):
+    """Columns of Z grouped into independent blocks, as (block of each column, position).
+
+    When every random term is nested in the grouping factor with the fewest levels (each
+    of a term's levels lies within one of its levels), ``Z' Sigma^{-1} Z`` is
+    block-diagonal by that factor; otherwise (crossed factors) there is one block.
+    """
+    blocks = design.blocks
+    top = min(range(len(blocks)), key=lambda i: blocks[i].n_levels)
+    top_codes = blocks[top].codes
+    parent_of = []
+    for b in blocks:
+        pairs = np.unique(np.stack([b.codes, top_codes], axis=1), axis=0)
+        if len(pairs) != b.n_levels:
+            parent_of = None
+            break
+        parent = np.empty(b.n_levels, dtype=np.intp)
+        parent[pairs[:, 0]] = pairs[:, 1]
+        parent_of.append(parent)
+    col_block = []
+    for t, b in enumerate(blocks):
+        if parent_of is None:
+            col_block.append(np.zeros(b.n_levels * b.k, dtype=np.intp))
+        else:
+            col_block.append(np.repeat(parent_of[t], b.k))
+    col_block = np.concatenate(col_block)
+    nblock = int(col_block.max()) + 1
+    order = np.argsort(col_block, kind="stable")
+    pos = np.empty_like(col_block)
+    counts = np.bincount(col_block, minlength=nblock)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos[order] = np.arange(col_block.size) - np.repeat(starts, counts)
+    return col_block, pos, nblock, int(counts.max())
+
+
+def kr_size(fit_or_design, n_theta=None):
+    """Entries of the per-block arrays Kenward-Roger needs (checked against KR_MAX_ENTRIES)."""
+    design = getattr(fit_or_design, "design", fit_or_design)
+    _, _, nblock, qmax = _block_layout(design)
+    npar = sum(b.k * (b.k + 1) // 2 for b in design.blocks)
+    return nblock * qmax * qmax * (npar + 6)
+
+
+def check_kr_size(design):
+    """Refuse, before running, a model too large for Kenward-Roger (clear error, the way out)."""
+    size = kr_size(design)
+    if size > KR_MAX_ENTRIES:
+        raise MLMError(
+            f"ddf='kenward-roger' would need about {size * 8 / 2**20:,.0f} MiB for this model "
+            f"(its limit is {KR_MAX_ENTRIES * 8 / 2**20:,.0f} MiB): the random effects form one large "
+            "block (crossed factors with many levels) where pbkrtest would form n x n matrices. "
+            "Use ddf='satterthwaite' (lmerTest's default), which costs about one fit.")
+
+
+def _scatter(col_block, pos, nblock, qmax, rows, cols, vals):
+    out = np.zeros((nblock, qmax, qmax))
+    np.add.at(out, (col_block[rows], pos[rows], pos[cols]), vals)
+    return out
+
+
+def _z_and_lambda(design, templates):
+    Zs, lam = [], []
+    for b, T in zip(design.blocks, templates):
+        n, k = b.Z.shape
+        cols = (b.codes[:, None] * k + np.arange(k)[None, :]).ravel()
+        Zs.append(sp.csr_matrix((b.Z.ravel(), (np.repeat(np.arange(n), k), cols)),
+                                shape=(n, b.n_levels * k)))
+        lam.append(sp.kron(sp.identity(b.n_levels, format="csr"), sp.csr_matrix(T)))
+    return sp.hstack(Zs).tocsr(), sp.block_diag(lam, format="coo")
+
+
+def _kr_param_patterns(design):
+    """(rows, cols) in Z's columns of each covariance parameter's derivative E_r (symmetric)."""
+    out, off = [], 0
+    for b in design.blocks:
+        k, G = b.k, b.n_levels
+        base = off + np.arange(G) * k
+        for j in range(k):
+            for i in range(j, k):
+                if i == j:
+                    out.append((base + i, base + i))
+                else:
+                    out.append((np.concatenate([base + i, base + j]), np.concatenate([base + j, base + i])))
+        off += k * G
+    return out
+
+
+def kr_parts(fit) -> _KRParts:
+    """pbkrtest's ``vcovAdj`` (Kenward & Roger 1997, eq. 2-5), computed through Z.
+
+    pbkrtest differentiates ``Sigma = sum_r gamma_r G_r + sigma^2 I`` with respect to the
+    variance and covariance components. The adjustment does not depend on the basis of
+    that linear space, so the residual direction is taken as ``Sigma`` itself, and every
+    quantity reduces to ``A = Z' Sigma^{-1} Z``, ``B = Z' Sigma^{-1} X`` and
+    ``C = X' Sigma^{-1} X``: with ``E_r`` the pattern of component ``r``,
+    ``tr(Sigma^-1 G_r Sigma^-1 G_s) = tr(E_r A E_s A)``, ``P_r = -B' E_r B``,
+    ``Q_rs = B' E_r A E_s B`` and, for the Sigma direction, ``tr(E_r A)``, ``n``, ``-C``,
+    ``B' E_r B`` and ``C``.
+    """
+    store = _cache(fit)
+    if "kenward-roger" in store:
+        return store["kenward-roger"]
+    _require_kr(fit)
+    design = fit.design
+    check_kr_size(design)
+    with single_threaded_blas():
+        out = _kr_compute(fit, design)
+    store["kenward-roger"] = out
+    return out
+
+
+def _kr_blocks(fit, design):
+    """Per-block A = Z'Sigma^-1 Z and B = Z'Sigma^-1 X (Woodbury), and C = X'Sigma^-1 X."""
+    s2 = fit.solution.sigma2
+    X = design.X
+    Z, lam = _z_and_lambda(design, fit.solution.templates)
+    col_block, pos, nblock, qmax = _block_layout(design)
+    ztz = (Z.T @ Z).tocoo()
+    ZtZ = _scatter(col_block, pos, nblock, qmax, ztz.row, ztz.col, ztz.data)
+    Lam = _scatter(col_block, pos, nblock, qmax, lam.row, lam.col, lam.data)
+    ztx = np.asarray(Z.T @ X)
+    ZtX = np.zeros((nblock, qmax, X.shape[1]))
+    ZtX[col_block, pos] = ztx
+    LamT = np.swapaxes(Lam, 1, 2)
+    K = LamT @ ZtZ                                   # Lambda' Z'Z
+    M = K @ Lam + np.eye(qmax)                       # Lambda' Z'Z Lambda + I
+    KX = LamT @ ZtX
+    sol = np.linalg.solve(M, np.concatenate([K, KX], axis=2))
+    A = (ZtZ - np.swapaxes(K, 1, 2) @ sol[:, :, :qmax]) / s2
+    B = (ZtX - np.swapaxes(K, 1, 2) @ sol[:, :, qmax:]) / s2
+    C = (X.T @ X - np.einsum("gqi,gqj->ij", KX, sol[:, :, qmax:])) / s2
+    return A, B, C, (col_block, pos, nblock, qmax)
+
+
+def _kr_compute(fit, design):
+    A, B, C, layout = _kr_blocks(fit, design)
+    col_block, pos, nblock, qmax = layout
+    n, p = design.X.shape
+    Phi = fit.solution.vcov_beta
+    Es = [_scatter(col_block, pos, nblock, qmax, r, c, np.ones(len(r)))
+          for r, c in _kr_param_patterns(design)]
+    nr = len(Es) + 1
+    EA = [E @ A for E in Es]
+    EB = [E @ B for E in Es]
+    K = np.empty((nr, nr))
+    P = np.empty((nr, p, p))
+    Q = np.empty((nr, nr, p, p))
+    for r in range(nr - 1):
+        P[r] = -np.einsum("gqi,gqj->ij", B, EB[r])
+        K[r, -1] = K[-1, r] = float(np.einsum("gii->", EA[r]))
+        Q[r, -1] = Q[-1, r] = -P[r]
+        AEB = A @ EB[r]
+        for s in range(r, nr - 1):
+            K[r, s] = K[s, r] = float(np.sum(EA[r] * np.swapaxes(EA[s], 1, 2)))
+            Q[s, r] = np.einsum("gqi,gqj->ij", EB[s], AEB)
+            Q[r, s] = Q[s, r].T
+    K[-1, -1] = n
+    P[-1] = -C
+    Q[-1, -1] = C
+    IE2 = np.empty((nr, nr))
+    for i in range(nr):
+        PhiPi = Phi @ P[i]
+        for j in range(i, nr):
+            IE2[i, j] = IE2[j, i] = (K[i, j] - 2.0 * np.sum(Phi * Q[i, j])
+                                     + np.sum(PhiPi * (P[j] @ Phi).T))
+    eig = np.linalg.eigvalsh(IE2)
+    W = 2.0 * (np.linalg.inv(IE2) if np.min(np.abs(eig)) > 1e-10 else np.linalg.pinv(IE2))
+    W = 0.5 * (W + W.T)
+    U = np.zeros((p, p))
+    for i in range(nr):
+        for j in range(nr):
+            U += W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j])
+    adj = Phi + 2.0 * Phi @ U @ Phi
+    return _KRParts(vcov_adj=0.5 * (adj + adj.T), P=P, W=W)
+
+
+def vcov_adjusted(fit) -> np.ndarray:
+    """Kenward-Roger's adjusted covariance of the fixed effects (pbkrtest's ``vcovAdj``)."""
+    return kr_parts(fit).vcov_adj
+
+
+def _kr_A(fit, L):
+    """A1 and A2 of Kenward & Roger (pbkrtest's ``.KR_adjust`` / ``Lb_ddf``)."""
+    parts = kr_parts(fit)
+    Phi = fit.solution.vcov_beta
+    L = np.atleast_2d(L)
+    Theta = L.T @ np.linalg.solve(L @ Phi @ L.T, L)
+    U = [Theta @ Phi @ Pi @ Phi for Pi in parts.P]
+    W = parts.W
+    tr = np.array([np.trace(u) for u in U])
+    A1 = float(tr @ W @ tr)
+    A2 = float(sum(W[i, j] * np.sum(U[i] * U[j].T) for i in range(len(U)) for j in range(len(U))))
+    return A1, A2
+
+
+def _kr_df(q, A1, A2):
+    """pbkrtest's denominator df and F scaling from A1, A2 and the number of rows q."""
+    B = (A1 + 6.0 * A2) / (2.0 * q)
+    g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
+    den = 3 * q + 2 * (1 - g)
+    c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
+    V0 = 1 + c1 * B
+    V1 = 1 - c2 * B
+    V2 = 1 - c3 * B
+    if abs(V0) < 1e-10:
+        V0 = 0.0
+    x = 1 - A2 / q
+    ratio = 1.0 if (abs(x) < 1e-14 and abs(V1) < 1e-14) else x / V1
+    rho = ratio ** 2 * V0 / (q * V2)
+    df2 = 4 + (q + 2) / (q * rho - 1)
+    return df2, x
+
+
+# --- the one test everything builds on ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContrastTest:
+    """The test of ``L beta = rhs``.
+
+    Attributes
+    ----------
+    estimate : ndarray
+        ``L beta`` (one value per row of ``L``).
+    vcov : ndarray
+        Covariance of ``L beta`` (Kenward-Roger: from the adjusted covariance).
+    statistic : float
+        t (``kind == "t"``) or F (``kind == "F"``: lmerTest's F; Kenward-Roger's scaled F).
+    num_df, den_df : float
+        Numerator (rank of the contrast) and denominator degrees of freedom.
+    p_value : float
+    ddf : str
+        The method.
+    mean_sq : float
+        lmerTest's ``Mean Sq``: the unscaled F times sigma^2 (``sum_sq = mean_sq * num_df``).
+    kind : str
+        ``"t"`` or ``"F"``.
+    """
+
+    estimate: np.ndarray
+    vcov: np.ndarray
+    statistic: float
+    num_df: float
+    den_df: float
+    p_value: float
+    ddf: str
+    mean_sq: float
+    kind: str = "F"
+
+    @property
+    def sum_sq(self) -> float:
+        """lmerTest's ``Sum Sq``."""
+        return self.mean_sq * self.num_df
+
+    @property
+    def F(self) -> float:
+        """The F statistic (t squared for a t-test)."""
+        return self.statistic ** 2 if self.kind == "t" else self.statistic
+
+
+def _as_contrast(fit, L, rhs):
+    beta = fit.solution.beta
+    try:
+        L = np.array(L, dtype=float)
+    except (TypeError, ValueError):
+        raise MLMError("The contrast matrix L must be numeric (rows of weights on the fixed "
+                       "effects).") from None
+    one_row = L.ndim == 1
+    L = np.atleast_2d(L)
+    if L.ndim != 2 or L.shape[1] != beta.size:
+        names = ", ".join(fit.design.fixed_names)
+        raise MLMError(f"The contrast has {L.shape[-1]} column(s) but the model has {beta.size} fixed "
+                       f"effects ({names}): give one weight per fixed effect, in that order.")
+    if L.shape[0] == 0 or not np.all(np.isfinite(L)):
+        raise MLMError("The contrast matrix L must have at least one row and only finite weights.")
+    rhs = np.broadcast_to(np.asarray(0.0 if rhs is None else rhs, dtype=float), (L.shape[0],)).copy()
+    return L, rhs, one_row
+
+
+def contrast_test(fit, L, ddf=None, rhs=0.0, joint=None) -> ContrastTest:
+    """Test ``L beta = rhs`` with the chosen degrees of freedom (lmerTest's ``contest``).
+
+    Parameters
+    ----------
+    fit : MixedResult
+    L : array_like, shape (p,) or (q, p)
+        Weights on the fixed effects (in ``fit.fixef``'s order); several rows are tested
+        jointly.
+    ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
+        By default the fit's own (``fit.ddf``).
+    rhs : float or array_like, default 0
+        The hypothesised value(s) of ``L beta``.
+    joint : bool, optional
+        Force the F-test of lmerTest's ``contestMD`` (what :func:`mlm.anova` uses) even for
+        one row; by default one row gives a t-test (``contest1D``). The two differ only
+        under Kenward-Roger, whose F is scaled (pbkrtest's ``KRmodcomp``).
+
+    Returns
+    -------
+    ContrastTest
+        One row: a t-test (``statistic`` is t). Several rows: an F-test of their rank
+        (lmerTest's ``contestMD``; Kenward-Roger as pbkrtest's ``KRmodcomp``).
+
+    Examples
+    --------
+    >>> import mlm
+    >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    >>> res = contrast_test(fit, [0, 1])
+    >>> round(res.den_df, 1), round(res.statistic, 2)
+    (17.0, 6.77)
+    """
+    from ..results import require_fit
+
+    require_fit(fit)
+    method = check_ddf(ddf, fit)
+    L, rhs, one_row = _as_contrast(fit, L, rhs)
+    if method == "kenward-roger":
+        _require_kr(fit)
+    if L.shape[0] == 1 and not joint:
+        return _test_1d(fit, L[0], rhs[0], method)
+    return _test_md(fit, L, rhs, method)
+
+
+def _df_1d(fit, c, method):
+    if method == "satterthwaite":
+        return satterthwaite_df(fit, c)
+    if method == "kenward-roger":
+        A1, A2 = _kr_A(fit, c)
+        return _kr_df(1, A1, A2)[0]
+    if method == "residual":
+        return float(fit.nobs - fit.solution.beta.size)
+    return np.inf
+
+
+def _pt(t, df):
+    return float(2 * (stats.norm.sf(abs(t)) if not np.isfinite(df) else stats.t.sf(abs(t), df)))
+
+
+def _test_1d(fit, c, rhs, method):
+    beta = fit.solution.beta
+    V = vcov_adjusted(fit) if method == "kenward-roger" else fit.solution.vcov_beta
+    est = float(c @ beta)
+    var = float(c @ V @ c)
+    df = _df_1d(fit, c, method)
+    t = (est - rhs) / np.sqrt(var)
+    ms = t * t * fit.solution.sigma2
+    return ContrastTest(estimate=np.array([est]), vcov=np.array([[var]]), statistic=float(t),
+                        num_df=1.0, den_df=float(df), p_value=_pt(t, df), ddf=method, mean_sq=ms, kind="t")
+
+
+def _f_result(fit, L, est, V, F, q, df, method, scale=1.0):
+    p = float(stats.f.sf(F * scale, q, df)) if np.isfinite(df) else float(stats.chi2.sf(F * scale * q, q))
+    return ContrastTest(estimate=est, vcov=V, statistic=float(F * scale), num_df=float(q), den_df=float(df),
+                        p_value=p, ddf=method, mean_sq=float(F * fit.solution.sigma2))
+
+
+def _test_md(fit, L, rhs, method):
+    beta = fit.solution.beta
+    if np.any(rhs != 0):
+        beta = beta - np.linalg.pinv(L) @ rhs
+    if method == "kenward-roger":
+        return _test_md_kr(fit, L, beta)
+    V = fit.solution.vcov_beta
+    VL = L @ V @ L.T
+    d, P = np.linalg.eigh(VL)
+    d, P = d[::-1], P[:, ::-1]
+    tol = max(np.sqrt(np.finfo(float).eps) * d[0], 0.0)
+    q = int(np.sum(d > tol))
+    if q == 0:
+        raise MLMError("The contrast has rank 0 (its rows give L beta no variance): check the weights.")
+    PtL = (P.T @ L)[:q]
+    est = L @ fit.solution.beta
+    if q == 1:
+        r = _test_1d(fit, PtL[0], float(PtL[0] @ (fit.solution.beta - beta)), method)
+        F = r.statistic ** 2
+        return ContrastTest(estimate=est, vcov=VL, statistic=float(F), num_df=1.0, den_df=r.den_df,
+                            p_value=float(r.p_value), ddf=method, mean_sq=float(F * fit.solution.sigma2))
+    t2 = (PtL @ beta) ** 2 / d[:q]
+    F = float(np.sum(t2) / q)
+    if method == "satterthwaite":
+        df = _fstat_ddf([satterthwaite_df(fit, PtL[m]) for m in range(q)])
+    else:
+        df = _df_1d(fit, PtL[0], method)
+    return _f_result(fit, L, est, VL, F, q, df, method)
+
+
+def _test_md_kr(fit, L, beta):
+    """pbkrtest's ``KRmodcomp`` with a restriction matrix, as lmerTest's ``contestMD`` calls it."""
+    q = int(np.linalg.matrix_rank(L))
+    Vadj = vcov_adjusted(fit)
+    A1, A2 = _kr_A(fit, L)
+    df2, x = _kr_df(q, A1, A2)
+    scale = 1.0 if abs(df2 - 2) < 1e-2 else df2 * x / (df2 - 2)
+    Lb = L @ beta
+    VL = L @ Vadj @ L.T
+    wald = float(Lb @ np.linalg.lstsq(VL, Lb, rcond=None)[0])
+    return _f_result(fit, L, L @ fit.solution.beta, VL, wald / q, q, df2, "kenward-roger", scale)
+
+
+def coef_table(fit, ddf=None, level=0.95):
+    """The fixed-effects table with the chosen df: estimate, std_error, df, statistic, p_value,
+    conf_low, conf_high (t intervals with that df; Kenward-Roger's adjusted SEs)."""
+    import pandas as pd
+
+    method = check_ddf(ddf, fit)
+    if method == "kenward-roger":
+        _require_kr(fit)
+    est = fit.solution.beta
+    V = vcov_adjusted(fit) if method == "kenward-roger" else fit.solution.vcov_beta
+    se = np.sqrt(np.diag(V))
+    p = est.size
+    df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
+    t = est / se
+    pval = np.array([_pt(ti, di) for ti, di in zip(t, df)])
+    q = 0.5 + level / 2
+    crit = np.where(np.isfinite(df), stats.t.ppf(q, np.where(np.isfinite(df), df, 1.0)), stats.norm.ppf(q))
+    out = pd.DataFrame({"estimate": est, "std_error": se, "df": df, "statistic": t, "p_value": pval,
+                        "conf_low": est - crit * se, "conf_high": est + crit * se},
+                       index=fit.fixef.index)
+    out.attrs["ddf"] = method
+    return out
