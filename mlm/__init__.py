@@ -21,6 +21,7 @@ from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .results import MixedResult
 from .inference.anova import anova
+from .inference.emmeans import marginal_means, pairwise
 from .inference.hypothesis import test
 
 __version__ = "0.1.0"
@@ -30,7 +31,7 @@ __all__ = [
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
-    "JohnsonNeyman", "anova", "test",
+    "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning",
 ]

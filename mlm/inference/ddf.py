@@ -385,7 +385,7 @@ def _kr_compute(fit, design):
         PhiPi = Phi @ P[i]
         for j in range(i, nr):
             IE2[i, j] = IE2[j, i] = (K[i, j] - 2.0 * np.sum(Phi * Q[i, j])
-                                     + np.sum(PhiPi * (P[j] @ Phi).T))
+                                     + np.sum(PhiPi * (P[j] @ Phi)))  # tr(Phi P_i Phi P_j)
     eig = np.linalg.eigvalsh(IE2)
     W = 2.0 * (np.linalg.inv(IE2) if np.min(np.abs(eig)) > 1e-10 else np.linalg.pinv(IE2))
     W = 0.5 * (W + W.T)

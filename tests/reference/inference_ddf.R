@@ -23,6 +23,21 @@ data <- list(hsb = hsb, sleepstudy = load_data("sleepstudy"), exam = load_data("
              scotssec = load_data("scotssec"), chem97_lea12 = chem)
 ctrl <- lmerControl(optimizer = "bobyqa")
 
+## lmerTest calls pbkrtest::vcovAdj once per coefficient and per term, and each call forms
+## n x n matrices; remember its result per fitted model (same numbers, minutes less).
+local({
+  cache <- new.env()
+  orig <- pbkrtest::vcovAdj
+  memo <- function(object, details = 0) {
+    key <- paste(deparse(formula(object)), nrow(getME(object, "X")), getME(object, "is_REML"),
+                 paste(format(getME(object, "theta"), digits = 15), collapse = ","), collapse = "")
+    if (is.null(cache[[key]])) cache[[key]] <- orig(object, details)
+    cache[[key]]
+  }
+  environment(memo)$orig <- orig
+  assignInNamespace("vcovAdj", memo, "pbkrtest")
+})
+
 cases <- list(
   list(id = "hsb_sector_slope", data = "hsb", reml = TRUE,
        formula = "mathach ~ ses * sector + meanses + (ses | school)",
