@@ -101,26 +101,6 @@ def test_vcov_adjusted(case_id):
     _close(V / scale, ref / scale, rtol=0, atol=2e-3)
 
 
-ANOVA = [(k, t, m) for k, c in CASES.items() for t in (3, 1)
-         for m in (("satterthwaite", "kenward_roger") if c["reml"] else ("satterthwaite",))]
-
-
-@pytest.mark.parametrize("case_id,type_,method", ANOVA)
-def test_anova(case_id, type_, method):
-    ref = CASES[case_id][f"anova{type_}_{method}"]   # R: anova(m, type = type_, ddf = method)
-    out = mlm.anova(get_fit(case_id), type=type_, ddf=method.replace("_", "-"))
-    assert list(out.index) == ref["term"]
-    assert list(out.columns) == ["sum_sq", "mean_sq", "num_df", "den_df", "F", "p_value"]
-    if not ref["term"]:
-        return
-    _close(out["num_df"], ref["num_df"], rtol=0)
-    _close(out["den_df"], ref["den_df"])
-    _close(out["F"], ref["F"])
-    _close(out["sum_sq"], ref["sum_sq"])
-    _close(out["mean_sq"], ref["mean_sq"])
-    _logp(out["p_value"], ref["p"])
-
-
 CONTESTS = [(k, i, m) for k, c in CASES.items() for i in range(len(c["contrasts"]))
             for m in (("satterthwaite", "kenward_roger") if c["reml"] else ("satterthwaite",))]
 

@@ -29,6 +29,7 @@ top-level factor: never an ``n x n`` matrix. The results are cached on the fit.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,9 +113,13 @@ def satterthwaite_parts(fit) -> _SattParts:
     The deviance in lmerTest's parametrisation is
     ``f1(theta) + m log(2 pi sigma^2) + r2(theta) / sigma^2`` (``m = n - p`` under REML,
     ``n`` under ML; :meth:`mlm.pls.PLSProblem.deviance_varpar`), so its Hessian needs the
-    theta-derivatives of ``f1`` and ``r2`` only; ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``.
-    All come from factorisations at ``theta +- h e_i (+- h e_j)``: ``1 + 2k + 2k(k-1)``
-    of them for ``k`` theta parameters, fewer than the fit's own evaluations.
+    theta-derivatives of ``f1`` and ``r2`` only (the sigma parts are analytic);
+    ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``. All come from one set of factorisations,
+    differentiated as numDeriv's ``genD`` does for lmerTest: central differences at
+    relative steps 0.1, 0.05, 0.025, 0.0125 with Richardson extrapolation (small steps
+    are not an option: r2 is a difference of sums of squares, good to about 1e-10
+    relative, and a step of 1e-5 already loses the second derivative). For ``k`` theta
+    parameters that is ``4 k (k + 1)`` factorisations, about as many as the fit's own.
     """
     store = _cache(fit)
     if "satterthwaite" in store:
@@ -122,44 +127,75 @@ def satterthwaite_parts(fit) -> _SattParts:
     problem = fit.problem
     theta = np.asarray(fit.theta, dtype=float)
     sigma = fit.sigma
+    s2 = sigma * sigma
     k = theta.size
     m = problem.n - problem.p if problem.reml else problem.n
-    h = 1e-4 * np.maximum(np.abs(theta), 1e-2)
     with single_threaded_blas():
         unsc0, f0, r0 = _vcov_pieces(problem, theta)
-        p = unsc0.shape[0]
-        up, dn = [], []
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = h[i]
-            up.append(_vcov_pieces(problem, theta + e))
-            dn.append(_vcov_pieces(problem, theta - e))
-        H_f = np.empty((k, k))  # Hessian of f1 + r2 / sigma^2 in theta
-        g_r2 = np.empty(k)
-        jac = np.empty((k + 1, p, p))
-        s2 = sigma * sigma
-        for i in range(k):
-            fi = lambda t: t[1] + t[2] / s2  # noqa: E731
-            H_f[i, i] = (fi(up[i]) - 2.0 * (f0 + r0 / s2) + fi(dn[i])) / (h[i] * h[i])
-            g_r2[i] = (up[i][2] - dn[i][2]) / (2.0 * h[i])
-            jac[i] = s2 * (up[i][0] - dn[i][0]) / (2.0 * h[i])
-            for j in range(i + 1, k):
-                vals = []
-                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                    e = np.zeros(k)
-                    e[i], e[j] = si * h[i], sj * h[j]
-                    _, f1, r2 = _vcov_pieces(problem, theta + e)
-                    vals.append(f1 + r2 / s2)
-                H_f[i, j] = H_f[j, i] = (vals[0] - vals[1] - vals[2] + vals[3]) / (4 * h[i] * h[j])
+        H_f, g_r2, d_unsc = _gen_d(lambda t: _vcov_pieces(problem, t), theta, s2, (unsc0, f0, r0))
+    jac = np.empty((k + 1,) + unsc0.shape)
+    jac[:k] = s2 * d_unsc
     jac[k] = 2.0 * sigma * unsc0
     H = np.empty((k + 1, k + 1))
     H[:k, :k] = H_f
     H[:k, k] = H[k, :k] = -2.0 * g_r2 / sigma ** 3
     H[k, k] = -2.0 * m / s2 + 6.0 * r0 / s2 ** 2
     A, warn = _pinv_hessian(H)
+    if warn and "negative" in warn:  # zero eigenvalues (a variance at 0) are expected: silent
+        warnings.warn(warn, UserWarning, stacklevel=3)
     out = _SattParts(A=A, jac=jac, eigen_warning=warn)
     store["satterthwaite"] = out
     return out
+
+
+def _richardson(estimates, v=2):
+    """Richardson extrapolation of central differences at steps h, h/v, h/v^2, ..."""
+    vals = list(estimates)
+    for lvl in range(1, len(vals)):
+        fac = float(v) ** (2 * lvl)
+        vals = [(fac * vals[a + 1] - vals[a]) / (fac - 1) for a in range(len(vals) - 1)]
+    return vals[0]
+
+
+def _gen_d(pieces, theta, s2, center, d=0.1, r=4, v=2, eps=1e-4, zero_tol=1.781029e-05):
+    """numDeriv's ``genD`` for g = f1 + r2 / s2 (Hessian), r2 (gradient) and unsc (Jacobian).
+
+    Steps ``h = d |theta_i|`` (``eps`` where ``|theta_i| < zero_tol``), halved ``r - 1``
+    times; the off-diagonal second differences use the extrapolated diagonal, as genD.
+    """
+    k = theta.size
+    unsc0, f0, r0 = center
+    g0 = f0 + r0 / s2
+    h0 = d * np.abs(theta) + eps * (np.abs(theta) < zero_tol)
+    diag, grad_r2, grad_u = [], [], []
+    cache = []
+    for lvl in range(r):
+        h = h0 / v ** lvl
+        dg, gr, gu, ups = np.empty(k), np.empty(k), np.empty((k,) + unsc0.shape), []
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h[i]
+            up, dn = pieces(theta + e), pieces(theta - e)
+            dg[i] = (up[1] + up[2] / s2 - 2.0 * g0 + dn[1] + dn[2] / s2) / (h[i] * h[i])
+            gr[i] = (up[2] - dn[2]) / (2.0 * h[i])
+            gu[i] = (up[0] - dn[0]) / (2.0 * h[i])
+        diag.append(dg)
+        grad_r2.append(gr)
+        grad_u.append(gu)
+        cache.append(h)
+    Hd = _richardson(diag, v)
+    H = np.diag(Hd)
+    for i in range(k):
+        for j in range(i + 1, k):
+            est = []
+            for h in cache:
+                e = np.zeros(k)
+                e[i], e[j] = h[i], h[j]
+                up, dn = pieces(theta + e), pieces(theta - e)
+                second = up[1] + up[2] / s2 - 2.0 * g0 + dn[1] + dn[2] / s2
+                est.append((second - Hd[i] * h[i] ** 2 - Hd[j] * h[j] ** 2) / (2.0 * h[i] * h[j]))
+            H[i, j] = H[j, i] = _richardson(est, v)
+    return H, _richardson(grad_r2, v), _richardson(grad_u, v)
 
 
 def _pinv_hessian(H, tol=1e-8):

@@ -64,8 +64,12 @@ def _side(text, names, whole):
                 while i < n and text[i].isspace():
                     i += 1
             else:
+                if j < n and text[j] not in "+-":
+                    raise MLMError(f"Cannot read {whole!r}: write a weight and its coefficient with "
+                                   "'*' (e.g. '2*ses'), and separate terms with + or -.")
                 const += sign * factor
                 sign, seen_term = 1.0, True
+                i = j
                 continue
         idx, end = _match_name(text, i, names, by_len, whole)
         coef = factor
