@@ -667,7 +667,17 @@ def coef_table(fit, ddf=None, level=0.95):
     V = vcov_adjusted(fit) if method == "kenward-roger" else fit.solution.vcov_beta
     se = np.sqrt(np.diag(V))
     p = est.size
-    df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
+    try:
+        df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+        if method != "satterthwaite":
+            raise
+        # The deviance could not be evaluated near the optimum (a degenerate fit): say so
+        # and fall back to z-tests rather than leave the user without a table.
+        warnings.warn(f"Satterthwaite's df could not be computed for this fit ({exc}); the table "
+                      "shows Wald z-tests (df = inf) instead.", UserWarning, stacklevel=3)
+        df = np.full(p, np.inf)
+        method = "normal"
     t = est / se
     pval = np.array([_pt(ti, di) for ti, di in zip(t, df)])
     q = 0.5 + level / 2
