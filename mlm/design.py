@@ -25,6 +25,7 @@ import scipy.linalg as sla
 from .centering import FORMULA_HELPERS
 from .errors import DataError, FormulaError
 from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from .frames import DesignWarning, as_pandas, check_columns, check_fixed_matrix, model_columns, sorted_levels
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -33,10 +34,6 @@ _NUMPY_FUNCTIONS = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin"
 
 class MissingDataWarning(UserWarning):
     """Rows with missing values in model variables were dropped (and counted)."""
-
-
-class DesignWarning(UserWarning):
-    """A design that can be fitted but is unlikely to mean what was intended."""
 
 
 def eval_environment() -> patsy.EvalEnvironment:
@@ -163,12 +160,9 @@ class Design:
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 
-def _check_frame(data) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}. "
-                        "Convert it first, e.g. pandas.DataFrame(data) or pandas.read_csv(path).")
-    if data.shape[0] == 0:
-        raise DataError("data has no rows: there is nothing to fit.")
+def _check_frame(data, what: str = "data") -> pd.DataFrame:
+    """The data as a pandas DataFrame (see :func:`mlm.frames.as_pandas`)."""
+    return as_pandas(data, what)
 
 
 def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
@@ -183,7 +177,12 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
-        uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+        arr = values.to_numpy()
+        try:
+            uniques, codes = np.unique(arr, return_inverse=True)
+        except TypeError:  # mixed types (ints and strings in one object column)
+            uniques = sorted_levels(arr)
+            codes = pd.Index(uniques, dtype=object).get_indexer(arr)
         return codes.astype(np.intp), pd.Index(uniques)
     parts = []
     for c in cols:
@@ -223,7 +222,8 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
         which = ", ".join(f"{c}: {n}" for c, n in counts[counts > 0].items())
         warnings.warn(f"{n_bad} of {len(frame)} rows dropped because of missing values "
                       f"(missing per variable: {which}).", MissingDataWarning, stacklevel=4)
-    return frame.loc[~bad], frame.index[bad]
+    bad = bad.to_numpy()
+    return ~bad, frame.index[bad]
 
 
 def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
@@ -240,16 +240,64 @@ def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
         values = frame[resp]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             raise DataError(f"The outcome '{resp}' is not numeric (dtype {values.dtype}). "
-                            "A linear mixed model needs a numeric outcome; convert it with "
-                            "pandas.to_numeric, or for a yes/no outcome use a binary (logistic) model.")
+                            "A linear mixed model needs a numeric outcome: convert numbers stored "
+                            "as text with pandas.to_numeric; a binary (yes/no) outcome must be "
+                            f"coded 0/1 first, e.g. (data['{resp}'] == 'yes').astype(int).")
 
 
-def _evaluate(formula_rhs: str, frame: pd.DataFrame, env, what: str):
+def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
+    """The two frames patsy sees: every row (to memorise transforms) and the rows kept.
+
+    R evaluates ``scale(x)``, ``log(x)``, ... on the whole data before ``na.omit`` drops
+    the rows with a missing model variable (``model.frame``), so a transform's state
+    (the mean and SD of ``scale``, the group means of ``cwc``) comes from all values of
+    its variable. Factor levels, though, are those of the rows kept
+    (``drop.unused.levels``): text, logical and categorical columns become categoricals
+    of the levels in the kept rows, and a numeric column used inside ``C()`` is blanked
+    in the dropped rows. Both frames get a plain 0..n-1 index (patsy aligns on it; the
+    caller's MultiIndex or repeated labels stay on ``Design.frame``).
+    """
+    memo = {}
+    kept_rows = np.flatnonzero(keep)
+    coded = set(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", parsed.fixed_formula))
+    for term in parsed.random:
+        coded.update(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", term.lhs))
+    for col in frame.columns:
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            used = set(s.iloc[kept_rows].dropna().unique())
+            cats = [c for c in s.cat.categories if c in used]
+            memo[col] = pd.Categorical(s, categories=cats, ordered=s.cat.ordered)
+        elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            memo[col] = pd.Categorical(s, categories=sorted_levels(s.to_numpy()[kept_rows]))
+        elif col in coded:
+            arr = s.to_numpy(dtype=float, copy=True)
+            arr[~keep] = np.nan
+            memo[col] = arr
+        else:
+            memo[col] = s.to_numpy()
+    memo = pd.DataFrame(memo, columns=frame.columns)
+    return memo, memo.iloc[kept_rows].reset_index(drop=True)
+
+
+def _matrices(termlists, memo: pd.DataFrame, kept: pd.DataFrame, env, what: str):
+    """patsy's matrices for ``termlists`` on ``kept``, transforms memorised on ``memo``."""
     try:
-        return patsy.dmatrix(formula_rhs, frame, eval_env=env, NA_action="raise",
-                             return_type="dataframe")
+        # log(0) in a dropped row, or of a bad value reported below by column, would
+        # otherwise surface as numpy's warning.
+        with np.errstate(all="ignore"):
+            builders = patsy.design_matrix_builders(termlists, lambda: iter([memo]), env,
+                                                    NA_action="drop")
+            return patsy.build_design_matrices(builders, kept, NA_action="raise",
+                                               return_type="dataframe")
     except patsy.PatsyError as exc:
-        raise FormulaError(f"Could not build the {what} from '{formula_rhs}': {exc.message}") from None
+        raise FormulaError(f"Could not build the {what}: {exc.message}") from None
+
+
+def _evaluate(formula_rhs: str, memo, kept, env, what: str):
+    termlist = patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist
+    (out,) = _matrices([termlist], memo, kept, env, f"{what} from '{formula_rhs}'")
+    return out
 
 
 def _check_rank(X: pd.DataFrame) -> None:
@@ -296,7 +344,7 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     >>> d.X.shape, d.blocks[0].n_levels
     ((180, 2), 18)
     """
-    _check_frame(data)
+    data = _check_frame(data)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
         formula, columns=[str(c) for c in data.columns])
     missing_cols = [v for v in parsed.variables if v not in data.columns]
@@ -304,19 +352,16 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
                         f"{' ...' if data.shape[1] > 15 else ''}.")
-    frame = data.loc[:, list(parsed.variables)].copy()
-    frame, dropped = _drop_missing(frame, parsed)
+    everything = model_columns(data, list(parsed.variables))
+    keep, dropped = _drop_missing(everything, parsed)
+    frame = everything.iloc[np.flatnonzero(keep)]
+    check_columns(frame, parsed)
     _check_values(frame, parsed)
     env = eval_environment()
-
-    try:
-        # log(0) and the like are reported below, by column, instead of numpy's warning.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=env,
-                                         NA_action="raise", return_type="dataframe")
-    except patsy.PatsyError as exc:
-        raise FormulaError(f"Could not build the fixed effects from '{parsed.fixed_formula}': "
-                           f"{exc.message}") from None
+    memo, kept = _patsy_frames(everything, keep, parsed)
+    desc = patsy.ModelDesc.from_formula(parsed.fixed_formula)
+    y_df, X_df = _matrices([desc.lhs_termlist, desc.rhs_termlist], memo, kept, env,
+                           f"fixed effects from '{parsed.fixed_formula}'")
     if y_df.shape[1] != 1:
         raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
                         "a numeric outcome; convert it with pandas.to_numeric.")
@@ -331,6 +376,7 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     x_info = X_df.design_info
     X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
     _check_rank(X_df)
+    check_fixed_matrix(X_df, y, parsed)
 
     blocks = []
     n = len(frame)
@@ -338,10 +384,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
         if term.intercept and not term.covariates:
             # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
             # of a small model (a few ms per term).
-            Z_df = pd.DataFrame({"Intercept": np.ones(n)}, index=frame.index)
+            Z_df = pd.DataFrame({"Intercept": np.ones(n)})
             z_info, z_order = _intercept_info(), (0,)
         else:
-            Z_df = _evaluate(term.lhs, frame, env, f"random-effects columns of {term}")
+            Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
             z_info = Z_df.design_info
             Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
         if Z_df.shape[1] == 0:

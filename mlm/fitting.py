@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from .design import Design, _check_frame, build_design
@@ -69,7 +70,11 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
             raise FitError(f"engine='statsmodels' cannot fit this model: {reason}. "
                            "Use engine='pls' (the package's own estimator of the same criterion).")
     problem = PLSProblem(design.y, design.X, design.pls_terms(), reml=reml)
-    theta, info = problem.optimize()
+    with np.errstate(all="ignore"):
+        # Trial points far from the optimum (badly scaled predictors) overflow; the
+        # optimizer steps back from them, and the user hears of the scales from
+        # mlm.frames' check, not as numpy's RuntimeWarnings (issue 11).
+        theta, info = problem.optimize()
     notes = []
     if engine == "statsmodels":
         sol = problem.solve(theta)
@@ -86,7 +91,8 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
                          "log-likelihood units short of the optimum it was started at; "
                          "the optimum is reported.")
     # Convergence is judged by us, on the criterion at the answer (mlm.pls).
-    info.update(problem.check_convergence(theta))
+    with np.errstate(all="ignore"):
+        info.update(problem.check_convergence(theta))
     converged = info["converged"]
     solution = problem.solve(theta, cond_var=True)
     result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
@@ -140,7 +146,7 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     >>> fit.ngroups
     {'school': 160}
     """
-    _check_frame(data)  # type and emptiness first: parsing needs the columns
+    data = _check_frame(data)  # type, emptiness, duplicate names first: parsing needs the columns
     parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
     design = build_design(parsed, data)
     return fit_design(design, reml=reml, engine=engine)
