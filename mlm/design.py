@@ -25,6 +25,7 @@ import scipy.linalg as sla
 from .centering import FORMULA_HELPERS
 from .errors import DataError, FormulaError
 from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from .transforms import TRANSFORMS
 from .frames import DesignWarning, as_pandas, check_columns, check_fixed_matrix, model_columns, sorted_levels
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
@@ -43,8 +44,8 @@ def eval_environment() -> patsy.EvalEnvironment:
     of these functions cannot resolve to anything (the parser rejects it first).
     """
     ns = {name: getattr(np, name) for name in _NUMPY_FUNCTIONS}
-    ns.update({"np": np, "numpy": np, "center": patsy.center, "standardize": patsy.standardize,
-               "scale": patsy.scale})
+    ns.update({"np": np, "numpy": np})
+    ns.update(TRANSFORMS)  # R's scale(); NaN-aware center/standardize (mlm.transforms)
     ns.update(FORMULA_HELPERS)
     for name in ("Treatment", "Sum", "Diff", "Helmert", "Poly"):
         ns[name] = getattr(patsy, name)
