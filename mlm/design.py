@@ -26,7 +26,8 @@ from .centering import FORMULA_HELPERS
 from .errors import DataError, FormulaError
 from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
 from .transforms import TRANSFORMS
-from .frames import DesignWarning, as_pandas, check_columns, check_fixed_matrix, model_columns, sorted_levels
+from .frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
+                     model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -268,9 +269,9 @@ def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
         if isinstance(s.dtype, pd.CategoricalDtype):
             used = set(s.iloc[kept_rows].dropna().unique())
             cats = [c for c in s.cat.categories if c in used]
-            memo[col] = pd.Categorical(s, categories=cats, ordered=s.cat.ordered)
+            memo[col] = as_categorical(s, cats, s.cat.ordered)
         elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            memo[col] = pd.Categorical(s, categories=sorted_levels(s.to_numpy()[kept_rows]))
+            memo[col] = as_categorical(s, sorted_levels(s.to_numpy()[kept_rows]))
         elif col in coded:
             arr = s.to_numpy(dtype=float, copy=True)
             arr[~keep] = np.nan

@@ -140,7 +140,7 @@ def _numpy_twin(s: pd.Series, col, what: str):
     missing = s.isna().to_numpy()
     if pd.api.types.is_bool_dtype(dtype):
         if missing.any():
-            arr = s.astype(object).to_numpy()
+            arr = np.array(s.astype(object).to_numpy(), dtype=object)
             arr[missing] = np.nan
             return arr
         return s.to_numpy(dtype=bool)
@@ -169,6 +169,14 @@ def _refuse_datetime(col, dtype, what):
                     "or a category. Convert it first, e.g. days since the first date: "
                     f"(data['{col}'] - data['{col}'].min()).dt.days, or its year: "
                     f"data['{col}'].dt.year.")
+
+
+def as_categorical(values, categories, ordered: bool = False) -> pd.Categorical:
+    """``values`` as a categorical of ``categories``; other values become missing."""
+    arr = np.array(pd.Series(values).astype(object).to_numpy(), dtype=object)
+    known = pd.Series(arr).isin(list(categories)).to_numpy()
+    arr[~known] = np.nan
+    return pd.Categorical(arr, categories=categories, ordered=ordered)
 
 
 def sorted_levels(values) -> list:
@@ -295,7 +303,7 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             f"The outcome '{resp}' takes only two values ({values[0]:g} and {values[1]:g}): lmer "
             "fits a linear model to a binary outcome (a linear probability model), whose "
             "predictions can leave the range of the outcome. The usual model for a binary "
-            "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=5)
+            "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=4)
     _check_scales(X)
 
 
