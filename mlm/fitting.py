@@ -94,7 +94,8 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     with np.errstate(all="ignore"):
         info.update(problem.check_convergence(theta))
     converged = info["converged"]
-    solution = problem.solve(theta, cond_var=True)
+    with np.errstate(all="ignore"):
+        solution = problem.solve(theta, cond_var=True)
     result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
                          fit_info=info, notes=notes)
     if not converged:

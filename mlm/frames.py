@@ -283,6 +283,7 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             "left, so the residual variance cannot be estimated. A predictor with a value per "
             "row (an id, a date or time) or a factor with very many levels is the usual cause: "
             "drop it or use it as a grouping factor.")
+    _check_magnitudes(X, y, resp)
     spread = float(np.ptp(y))
     if spread == 0.0:
         raise DataError(f"The outcome '{resp}' has the same value ({y[0]:.6g}) in every row used: "
@@ -305,6 +306,24 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             "predictions can leave the range of the outcome. The usual model for a binary "
             "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=4)
     _check_scales(X)
+
+
+#: Magnitudes whose squares leave double precision (sums of squares overflow or vanish).
+_TOO_BIG, _TOO_SMALL = 1e150, 1e-150
+
+
+def _check_magnitudes(X: pd.DataFrame, y: np.ndarray, resp) -> None:
+    from .design import lme4_name
+    columns = [(f"outcome '{resp}'", y)] + [(f"predictor column '{lme4_name(c)}'",
+                                             X[c].to_numpy(dtype=float)) for c in X.columns]
+    for what, v in columns:
+        big = float(np.max(np.abs(v))) if v.size else 0.0
+        spread = float(np.ptp(v)) if v.size else 0.0
+        if big > _TOO_BIG or 0.0 < spread < _TOO_SMALL:
+            size = f"values up to {big:.3g}" if big > _TOO_BIG else f"a spread of only {spread:.3g}"
+            raise DataError(f"The {what} has {size}: sums of squares of such numbers leave the range "
+                            "of double precision. Rescale it first (multiply or divide by a power "
+                            "of ten).")
 
 
 def _check_scales(X: pd.DataFrame) -> None:
