@@ -115,6 +115,14 @@ def model_columns(data: pd.DataFrame, columns, what: str = "data") -> pd.DataFra
     a missing value becomes float64 with NaN, a boolean one object), text becomes object
     with NaN for missing; categoricals stay categorical. Dates and times are refused:
     their meaning as a number (days since what?) is the user's to choose.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlm.frames import model_columns
+    >>> d = pd.DataFrame({"x": pd.array([1, None, 3], dtype="Int64"), "g": ["a", "b", "a"]})
+    >>> model_columns(d, ["x"])["x"].tolist()
+    [1.0, nan, 3.0]
     """
     out = {}
     for col in columns:
@@ -172,7 +180,14 @@ def _refuse_datetime(col, dtype, what):
 
 
 def as_categorical(values, categories, ordered: bool = False) -> pd.Categorical:
-    """``values`` as a categorical of ``categories``; other values become missing."""
+    """``values`` as a categorical of ``categories``; other values become missing.
+
+    Examples
+    --------
+    >>> from mlm.frames import as_categorical
+    >>> list(as_categorical(["a", "b", "c"], ["a", "b"]))
+    ['a', 'b', nan]
+    """
     arr = np.array(pd.Series(values).astype(object).to_numpy(), dtype=object)
     known = pd.Series(arr).isin(list(categories)).to_numpy()
     arr[~known] = np.nan
@@ -181,7 +196,14 @@ def as_categorical(values, categories, ordered: bool = False) -> pd.Categorical:
 
 def sorted_levels(values) -> list:
     """Distinct non-missing values in sorted order; mixed types (ints and strings in one
-    column) sort as their text, as R's ``factor()`` would after ``as.character``."""
+    column) sort as their text, as R's ``factor()`` would after ``as.character``.
+
+    Examples
+    --------
+    >>> from mlm.frames import sorted_levels
+    >>> sorted_levels([10, "b", 9, None, "a"])
+    [10, 9, 'a', 'b']
+    """
     uniq = pd.unique(pd.Series(values, dtype=object).dropna())
     try:
         return sorted(uniq)

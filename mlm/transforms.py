@@ -91,7 +91,17 @@ class _Center(_Moments):
 
 scale = patsy.stateful_transform(_Scale)
 scale.__doc__ = """R's ``scale(x, center=TRUE, scale=TRUE)``: minus the mean, divided by the SD
-    (n - 1), both over the non-missing values of x in all rows of the data."""
+    (n - 1), both over the non-missing values of x in all rows of the data.
+
+    Use inside a formula: ``Reaction ~ scale(Days) + (1 | Subject)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlm.transforms import scale
+    >>> scale(np.array([1.0, 2.0, np.nan, 3.0])).round(6).tolist()
+    [-1.0, 0.0, nan, 1.0]
+    """
 standardize = patsy.stateful_transform(_Standardize)
 standardize.__doc__ = """patsy's ``standardize(x, center=True, rescale=True, ddof=0)`` (SD with n - ddof),
     computed like :func:`scale` over the non-missing values of x in all rows of the data."""
