@@ -179,13 +179,16 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
-        arr = values.to_numpy()
-        try:
-            uniques, codes = np.unique(arr, return_inverse=True)
-        except TypeError:  # mixed types (ints and strings in one object column)
-            uniques = sorted_levels(arr)
-            codes = pd.Index(uniques, dtype=object).get_indexer(arr)
-        return codes.astype(np.intp), pd.Index(uniques)
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+            return codes.astype(np.intp), pd.Index(uniques)
+        # Text: hash first, sort only the distinct labels (np.unique sorts every row,
+        # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
+        first, distinct = pd.factorize(values)
+        levels = sorted_levels(distinct)
+        distinct = pd.Index(np.asarray(distinct, dtype=object), dtype=object)
+        codes = pd.Index(levels, dtype=object).get_indexer(distinct)[first]
+        return codes.astype(np.intp), pd.Index(levels)
     parts = []
     for c in cols:
         codes, levels = group_codes(frame, [c])
@@ -264,8 +267,11 @@ def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
     coded = set(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", parsed.fixed_formula))
     for term in parsed.random:
         coded.update(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", term.lhs))
+    text = parsed.fixed_formula + " " + " ".join(term.lhs for term in parsed.random)
     for col in frame.columns:
         s = frame[col]
+        if str(col) not in text:
+            continue  # a grouping column only: patsy never sees it (group_codes does)
         if isinstance(s.dtype, pd.CategoricalDtype):
             used = set(s.iloc[kept_rows].dropna().unique())
             cats = [c for c in s.cat.categories if c in used]
@@ -278,7 +284,7 @@ def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
             memo[col] = arr
         else:
             memo[col] = s.to_numpy()
-    memo = pd.DataFrame(memo, columns=frame.columns)
+    memo = pd.DataFrame(memo, columns=list(memo))
     return memo, memo.iloc[kept_rows].reset_index(drop=True)
 
 

@@ -161,6 +161,11 @@ def _numpy_twin(s: pd.Series, col, what: str):
             return s.to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError):
             pass
+    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
+                                            and pd.api.types.is_string_dtype(dtype)):
+        # Text stays text (pandas 3's own str dtype is the numpy twin); its missing
+        # values, pd.NA or NaN, are found by isna, and patsy sees it as a categorical.
+        return s
     arr = s.to_numpy(dtype=object, na_value=np.nan) if missing.any() else s.to_numpy(dtype=object)
     arr = np.array(arr, dtype=object)
     if missing.any():
@@ -188,10 +193,10 @@ def as_categorical(values, categories, ordered: bool = False) -> pd.Categorical:
     >>> list(as_categorical(["a", "b", "c"], ["a", "b"]))
     ['a', 'b', nan]
     """
-    arr = np.array(pd.Series(values).astype(object).to_numpy(), dtype=object)
-    known = pd.Series(arr).isin(list(categories)).to_numpy()
-    arr[~known] = np.nan
-    return pd.Categorical(arr, categories=categories, ordered=ordered)
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+    where = pd.Index(list(categories), dtype=object).get_indexer(pd.Index(distinct, dtype=object))
+    codes = np.where(codes >= 0, where[codes], -1)
+    return pd.Categorical.from_codes(codes, categories=list(categories), ordered=ordered)
 
 
 def sorted_levels(values) -> list:
@@ -320,10 +325,10 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             f"The outcome '{resp}' is an exact linear function of the fixed effects (no residual "
             "variation is left): a predictor is the outcome in disguise (a copy, a sum with "
             "it, or a row id in a tiny data set). Remove it from the formula.")
-    values = np.unique(y)
-    if len(values) == 2:
+    lo, hi = float(np.min(y)), float(np.max(y))
+    if np.all((y == lo) | (y == hi)):
         warnings.warn(
-            f"The outcome '{resp}' takes only two values ({values[0]:g} and {values[1]:g}): lmer "
+            f"The outcome '{resp}' takes only two values ({lo:g} and {hi:g}): lmer "
             "fits a linear model to a binary outcome (a linear probability model), whose "
             "predictions can leave the range of the outcome. The usual model for a binary "
             "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=4)
