@@ -7,9 +7,11 @@ cluster") splits a level-1 predictor into its within-group part and the group me
 difference is the contextual effect.
 
 ``cwc(x, g)`` and ``gm(x, g)`` are patsy stateful transforms: the group means are
-memorised from the data the model was fitted to, so predictions on new rows of known
-groups use the fitting data's means; rows of groups not seen in fitting use the mean of
-their own group in the new data.
+memorised from the data the model was fitted to (every row where x is present, including
+rows dropped for a missing value in another model variable, as R computes
+``ave(x, g)`` on the whole column), so predictions on new rows of known groups use the
+fitting data's means; rows of groups not seen in fitting use the mean of their own
+group in the new data.
 """
 
 from __future__ import annotations

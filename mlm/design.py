@@ -331,8 +331,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     ----------
     formula : ParsedFormula or str
         The model; a string is parsed with :func:`mlm.parse_formula`.
-    data : pandas.DataFrame
-        The data. Not modified.
+    data : pandas.DataFrame or another data frame
+        The data. Not modified; converted and checked by :func:`mlm.frames.as_pandas`.
+        Transforms (``scale(x)``, ``cwc(x, g)``) are computed on all rows of the data,
+        as R does, before incomplete rows are dropped.
 
     Returns
     -------
@@ -341,9 +343,18 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     Raises
     ------
     MLMError
-        For data that is not a DataFrame or is empty, unknown columns, a non-numeric or
-        entirely missing outcome, infinite values, collinear fixed effects, or a grouping
-        factor with one level or with as many levels as rows.
+        For data that is not a data frame, is empty or repeats a column name, unknown
+        columns, a non-numeric or entirely missing outcome, numbers stored as text, dates,
+        an id used as a predictor, infinite values, collinear fixed effects, no residual
+        degrees of freedom, or a grouping factor with one level or with as many levels as
+        rows.
+
+    Warns
+    -----
+    BinaryOutcomeWarning
+        The outcome takes two values (a linear model of a binary outcome).
+    ScaleWarning
+        Predictor ranges differ by more than 1e4 (lme4's "consider rescaling").
 
     Examples
     --------

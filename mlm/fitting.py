@@ -118,9 +118,11 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
         ``(x || g)`` (uncorrelated), ``(1 | a/b)`` (b nested in a), ``(1 | a:b)``,
         crossed ``(1 | a) + (1 | b)``. Fixed part: patsy syntax (``C(x)``,
         ``I(x**2)``, ``np.log(x)``, ``x*z``, ``cwc(x, g)``, ``gm(x, g)``).
-    data : pandas.DataFrame
-        Not modified. Rows with a missing model variable are dropped, counted in
-        ``nobs_dropped`` and reported.
+    data : pandas.DataFrame or another data frame
+        Not modified. polars, pyarrow and other frames are converted by
+        :func:`mlm.frames.as_pandas`; nullable and pyarrow-backed columns count as their
+        numpy twins. Rows with a missing model variable (NaN, None, ``pd.NA``) are
+        dropped, counted in ``nobs_dropped`` and reported.
     reml : bool, default True
         REML (lme4's default) or ML (Stata's default).
     engine : {"auto", "pls", "statsmodels"}, default "auto"
