@@ -401,3 +401,20 @@ def test_every_error_is_an_mlm_error():
             continue
         with pytest.raises(MLMError):
             mlm.lmer(formula, make())
+
+
+@needs_polars
+def test_predict_accepts_polars_and_nullable_newdata(base):
+    new = sleep().head(12)
+    expected = base.predict(new).to_numpy()
+    np.testing.assert_allclose(base.predict(pl.from_pandas(new)).to_numpy(), expected, rtol=1e-12)
+    nullable = new.astype({"Days": "Int64", "Subject": "string", "late": "boolean"})
+    nullable.loc[nullable.index[3], "Days"] = pd.NA
+    pred = base.predict(nullable)
+    assert np.isnan(pred.iloc[3])
+    np.testing.assert_allclose(np.delete(pred.to_numpy(), 3), np.delete(expected, 3), rtol=1e-12)
+
+
+def test_pandas_frames_are_used_as_they_are():
+    d = sleep()
+    assert as_pandas(d) is d
