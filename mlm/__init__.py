@@ -19,6 +19,8 @@ from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
+from .design import MissingDataWarning
+from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
 
 __version__ = "0.1.0"
@@ -30,5 +32,6 @@ __all__ = [
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
-    "ConvergenceWarning", "RefitWarning",
+    "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
+    "BinaryOutcomeWarning", "ScaleWarning",
 ]
