@@ -390,8 +390,12 @@ class MixedResult:
         return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self) -> str:
-        """The fit laid out like lme4's ``summary()``, with plain-language notes."""
+    def summary(self, robust: str | None = None) -> str:
+        """The fit laid out like lme4's ``summary()``, with plain-language notes.
+
+        ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
+        errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        """
         lines = []
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
@@ -423,6 +427,10 @@ class MixedResult:
                               "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
         lines.append(table.to_string())
         lines.append(f"Tests: {DF_NOTE}")
+        if robust is not None:
+            from .inference.robust import summary_lines
+            lines.append("")
+            lines.extend(summary_lines(self, robust))
         if self.problem.p > 1:
             lines.append("")
             lines.append("Correlation of fixed effects:")
