@@ -20,6 +20,7 @@ from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .results import MixedResult
+from .inference import RobustError, VarianceTestError, robust, variance_tests
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning",
+    "variance_tests", "robust", "VarianceTestError", "RobustError",
 ]
