@@ -105,7 +105,10 @@ def _level1_model(fit, codes, J):
             cols.append(b.Z[:, a])
     n_random = len(names)
     assign = []  # (fixed index, level-1 index, w per group)
-    for c, fname in enumerate(d.fixed_names):
+    # main effects before interactions, so that x:w finds the level-1 column x first
+    by_order = sorted(range(len(d.fixed_names)), key=lambda c: d.fixed_names[c].count(":"))
+    for c in by_order:
+        fname = d.fixed_names[c]
         x = d.X[:, c]
         hit = None
         for q, z in enumerate(cols):
@@ -124,6 +127,7 @@ def _level1_model(fit, codes, J):
             q = len(cols) - 1
             hit = (q, _match(x, cols[q], codes, J))
         assign.append((c, hit[0], hit[1]))
+    assign.sort(key=lambda a: a[0])
     return names, np.column_stack(cols), n_random, assign
 
 
