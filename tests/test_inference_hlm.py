@@ -4,7 +4,8 @@ Published values: Raudenbush & Bryk (2002), Hierarchical Linear Models, 2nd ed.,
 4.2-4.5 (the High School and Beyond sequence), and the HLM 6 output of the same null
 model reproduced by UCLA's statistical consulting group for Singer (1998, J. Educ.
 Behav. Stat. 23(4), p. 329): "INTRCPT1, U0  2.93501  8.61431  159  1660.23264",
-reliability 0.901. The other checks are identities: the statistic computed group by
+reliability 0.901; and HLM7's reliabilities for sleepstudy's random intercept and slope
+(0.730, 0.815; Stack Overflow question 48438755). The other checks are identities: the statistic computed group by
 group with numpy's own least squares, and the reliability of a random intercept equal
 to icc()'s HLM reliability (itself checked against R).
 """
@@ -201,3 +202,14 @@ def test_no_group_with_enough_data(hsb):
 def test_not_a_fit():
     with pytest.raises(VarianceTestError, match="must be a fitted model from mlm.lmer"):
         variance_tests(None)
+
+
+def test_random_slope_reliabilities_hlm7_sleepstudy():
+    # HLM7 on lme4's sleepstudy, Reaction ~ Days + (Days | Subject), REML, as posted in
+    # Stack Overflow question 48438755 ("How to compute reliability estimates from lmer"):
+    # "INTRCPT1, G0  0.730" and "DAYS, G1  0.815" (R&B 2002, eq. 3.58, averaged over units)
+    m = fit("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    tab = variance_tests(m)
+    assert round(tab.loc["(Intercept)", "reliability"], 3) == 0.730
+    assert round(tab.loc["Days", "reliability"], 3) == 0.815
+    assert (tab["df"] == 17).all()

@@ -70,6 +70,15 @@ def test_table_is_consistent():
     np.testing.assert_allclose(np.sqrt(np.diag(V)), tab["std_error"])
 
 
+def test_cr0_is_what_hlm_prints():
+    # HLM 6, R&B's null model on HSB (UCLA's reproduction of Singer 1998, p. 329), "Final
+    # estimation of fixed effects (with robust standard errors)": G00 12.636972, SE 0.243628
+    m = fit("mathach ~ 1 + (1 | school)", mlm.load_dataset("hsb"))
+    tab = robust(m, "CR0")
+    assert round(tab.loc["(Intercept)", "std_error"], 6) == 0.243628
+    assert round(tab.loc["(Intercept)", "estimate"], 5) == 12.63697
+
+
 def test_cr1_is_cr0_times_j_over_j_minus_1():
     # clubSandwich: CR1 multiplies the CR0 estimating matrices by sqrt(J / (J - 1))
     m = fit("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
@@ -99,6 +108,12 @@ def test_bad_arguments(kwargs, message):
     m = fit("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
     with pytest.raises(RobustError, match=message):
         robust(m, **kwargs)
+
+
+def test_summary_rejects_unknown_type():
+    m = fit("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    with pytest.raises(RobustError, match="type='HC1' is not available"):
+        m.summary(robust="HC1")
 
 
 def test_crossed_refused():

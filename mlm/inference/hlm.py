@@ -19,7 +19,9 @@ based on only N of J units that had sufficient data for computation").
 The reliability of the OLS estimate of coefficient ``q`` in group ``j`` is
 ``lambda_qj = tau_qq / (tau_qq + V_qqj)`` (R&B 2002, eq. 3.58 generalised); HLM prints
 its mean over the groups used. For a random intercept alone this is
-``tau00 / (tau00 + sigma^2 / n_j)``, the reliability of the group mean.
+``tau00 / (tau00 + sigma^2 / n_j)``, the reliability of the group mean. (Checked
+against HLM's output: 1660.23 and 0.901 for R&B's null model of the HSB data, and 0.730
+and 0.815 for the intercept and slope of ``Reaction ~ Days + (Days | Subject)``.)
 """
 
 from __future__ import annotations
