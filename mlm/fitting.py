@@ -143,4 +143,6 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     _check_frame(data)  # type and emptiness first: parsing needs the columns
     parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
     design = build_design(parsed, data)
-    return fit_design(design, reml=reml, engine=engine)
+    result = fit_design(design, reml=reml, engine=engine)
+    result.data = data
+    return result
