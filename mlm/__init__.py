@@ -22,6 +22,7 @@ from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
+from .inference import RobustError, VarianceTestError, robust, variance_tests
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,5 @@ __all__ = [
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
     "BinaryOutcomeWarning", "ScaleWarning",
+    "variance_tests", "robust", "VarianceTestError", "RobustError",
 ]
