@@ -18,6 +18,7 @@ import pandas as pd
 
 from .design import group_codes
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["describe_nesting", "levels", "NestingReport"]
 
@@ -93,8 +94,8 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        The data (not modified).
+    data : pandas.DataFrame or another data frame
+        The data (not modified); converted as :func:`mlm.frames.as_pandas` does.
     groups : str or list of str
         Grouping columns; ``"a:b"`` is the combination of ``a`` and ``b``. Numeric ids
         are labels, as in lme4.
@@ -133,8 +134,7 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     >>> bool(rep.relations.set_index(["factor", "other"]).loc[("student", "school"), "reused_ids"])
     True
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    data = as_pandas(data)
     names = _as_list(groups)
     cols = {g: g.split(":") for g in names}
     missing = sorted({c for cs in cols.values() for c in cs if c not in data.columns})
@@ -145,7 +145,7 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     codes = {}
     rows = []
     for g in names:
-        frame = data.loc[:, cols[g]]
+        frame = model_columns(data, cols[g])
         ok = ~frame.isna().any(axis=1).to_numpy()
         if not ok.any():
             raise DataError(f"The grouping factor '{g}' is missing in every row.")
@@ -207,6 +207,22 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
                          "note": note})
     relations = pd.DataFrame(rel_rows, columns=["factor", "other", "relation", "reused_ids", "note"])
     return NestingReport(factors=factors, relations=relations, warnings=warns)
+
+
+def _between_share(wss: float, tss: float) -> float:
+    """1 - within/total, with rounding noise snapped to exact 0 and 1.
+
+    A group-mean centred predictor has no between-group variance; computed as a
+    difference its share came out as 1e-16 or -2e-16 (issue 11).
+    """
+    if not tss > 0:
+        return float("nan")
+    share = 1.0 - wss / tss
+    if abs(share) < 1e-10:
+        return 0.0
+    if abs(1.0 - share) < 1e-10:
+        return 1.0
+    return float(share)
 
 
 def levels(fit) -> pd.DataFrame:
@@ -273,7 +289,7 @@ def levels(fit) -> pd.DataFrame:
             wss = float(np.sum((x - means[c]) ** 2))
             if wss <= 1e-10 * max(tss, 1e-300) or tss == 0:
                 const.append(g)
-            row[f"between_{g}"] = 1.0 - wss / tss if tss > 0 else np.nan
+            row[f"between_{g}"] = _between_share(wss, tss)
         const_sorted = sorted(const, key=lambda g: codes[g][1])
         row["level"] = const_sorted[0] if const_sorted else "1"
         row["constant_within"] = ", ".join(const_sorted)
