@@ -197,9 +197,9 @@ def anova(fit, type=3, ddf=None) -> pd.DataFrame:
     >>> mlm.anova(fit)[["num_df", "den_df"]].round(1)
                  num_df  den_df
     term
-    standLRT        1.0    51.7
-    vr              2.0    54.9
-    standLRT:vr     2.0    55.7
+    standLRT        1.0    58.1
+    vr              2.0    60.9
+    standLRT:vr     2.0    57.2
     """
     from ..results import MixedResult, require_fit
 
