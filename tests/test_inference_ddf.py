@@ -56,6 +56,11 @@ def get_fit(case_id):
     return _FITS[case_id]
 
 
+def as_list(x):
+    """R's toJSON(auto_unbox = TRUE) writes a length-one vector as a scalar."""
+    return x if isinstance(x, list) else [x]
+
+
 def _close(actual, desired, rtol=RTOL, atol=0.0):
     np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(desired, dtype=float),
                                rtol=rtol, atol=atol)
@@ -71,7 +76,7 @@ def _logp(actual, desired):
 def test_satterthwaite_coefficients(case_id):
     ref = CASES[case_id]["satterthwaite"]   # R: coef(summary(m, ddf = "Satterthwaite"))
     co = get_fit(case_id).coefficients
-    assert list(co.index) == ref["term"]
+    assert list(co.index) == as_list(ref["term"])
     _close(co["estimate"], ref["estimate"], rtol=1e-4, atol=1e-8)
     _close(co["std_error"], ref["std_error"], rtol=1e-3)
     _close(co["df"], ref["df"])

@@ -1,6 +1,6 @@
 """mlm.marginal_means and mlm.pairwise against emmeans 1.8.4-1.
 
-Reference: tests/reference/inference_ddf.json, ``emmeans`` (tests/reference/inference_ddf.R):
+Reference: tests/reference/inference_emmeans.json (tests/reference/inference_emmeans.R):
 ``emmeans(m, "vr", lmer.df = "satterthwaite")``, ``pairs(..., adjust = "tukey" | "holm" |
 "none")`` and ``emmeans(m, "vr", by = "schgend")`` for
 ``normexam ~ standLRT * vr + schgend + (standLRT | school)`` on exam (REML, bobyqa).
@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 import mlm
-from test_inference_ddf import REF, _close, _logp, get_fit
+import json
+from pathlib import Path
 
-EM = REF["emmeans"]
+from test_inference_ddf import _close, _logp, get_fit
+
+EM = json.loads((Path(__file__).parent / "reference" / "inference_emmeans.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 ## Reference numbers for Satterthwaite and Kenward-Roger tests (issue 12, items 1, 2 and 6):
 ## lmerTest 3.1-3 (summary with ddf = "Satterthwaite" / "Kenward-Roger", anova types 3 and 1,
-## contest), pbkrtest 0.5.2 (vcovAdj, KRmodcomp) and emmeans 1.8.4-1 on the bundled data.
+## contest) and pbkrtest 0.5.2 (vcovAdj, KRmodcomp) on the bundled data. (Marginal means:
+## inference_emmeans.R.)
 ## Run from anywhere:  Rscript tests/reference/inference_ddf.R
 ## Writes tests/reference/inference_ddf.json (R 4.2.2, lme4 1.1-31, Debian's packages).
 suppressPackageStartupMessages({
-  library(lmerTest); library(pbkrtest); library(emmeans); library(jsonlite)
+  library(lmerTest); library(pbkrtest); library(jsonlite)
 })
 here <- local({
   a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
@@ -119,40 +120,10 @@ out <- lapply(cases, function(c) {
   c
 })
 
-## emmeans on the exam model: marginal means of vr (Satterthwaite df), pairwise comparisons.
-m <- lmer(normexam ~ standLRT * vr + schgend + (standLRT | school), data$exam, control = ctrl)
-emm_tab <- function(e) {
-  s <- as.data.frame(summary(e))
-  s
-}
-em <- emmeans(m, "vr", lmer.df = "satterthwaite")
-em_s <- as.data.frame(summary(em))
-pw <- list()
-for (adj in c("tukey", "holm", "none")) {
-  p <- as.data.frame(summary(pairs(em, adjust = adj)))
-  pw[[adj]] <- list(contrast = as.character(p$contrast), estimate = p$estimate, se = p$SE,
-                    df = p$df, t = p$t.ratio, p = p$p.value)
-}
-em_by <- as.data.frame(summary(emmeans(m, "vr", by = "schgend", lmer.df = "satterthwaite")))
-emmeans_out <- list(
-  r_call = "emmeans(lmer(normexam ~ standLRT * vr + schgend + (standLRT | school), exam), \"vr\", lmer.df = \"satterthwaite\")",
-  vr = list(level = as.character(em_s$vr), emmean = em_s$emmean, se = em_s$SE, df = em_s$df,
-            lower = em_s$lower.CL, upper = em_s$upper.CL),
-  pairs = pw,
-  vr_by_schgend = list(level = as.character(em_by$vr), by = as.character(em_by$schgend),
-                       emmean = em_by$emmean, se = em_by$SE, df = em_by$df,
-                       lower = em_by$lower.CL, upper = em_by$upper.CL),
-  kenward_roger = local({
-    e <- as.data.frame(summary(emmeans(m, "vr", lmer.df = "kenward-roger")))
-    list(level = as.character(e$vr), emmean = e$emmean, se = e$SE, df = e$df)
-  })
-)
-
 res <- list(generated_by = "tests/reference/inference_ddf.R", r_version = R.version.string,
             lme4_version = as.character(packageVersion("lme4")),
             lmerTest_version = as.character(packageVersion("lmerTest")),
             pbkrtest_version = as.character(packageVersion("pbkrtest")),
-            emmeans_version = as.character(packageVersion("emmeans")),
-            cases = out, emmeans = emmeans_out)
+            cases = out)
 writeLines(toJSON(res, auto_unbox = TRUE, digits = NA, null = "null", pretty = TRUE),
            file.path(here, "inference_ddf.json"))
