@@ -138,9 +138,7 @@ def _crit(df, level):
 
 
 def _label(v):
-    s = str(v)
-    # emmeans parenthesises levels that contain spaces or operators
-    return f"({s})" if re.search(r"[\s\-+*/:]", s) else s
+    return str(v)  # emmeans 1.8 writes levels as they are: "bottom 25% - mid 50%"
 
 
 def pairwise(fit, specs: str, by: str | None = None, adjust: str = "tukey", ddf=None) -> pd.DataFrame:
@@ -164,7 +162,7 @@ def pairwise(fit, specs: str, by: str | None = None, adjust: str = "tukey", ddf=
     >>> import mlm
     >>> fit = mlm.lmer("normexam ~ standLRT + vr + (1 | school)", mlm.load_dataset("exam"))
     >>> mlm.pairwise(fit, "vr", adjust="holm").index.tolist()
-    ['(bottom 25%) - (mid 50%)', '(bottom 25%) - (top 25%)', '(mid 50%) - (top 25%)']
+    ['bottom 25% - mid 50%', 'bottom 25% - top 25%', 'mid 50% - top 25%']
     """
     from ..results import require_fit
 
