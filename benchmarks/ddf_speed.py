@@ -4,6 +4,8 @@ Usage (from the repository root)::
 
     python benchmarks/ddf_speed.py [--repeats 5] [--models hsb_slopes ...]
 
+(with the package installed, or ``PYTHONPATH=.`` to time a working tree).
+
 For each benchmark model of benchmarks/run.py: the median time of a full fit
 (``mlm.lmer``), of Satterthwaite's df for every coefficient on a fresh fit (the
 ``fit.coefficients`` table, which computes the Hessian of the deviance and the Jacobian
