@@ -257,7 +257,7 @@ def _require_kr(fit):
                        "ML fits too.")
 
 
-def _block_layout(design, n_theta_terms=None):
+def _block_layout(design):
     """Columns of Z grouped into independent blocks, as (block of each column, position).
 
     When every random term is nested in the grouping factor with the fewest levels (each
@@ -292,7 +292,7 @@ def _block_layout(design, n_theta_terms=None):
     return col_block, pos, nblock, int(counts.max())
 
 
-def kr_size(fit_or_design, n_theta=None):
+def kr_size(fit_or_design):
     """Entries of the per-block arrays Kenward-Roger needs (checked against KR_MAX_ENTRIES)."""
     design = getattr(fit_or_design, "design", fit_or_design)
     _, _, nblock, qmax = _block_layout(design)
