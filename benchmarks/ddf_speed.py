@@ -34,7 +34,7 @@ DEFAULT = ["hsb_slopes", "chem97_3level", "scotssec_crossed", "sim100k_slope", "
 
 def time_model(model, repeats):
     import mlm
-    from mlm.inference import ddf as ddfmod
+    from mlm.inference import kenward_roger
 
     data_name, formula, reml, _ = bench.MODELS[model]
     data = bench.load(data_name)
@@ -55,7 +55,7 @@ def time_model(model, repeats):
     med = statistics.median
     return {"model": model, "nobs": fit.nobs, "fit_s": med(fit_t), "satterthwaite_s": med(satt_t),
             "kenward_roger_s": med(kr_t), "ratio_satt_to_fit": med(satt_t) / med(fit_t),
-            "kr_size_entries": ddfmod.kr_size(fit)}
+            "kr_size_entries": kenward_roger.kr_size(fit)}
 
 
 def main():

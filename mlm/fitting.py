@@ -30,7 +30,8 @@ import pandas as pd
 from .design import Design, _check_frame, build_design
 from .errors import FitError, MLMError
 from .formula import parse_formula
-from .inference.ddf import check_ddf, check_kr_size
+from .inference.ddf import check_ddf
+from .inference.kenward_roger import check_kr_size
 from .mixedlm import fit_statsmodels, statsmodels_layout
 from .pls import PLSProblem
 from .results import MixedResult

@@ -25,6 +25,7 @@ from scipy import stats
 
 import mlm
 from mlm.inference import ddf as ddfmod
+from mlm.inference import kenward_roger
 from support import fit as quiet_fit
 
 REF = json.loads((Path(__file__).parent / "reference" / "inference_ddf.json").read_text())
@@ -227,7 +228,7 @@ def test_kenward_roger_needs_reml():
 
 def test_kenward_roger_refuses_large_models_before_running(monkeypatch):
     d = load("scotssec")
-    monkeypatch.setattr(ddfmod, "KR_MAX_ENTRIES", 1000)
+    monkeypatch.setattr(kenward_roger, "KR_MAX_ENTRIES", 1000)
     with pytest.raises(mlm.MLMError, match="ddf='kenward-roger' would need about .* Use ddf='satterthwaite'"):
         quiet_fit("attain ~ verbal + (1 | primary) + (1 | second)", d, ddf="kenward-roger")
 
