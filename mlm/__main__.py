@@ -3,7 +3,7 @@
 With no arguments it fits the README's example, ``mathach ~ ses + (ses | school)`` on
 the bundled High School and Beyond data. Otherwise::
 
-    python -m mlm "Reaction ~ Days + (Days | Subject)" --data sleepstudy [--ml]
+    python -m mlm "Reaction ~ Days + (Days | Subject)" --data sleepstudy [--ml] [--ddf kenward-roger]
     python -m mlm "y ~ x + (1 | g)" --data my_file.csv
 
 Errors are printed as one line and the exit status is 1.
@@ -39,11 +39,13 @@ def main(argv=None) -> int:
     parser.add_argument("formula", nargs="?", default=EXAMPLE, help=f"model formula (default: {EXAMPLE!r})")
     parser.add_argument("--data", default="hsb", help="a bundled data set name or a CSV file (default: hsb)")
     parser.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    parser.add_argument("--ddf", default="satterthwaite",
+                        help="df of the t-tests: satterthwaite (default), kenward-roger, residual, normal")
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = lmer(args.formula, _read(args.data), reml=not args.ml)
+            fit = lmer(args.formula, _read(args.data), reml=not args.ml, ddf=args.ddf)
     except MLMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -33,6 +33,8 @@ RUNS = [
      ["fit by maximum likelihood", "logLik", "-876.0"]),
     ("option-first", ["--ml", "--data", "pastes", "strength ~ (1 | batch/cask)"],
      ["fit by maximum likelihood", "cask:batch, 30"]),
+    ("ddf", ["Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ddf", "kenward-roger"],
+     ["t-tests use Kenward-Roger's method", "Pr(>|t|)"]),
 ]
 
 
@@ -87,6 +89,8 @@ ERRORS = [
      r"error: There is no bundled data set called 'nosuchdata'"),
     ("missing-csv", ["y ~ x + (1 | g)", "--data", "/nonexistent/dir/file.csv"],
      r"error: Cannot read '/nonexistent/dir/file.csv'"),
+    ("kr-with-ml", ["Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--ml", "--ddf", "kr"],
+     r"error: ddf='kenward-roger' needs a REML fit"),
 ]
 
 
