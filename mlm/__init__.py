@@ -20,6 +20,7 @@ from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .results import MixedResult
+from .report.table import ComparisonTable, ModelTable, TableError, table
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning",
+    "table", "ModelTable", "ComparisonTable", "TableError",
 ]

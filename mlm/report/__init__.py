@@ -1,3 +1,3 @@
 """Reports for papers: tables of models (and, from other modules, plots)."""
 
-from .table import ModelTable, TableError, table
+from .table import ComparisonTable, ModelTable, TableError

@@ -299,6 +299,19 @@ def _render_text(t) -> str:
 
     n = len(t.names)
     cells = [[c + m for c, m in zip(r.cells, r.marks)] for r in t.rows]
+    # within a block (coefficients and variances; counts; fit statistics) numbers line up
+    # on their decimal point; each block, and each text cell, is then centred
+    block = {"count": "count", "fit": "fit", "text": None}
+    kinds = [block.get(r.kind, "coef") for r in t.rows]
+    for kind in ("coef", "count", "fit"):
+        for j in range(n):
+            parts = [c[j].partition(".") for c, k in zip(cells, kinds) if k == kind]
+            left = max([len(a) for a, _, _ in parts] + [0])
+            right = max([len(b + x) for _, b, x in parts] + [0])
+            for c, k in zip(cells, kinds):
+                if k == kind:
+                    a, b, x = c[j].partition(".")
+                    c[j] = a.rjust(left) + (b + x).ljust(right)
     lw = max([len(r.label) for r in t.rows] + [len(s) for s in SECTIONS])
     cw = [max([len(t.names[j])] + [len(c[j]) for c in cells]) for j in range(n)]
     width = lw + sum(w + 2 for w in cw)
@@ -580,30 +593,31 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
     >>> m1 = mlm.lmer("mathach ~ meanses + (1 | school)", hsb)
     >>> t = mlm.table(m0, m1, names=["Null", "Means"], labels={"meanses": "Mean SES"})
     >>> print(t)  # doctest: +NORMALIZE_WHITESPACE
-                                 Null       Means
-    ================================================
+                               Null    Means
+    =========================================
     Fixed effects
-    (Intercept)                 12.637     12.649
-                                (0.244)    (0.149)
-    Mean SES                               5.864
-                                           (0.361)
-    ------------------------------------------------
+    (Intercept)              12.637   12.649
+                             (0.244)  (0.149)
+    Mean SES                           5.864
+                                      (0.361)
+    -----------------------------------------
     Random effects
-    Var: school (Intercept)     8.614      2.639
-    Var: Residual               39.148     39.157
-    ICC: school                 0.180      0.063
-    ------------------------------------------------
+    Var: school (Intercept)   8.614    2.639
+    Var: Residual            39.148   39.157
+    ICC: school               0.180    0.063
+    -----------------------------------------
     Units
-    Observations                7,185      7,185
-    Groups: school               160        160
-    ------------------------------------------------
+    Observations              7,185    7,185
+    Groups: school              160      160
+    -----------------------------------------
     Model fit
-    Deviance                   47116.8    46961.3
-    AIC                        47122.8    46969.3
-    BIC                        47143.4    46996.8
-    Estimation                   REML       REML
-    df method                   normal     normal
-    ================================================
+    Deviance                 47116.8  46961.3
+    AIC                      47122.8  46969.3
+    BIC                      47143.4  46996.8
+    Estimation                 REML     REML
+    df method                 normal   normal
+    =========================================
+    Standard errors in parentheses.
     ...
     >>> t.to_frame(numeric=True).loc[("Units", "Groups: school")].tolist()
     [160.0, 160.0]
@@ -615,3 +629,100 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
             + _unit_rows(fits, labels)
             + _fit_rows(fits, fit_digits))
     return ModelTable(fits, names, rows, _notes(fits, se, stars, variance))
+
+
+# --------------------------------------------------------------------------- compare's table
+def _p_text(p) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+class ComparisonTable(pd.DataFrame):
+    """The result of :func:`mlm.compare`: a DataFrame that prints like lme4's ``anova()``.
+
+    The columns hold the unrounded numbers (``npar, aic, bic, loglik, deviance, chisq,
+    df, p_value``); ``str()``, ``repr()`` and the notebook view show them formatted, with
+    the models' formulas above and the refit note below. A subset or a computed frame
+    (``table[["chisq", "p_value"]]``, ``table.round(2)``) is a plain DataFrame.
+
+    Examples
+    --------
+    >>> import warnings, mlm
+    >>> hsb = mlm.load_dataset("hsb")
+    >>> m0 = mlm.lmer("mathach ~ ses + (1 | school)", hsb)
+    >>> m1 = mlm.lmer("mathach ~ ses + meanses + (1 | school)", hsb)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     result = mlm.compare(m0, m1)
+    >>> print(result)  # doctest: +NORMALIZE_WHITESPACE
+    Models:
+    model1: mathach ~ ses + (1 | school)
+    model2: mathach ~ ses + meanses + (1 | school)
+            npar      AIC      BIC    logLik  deviance  Chisq  Df  Pr(>Chisq)
+    model1     4  46649.0  46676.5  -23320.5   46641.0
+    model2     5  46573.8  46608.2  -23281.9   46563.8  77.20   1      <0.001
+    REML fit(s) refitted with maximum likelihood before comparing, because the
+    fixed parts differ, and REML likelihoods of models with different fixed effects
+    cannot be compared.
+    >>> float(result.loc["model2", "p_value"]) < 1e-17
+    True
+    """
+
+    @property
+    def _constructor(self):
+        # subsets and results of computations are ordinary frames with pandas' printing
+        return pd.DataFrame
+
+    def _display(self) -> pd.DataFrame:
+        """The cells as shown: lme4's column names, fixed decimals, blanks for the first row."""
+        def col(name, fmt):
+            return [fmt(v) for v in self[name]] if name in self.columns else [""] * len(self)
+        one = lambda v: _fmt(v, 1)  # noqa: E731
+        return pd.DataFrame({
+            "npar": col("npar", lambda v: f"{int(v)}"),
+            "AIC": col("aic", one), "BIC": col("bic", one), "logLik": col("loglik", one),
+            "deviance": col("deviance", one),
+            "Chisq": col("chisq", lambda v: _fmt(v, 2)),
+            "Df": col("df", lambda v: "" if not np.isfinite(v) else f"{int(v)}"),
+            "Pr(>Chisq)": col("p_value", _p_text)}, index=[str(i) for i in self.index])
+
+    def _formulas(self) -> dict:
+        return dict(self.attrs.get("formulas") or {})
+
+    def to_text(self) -> str:
+        """The formatted table with the models' formulas and the note, as ``str()``."""
+        import textwrap
+
+        shown = self._display()
+        lines = []
+        forms = self._formulas()
+        if forms:
+            lines.append("Models:")
+            lines.extend(f"{k}: {v}" for k, v in forms.items())
+        label_w = max([len(i) for i in shown.index] + [1])
+        widths = {c: max([len(c)] + [len(v) for v in shown[c]]) for c in shown.columns}
+        lines.append(" " * label_w + "".join("  " + c.rjust(widths[c]) for c in shown.columns))
+        for name, row in shown.iterrows():
+            lines.append((name.ljust(label_w) + "".join("  " + row[c].rjust(widths[c])
+                                                        for c in shown.columns)).rstrip())
+        note = self.attrs.get("note")
+        if note:
+            lines.extend(textwrap.wrap(str(note), width=80))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        forms = self._formulas()
+        head = ("<p><b>Model comparison</b> (likelihood-ratio tests)</p><ul>"
+                + "".join(f"<li>{esc(str(k))}: <code>{esc(str(v))}</code></li>" for k, v in forms.items())
+                + "</ul>") if forms else ""
+        note = self.attrs.get("note")
+        return (head + self._display().to_html(classes="mlm-compare")
+                + (f"<p><i>{esc(str(note))}</i></p>" if note else ""))
