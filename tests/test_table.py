@@ -346,6 +346,9 @@ def test_docx_opens_and_holds_the_numbers(models, tmp_path):
         assert f"{f.fixef[term]:.3f}***" in cells
         assert f"({f.coefficients.loc[term, 'std_error']:.3f})" in cells
     assert f"{f.aic:.1f}" in cells and "7,185" in cells
+    # rules above and below; OOXML's order of table properties (Word refuses others)
+    order = [el.tag.split("}")[1] for el in grid._tbl.tblPr]
+    assert "tblBorders" in order and order.index("tblBorders") < order.index("tblLook")
     paragraphs = [p.text for p in doc.paragraphs]
     assert "Standard errors in parentheses." in paragraphs
 

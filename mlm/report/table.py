@@ -402,9 +402,37 @@ def _render_html(t) -> str:
     return "\n".join(out)
 
 
+def _docx_rules(grid, docx):
+    """Journal rules: a line above and below the table and under the heading, none inside."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def border(parent, side):
+        el = OxmlElement(f"w:{side}")
+        for k, v in (("w:val", "single"), ("w:sz", "6"), ("w:space", "0"), ("w:color", "000000")):
+            el.set(qn(k), v)
+        parent.append(el)
+
+    tbl_pr = grid._tbl.tblPr
+    borders = OxmlElement("w:tblBorders")
+    border(borders, "top")
+    border(borders, "bottom")
+    # OOXML fixes the order of tblPr's children: Word rejects a tblBorders after tblLook
+    tbl_pr.insert_element_before(borders, "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook",
+                                 "w:tblCaption", "w:tblDescription", "w:tblPrChange")
+    for cell in grid.rows[0].cells:
+        tc_borders = OxmlElement("w:tcBorders")
+        border(tc_borders, "bottom")
+        cell._tc.get_or_add_tcPr().insert_element_before(
+            tc_borders, "w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText",
+            "w:vAlign", "w:hideMark", "w:headers", "w:cellIns", "w:cellDel", "w:cellMerge",
+            "w:tcPrChange")
+
+
 def _render_docx(t, path):
     try:
         import docx
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Pt
     except ImportError:
         raise TableError('Writing Word files needs python-docx: pip install "mlm[docx]" '
@@ -429,6 +457,10 @@ def _render_docx(t, path):
         for j in range(n):
             row[j + 1].text = r.cells[j] + r.marks[j]
         i += 1
+    for row in grid.rows:
+        for cell in row.cells[1:]:
+            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _docx_rules(grid, docx)
     for note in t.notes:
         p = doc.add_paragraph()
         p.add_run(note).font.size = Pt(8)
