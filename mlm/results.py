@@ -18,6 +18,7 @@ import patsy
 from scipy import stats
 
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["MixedResult"]
 
@@ -366,8 +367,9 @@ class MixedResult:
 
         Parameters
         ----------
-        newdata : pandas.DataFrame, optional
-            Rows to predict for; by default the rows the model was fitted to.
+        newdata : pandas.DataFrame or another data frame, optional
+            Rows to predict for; by default the rows the model was fitted to. Converted
+            and checked as the fitting data is (:func:`mlm.frames.as_pandas`).
         include_random : bool, default True
             Add each row's group's conditional modes. A group not seen in fitting
             contributes zero: its prediction is the population (fixed-effects) one,
@@ -391,8 +393,7 @@ class MixedResult:
                 return self.fitted.rename("prediction")
             return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
                              name="prediction")
-        if not isinstance(newdata, pd.DataFrame):
-            raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}.")
+        newdata = as_pandas(newdata, "newdata")
         d = self.design
         needed = [v for v in d.formula.variables if v != d.formula.response]
         if include_random:
@@ -404,15 +405,16 @@ class MixedResult:
         if missing:
             raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
                             "model needs for prediction.")
-        frame = newdata.loc[:, needed_cols].copy()
+        frame = model_columns(newdata, needed_cols, "newdata")
         for col in frame.columns:
             # patsy compares a categorical's own level set with the fitted one, and new rows
             # may hold only some levels: hand it the values, coded with the fitted levels.
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype(object)
-        ok = ~frame.isna().any(axis=1)
+        ok = ~frame.isna().any(axis=1).to_numpy()
         pred = np.full(len(frame), np.nan)
-        sub = frame.loc[ok]
+        # positions, not labels: a MultiIndex or repeated labels must not be realigned
+        sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
         if len(sub):
             try:
                 (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
@@ -430,7 +432,7 @@ class MixedResult:
                     contrib = np.zeros(len(sub))
                     contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
                     mu = mu + contrib
-            pred[ok.to_numpy()] = mu
+            pred[ok] = mu
         return pd.Series(pred, index=newdata.index, name="prediction")
 
     def _fixed_vars(self):
