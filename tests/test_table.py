@@ -212,7 +212,8 @@ def test_ml_fits_and_several_grouping_factors():
     icc = mlm.icc(f)["icc"]
     for g, v in icc.items():
         assert shown[("Random effects", f"ICC: {g}")] == f"{v:.3f}"
-    assert mlm.table(f).notes[-1] == "Deviance = -2 log-likelihood."
+    assert mlm.table(f).notes[-1] == "Deviance: -2 log-likelihood."
+    assert not any("REML" in n for n in mlm.table(f).notes)
 
 
 # --------------------------------------------------------------------------- the formats

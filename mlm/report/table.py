@@ -249,25 +249,22 @@ def _fit_rows(fits, fit_digits):
 
 
 def _notes(fits, se, stars, variance):
+    """Short notes (one line each, so that a LaTeX table is not widened by them)."""
     notes = []
     if se == "parentheses":
         notes.append("Standard errors in parentheses.")
     elif se == "ci":
         notes.append("95% confidence intervals in brackets.")
     if stars:
-        notes.append("* p < 0.05, ** p < 0.01, *** p < 0.001 (tests of fixed effects by the df method "
-                     "shown).")
-    if variance == "var":
-        notes.append("Random effects: variances (Var) and covariances (Cov).")
-    else:
-        notes.append("Random effects: standard deviations (SD) and correlations (Corr).")
-    notes.append("ICC for random-intercept models only (with random slopes it depends on the "
-                 "predictors).")
+        notes.append("* p < 0.05, ** p < 0.01, *** p < 0.001 (df method as shown).")
+    notes.append("Random effects: variances (Var) and covariances (Cov)." if variance == "var" else
+                 "Random effects: standard deviations (SD) and correlations (Corr).")
+    notes.append("ICC for random-intercept models only (with random slopes it depends on x).")
     if any(f.reml for f in fits):
-        notes.append("Deviance = -2 log-likelihood; under REML it, AIC and BIC come from the REML "
-                     "likelihood: compare models with different fixed effects by ML (mlm.compare).")
+        notes.append("Deviance: -2 log-likelihood (the REML criterion for REML fits).")
+        notes.append("Compare fixed effects by ML fits (mlm.compare), not by REML AIC/BIC.")
     else:
-        notes.append("Deviance = -2 log-likelihood.")
+        notes.append("Deviance: -2 log-likelihood.")
     return notes
 
 
@@ -326,7 +323,7 @@ def _render_text(t) -> str:
         lines.append(r.label.ljust(lw) + "".join("  " + c[j].center(cw[j]) for j in range(n)))
     lines.append("=" * width)
     for note in t.notes:
-        lines.extend(textwrap.wrap(note, width=min(max(width, 60), 80)))
+        lines.extend(textwrap.wrap(note, width=80))
     return "\n".join(line.rstrip() for line in lines)
 
 
