@@ -14,7 +14,6 @@ like lme4's ``anova()`` table (issue 13, item 7).
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 
 import numpy as np
