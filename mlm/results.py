@@ -362,8 +362,9 @@ class MixedResult:
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.frame.index,
                          name="residual")
 
-    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
-        """Predictions, with or without the random effects.
+    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True,
+                interval: str | None = None, level: float = 0.95):
+        """Predictions, with or without the random effects, optionally with intervals.
 
         Parameters
         ----------
@@ -374,11 +375,36 @@ class MixedResult:
             Add each row's group's conditional modes. A group not seen in fitting
             contributes zero: its prediction is the population (fixed-effects) one,
             as lme4's ``predict(..., allow.new.levels = TRUE)``.
+        interval : {None, "confidence", "prediction"}
+            ``None`` (default): a Series of predictions. ``"confidence"``: an interval
+            for the population mean at the rows' covariates, ``x' beta`` with variance
+            ``x' V x`` (``V`` = :attr:`vcov`; lme4's ``predict(re.form = NA)``).
+            ``"prediction"``: an interval for a new observation. Its centre is the
+            prediction above; its variance adds to ``x' V x``, for each random-effects
+            term, ``z' C_j z`` for a group seen in fitting (``C_j`` the conditional
+            covariance of its effects, lme4's ``condVar``) or ``z' T z`` for a group not
+            seen (``T`` the term's covariance matrix: a new group's effects are unknown),
+            and the residual variance ``sigma^2``. With ``include_random=False`` every
+            group is treated as unseen (a marginal prediction interval).
+        level : float, default 0.95
+            Coverage of the intervals.
 
         Returns
         -------
-        pandas.Series
-            Indexed like ``newdata``; rows with a missing predictor get NaN.
+        pandas.Series or pandas.DataFrame
+            A Series indexed like ``newdata`` when ``interval`` is None; otherwise a
+            DataFrame with columns ``fit, lower, upper`` indexed like ``newdata``. Rows
+            with a missing predictor get NaN.
+
+        Notes
+        -----
+        The intervals are normal (``fit -+ z sqrt(var)``) and approximate in the usual
+        ways (lme4's FAQ; merTools): the variance parameters are treated as known (their
+        uncertainty is ignored), and the covariance between the estimated fixed effects
+        and a seen group's conditional modes is ignored, as is the conditional covariance
+        between the effects of different terms (``(1 | g) + (0 + x | g)``, or nested
+        factors). The prediction interval of a seen group is therefore slightly narrow
+        with few groups.
 
         Examples
         --------
@@ -387,16 +413,62 @@ class MixedResult:
         >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
         >>> fit.predict(new).round(2).tolist()
         [351.99, 303.74]
+        >>> fit.predict(new, interval="prediction").round(1)
+             fit  lower  upper
+        0  352.0  296.2  407.8
+        1  303.7  209.1  398.4
         """
-        if newdata is None:
-            if include_random:
-                return self.fitted.rename("prediction")
-            return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
-                             name="prediction")
-        newdata = as_pandas(newdata, "newdata")
+        if interval is not None and interval not in ("confidence", "prediction"):
+            raise DataError(f"interval={interval!r} is not available; use None, 'confidence' "
+                            "or 'prediction'.")
+        if interval is not None and not 0 < level < 1:
+            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        with_groups = include_random and interval != "confidence"
+        index, ok, X, blocks = self._new_rows(newdata, with_groups, interval == "prediction")
+        mu = np.full(len(ok), np.nan)
+        if X is not None:
+            fixed = X @ self.solution.beta
+            random = np.zeros(len(fixed))
+            if include_random and interval != "confidence":
+                for (Z, pos), bb in zip(blocks, self.solution.b):
+                    known = pos >= 0
+                    random[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+            mu[ok] = fixed + random
+        if interval is None:
+            return pd.Series(mu, index=index, name="prediction")
+        var = np.full(len(ok), np.nan)
+        if X is not None:
+            var[ok] = self._predict_variance(X, blocks, interval, include_random)
+        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+        return pd.DataFrame({"fit": mu, "lower": mu - half, "upper": mu + half}, index=index)
+
+    def _predict_variance(self, X, blocks, interval, include_random):
+        """x'Vx, plus (prediction) z'C_j z or z'Tz per term and sigma^2: see predict()."""
+        var = np.einsum("ia,ab,ib->i", X, self.solution.vcov_beta, X)
+        if interval == "confidence":
+            return var
+        cv = self.solution.cond_var
+        if cv is None:
+            cv = self.problem.solve(self.theta, cond_var=True).cond_var
+        for (Z, pos), C, cvb in zip(blocks, self.solution.covariances(), cv):
+            known = (pos >= 0) if include_random else np.zeros(len(pos), dtype=bool)
+            var[~known] += np.einsum("ia,ab,ib->i", Z[~known], C, Z[~known])
+            var[known] += np.einsum("ia,iab,ib->i", Z[known], cvb[pos[known]], Z[known])
+        return var + self.solution.sigma2
+
+    def _new_rows(self, newdata, with_groups, with_z=False):
+        """(index, rows usable, X, [(Z, level position or -1)] per term) for predictions.
+
+        ``with_groups``: the rows' groups are looked up (the grouping columns are needed);
+        ``with_z``: the terms' columns are built even so (every group then unseen).
+        """
         d = self.design
+        if newdata is None:
+            blocks = [(b.Z, b.codes) for b in d.blocks]
+            return d.frame.index, np.ones(d.nobs, dtype=bool), d.X, blocks
+        newdata = as_pandas(newdata, "newdata")
         needed = [v for v in d.formula.variables if v != d.formula.response]
-        if include_random:
+        if with_groups:
             needed_cols = needed
         else:
             group_cols = {c for b in d.blocks for c in b.term.group}
@@ -412,28 +484,24 @@ class MixedResult:
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype(object)
         ok = ~frame.isna().any(axis=1).to_numpy()
-        pred = np.full(len(frame), np.nan)
         # positions, not labels: a MultiIndex or repeated labels must not be realigned
         sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
-        if len(sub):
-            try:
-                (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
-            except patsy.PatsyError as exc:
-                raise DataError("newdata cannot be coded like the data the model was fitted to: "
-                                f"{exc.message}") from None
+        if not len(sub):
+            return newdata.index, ok, None, []
+        try:
+            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
             X = np.asarray(X)[:, list(d.x_order)]
-            mu = X @ self.solution.beta
-            if include_random:
-                for b, bb in zip(d.blocks, self.solution.b):
+            blocks = []
+            if with_groups or with_z:
+                for b in d.blocks:
                     (Z,) = patsy.build_design_matrices([b.design_info], sub, NA_action="raise")
-                    Z = np.asarray(Z)[:, list(b.order)]
-                    pos = _level_positions(sub, b)
-                    known = pos >= 0
-                    contrib = np.zeros(len(sub))
-                    contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
-                    mu = mu + contrib
-            pred[ok] = mu
-        return pd.Series(pred, index=newdata.index, name="prediction")
+                    pos = (_level_positions(sub, b) if with_groups
+                           else np.full(len(sub), -1, dtype=np.intp))
+                    blocks.append((np.asarray(Z)[:, list(b.order)], pos))
+        except patsy.PatsyError as exc:
+            raise DataError("newdata cannot be coded like the data the model was fitted to: "
+                            f"{exc.message}") from None
+        return newdata.index, ok, X, blocks
 
     def _fixed_vars(self):
         import re
@@ -441,8 +509,12 @@ class MixedResult:
         return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self) -> str:
-        """The fit laid out like lme4's ``summary()``, with plain-language notes."""
+    def summary(self, robust: str | None = None) -> str:
+        """The fit laid out like lme4's ``summary()``, with plain-language notes.
+
+        ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
+        errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        """
         lines = []
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
@@ -475,6 +547,10 @@ class MixedResult:
                               "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
         lines.append(table.to_string())
         lines.append(f"Tests: {DF_NOTE}")
+        if robust is not None:
+            from .inference.robust import summary_lines
+            lines.append("")
+            lines.extend(summary_lines(self, robust))
         if 1 < self.problem.p <= self.CORRELATION_MAX_P:
             lines.append("")
             lines.append("Correlation of fixed effects:")
