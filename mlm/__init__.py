@@ -20,6 +20,7 @@ from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .results import MixedResult
+from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
+    "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning",
 ]
