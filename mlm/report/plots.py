@@ -391,13 +391,15 @@ def plot_groups(data, x: str, y: str, group: str, fit=None, max_groups: int | No
         ax.plot(part[x].to_numpy(), part["__line"].to_numpy(), gid=str(g), **style)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    count = f"{len(shown)} of {len(labels)}" if len(shown) < len(labels) else f"{len(labels)}"
-    count += ", drawn at random" if len(shown) < len(labels) else ""
+    if len(shown) < len(labels):
+        count = f"{len(shown)} of {len(labels)} groups, drawn at random"
+    else:
+        count = f"{len(labels)} groups"
     if fit is not None:
-        title = (f"Fitted {y} by {x}: one line per {group} ({count} groups)\n"
+        title = (f"Fitted {y} by {x}: one line per {group} ({count})\n"
                  "lines: predictions with the group's random effects; points: observed")
     else:
-        title = f"{y} by {x}: one line per {group} ({count} groups)"
+        title = f"{y} by {x}: one line per {group} ({count})"
     ax.set_title(title, fontsize=10)
     if ax.get_legend_handles_labels()[1]:
         _legend_outside(ax, group)
