@@ -303,6 +303,14 @@ def test_groups_into_given_axes(sleep):
     fig, ax = plt.subplots()
     assert mlm.plot_groups(sleep, "Days", "Reaction", "Subject", ax=ax) is fig
     assert len(_group_lines(ax)) == 18
+    root = plt.figure()
+    sub_ax = root.subfigures(1, 2)[1].subplots()
+    assert mlm.plot_groups(sleep, "Days", "Reaction", "Subject", ax=sub_ax) is root
+
+
+def test_one_highlighted_group_may_be_given_alone(sleep):
+    ax = mlm.plot_groups(sleep, "Days", "Reaction", "Subject", highlight=308).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["308"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -310,6 +318,8 @@ def test_groups_into_given_axes(sleep):
     ({"y": "RT"}, r"y='RT' is not a column of data"),
     ({"group": "subject"}, r"group='subject' is not a column of data"),
     ({"highlight": [999]}, r"highlight names group\(s\) not in 'Subject': 999"),
+    ({"highlight": "308"}, r"highlight names group\(s\) not in 'Subject': '308'"),
+    ({"highlight": [[308]]}, r"highlight must be group labels of 'Subject', e.g. \[308\]"),
     ({"max_groups": 0}, r"max_groups must be a positive whole number, not 0"),
     ({"max_groups": 2.5}, r"max_groups must be a positive whole number, not 2.5"),
     ({"ax": 1}, r"ax must be a matplotlib Axes"),
@@ -334,6 +344,9 @@ def test_groups_bad_data(sleep, sleep_fit, hsb):
         mlm.plot_groups(other, "Days", "Reaction", "Subject", fit=sleep_fit)
     with pytest.raises(mlm.MLMError, match=r"fit was not fitted to data"):
         mlm.plot_groups(sleep.iloc[:100], "Days", "Reaction", "Subject", fit=sleep_fit)
+    doubled = pd.concat([sleep, sleep])
+    with pytest.raises(mlm.MLMError, match=r"data has duplicate index labels"):
+        mlm.plot_groups(doubled, "Days", "Reaction", "Subject", fit=sleep_fit)
 
 
 # --------------------------------------------------------------------------- residual checks

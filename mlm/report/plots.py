@@ -61,7 +61,8 @@ def _check_ax(ax):
 
 def _new_axes(plt, ax, figsize):
     if ax is not None:
-        return ax.figure, ax
+        # the root Figure also for an Axes in a SubFigure (whose .figure is the root)
+        return getattr(ax.figure, "figure", None) or ax.figure, ax
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     return fig, ax
 
@@ -275,6 +276,9 @@ def _fitted_for(data, y, fit):
         raise DataError(f"y={y!r} is not the outcome of the fit ({response!r}); pass "
                         f"y={response!r} to draw its fitted lines.")
     fitted = fit.fitted
+    if not data.index.is_unique:
+        raise DataError("data has duplicate index labels, so its rows cannot be matched with the "
+                        "fit's; pass the data frame the model was fitted to.")
     if not fitted.index.isin(data.index).all() or not np.allclose(
             data.loc[fitted.index, y].to_numpy(dtype=float), fit.design.y):
         raise DataError("fit was not fitted to data (its rows or outcome values differ); pass "
@@ -358,13 +362,22 @@ def plot_groups(data, x: str, y: str, group: str, fit=None, max_groups: int | No
     else:
         frame = frame.assign(**{"__line": frame[y].to_numpy()})
     frame = frame.dropna(subset=[x, "__line", group])
-    labels = list(pd.unique(frame[group]))
+    labels = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(frame[group])]
     try:
         labels = sorted(labels)
     except TypeError:
         pass
-    highlight = list(highlight) if highlight is not None else []
-    unknown = [h for h in highlight if h not in set(labels)]
+    if highlight is None:
+        highlight = []
+    elif isinstance(highlight, (str, bytes)) or np.ndim(highlight) == 0:
+        highlight = [highlight]          # one label, not a sequence of characters
+    highlight = list(highlight)
+    known = set(labels)
+    try:
+        unknown = [h for h in highlight if h not in known]
+    except TypeError:
+        raise DataError(f"highlight must be group labels of {group!r}, e.g. [{labels[0]!r}]; "
+                        f"got {highlight!r}.") from None
     if unknown:
         raise DataError(f"highlight names group(s) not in {group!r}: "
                         f"{', '.join(map(repr, unknown))}.")
