@@ -19,6 +19,8 @@ from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
+from .design import MissingDataWarning
+from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
 from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
@@ -32,5 +34,6 @@ __all__ = [
     "JohnsonNeyman",
     "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
-    "ConvergenceWarning", "RefitWarning",
+    "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
+    "BinaryOutcomeWarning", "ScaleWarning",
 ]
