@@ -26,6 +26,8 @@ from .inference import RobustError, VarianceTestError, robust, variance_tests
 from .inference.anova import anova
 from .inference.emmeans import marginal_means, pairwise
 from .inference.hypothesis import test
+from .report.table import ComparisonTable, ModelTable, TableError, table
+from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
 __version__ = "0.1.0"
 
@@ -35,8 +37,10 @@ __all__ = [
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
+    "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
     "BinaryOutcomeWarning", "ScaleWarning",
     "variance_tests", "robust", "VarianceTestError", "RobustError",
+    "table", "ModelTable", "ComparisonTable", "TableError",
 ]
