@@ -19,6 +19,7 @@ from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
+from .inference import BoundaryWarning, confint, ranova
 from .results import MixedResult
 
 __version__ = "0.1.0"
@@ -28,7 +29,7 @@ __all__ = [
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
-    "JohnsonNeyman",
+    "JohnsonNeyman", "confint", "ranova", "BoundaryWarning",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning",
 ]
