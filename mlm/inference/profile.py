@@ -34,7 +34,7 @@ import copy
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq, minimize
+from scipy.optimize import minimize
 
 from ..pls import PLSProblem, psd_cholesky, single_threaded_blas
 
@@ -106,53 +106,113 @@ def sdcor_to_theta(problem: PLSProblem, par) -> np.ndarray | None:
 
 
 # --- numerical helpers -------------------------------------------------------------------------
-def _minimize(f, x0, lower, upper, scale):
-    """Minimise ``f`` within box bounds by L-BFGS-B on ``x / scale``, forward-difference gradients.
+class _Scaled:
+    """``f`` on ``u = x / scale`` with box bounds, cached, with forward-difference gradients."""
 
-    A coordinate that ends on a lower bound of 0 (an SD) is pushed off it and the search
-    restarted, keeping the better answer: the deviance depends on an SD through its
-    square there, so a gradient method can stall on the bound (mlm.pls.optimize).
-    """
-    scale = np.asarray(scale, dtype=float)
-    lo, hi = np.asarray(lower) / scale, np.asarray(upper) / scale
-    cache = {}
+    H = 1e-5  # difference step, in units of the scale (about a standard error)
 
-    def fu(u):
+    def __init__(self, f, lower, upper, scale):
+        self.f, self.scale = f, np.asarray(scale, dtype=float)
+        self.lo = np.asarray(lower, dtype=float) / self.scale
+        self.hi = np.asarray(upper, dtype=float) / self.scale
+        self.cache = {}
+
+    def __call__(self, u):
         key = u.tobytes()
-        if key not in cache:
-            if len(cache) > 64:
-                cache.clear()
-            val = f(u * scale)
-            cache[key] = val if np.isfinite(val) else 1e300
-        return cache[key]
+        if key not in self.cache:
+            if len(self.cache) > 64:
+                self.cache.clear()
+            val = self.f(u * self.scale)
+            self.cache[key] = val if np.isfinite(val) else 1e300
+        return self.cache[key]
 
-    def grad(u):
-        f0 = fu(u)
+    def grad(self, u):
+        f0 = self(u)
         g = np.empty_like(u)
         for i in range(u.size):
-            h = 1e-5
-            step = h if u[i] + h <= hi[i] else -h
+            step = self.H if u[i] + self.H <= self.hi[i] else -self.H
             v = u.copy()
             v[i] += step
-            g[i] = (fu(v) - f0) / step
+            g[i] = (self(v) - f0) / step
         return g
 
-    bounds = list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None)))
+
+def _quasi_newton(fs, u, B, tol=1e-8, maxiter=30):
+    """BFGS from the curvature ``B`` (of the scaled problem) with an active set for the box.
+
+    Started near the optimum with the curvature measured at the estimates, a step or two
+    suffice (L-BFGS-B, starting from the identity, needs several times more evaluations).
+    Returns (value, u) or None when it cannot make progress (the caller falls back).
+    """
+    u = np.clip(u, fs.lo, fs.hi)
+    f0 = fs(u)
+    g = fs.grad(u)
+    for _ in range(maxiter):
+        at_lo, at_hi = u <= fs.lo, u >= fs.hi
+        free = ~((at_lo & (g > 0)) | (at_hi & (g < 0)))
+        if not free.any():
+            return f0, u
+        gf = g[free]
+        try:
+            c = np.linalg.cholesky(B[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            return None
+        pf = -np.linalg.solve(c.T, np.linalg.solve(c, gf))
+        slope = float(gf @ pf)
+        if -slope / 2 < tol:
+            return f0, u
+        t = 1.0
+        while True:
+            un = u.copy()
+            un[free] += t * pf
+            un = np.clip(un, fs.lo, fs.hi)
+            fn = fs(un)
+            if fn <= f0 + 1e-4 * t * slope:
+                break
+            t *= 0.5
+            if t < 1e-3:
+                return None
+        gn = fs.grad(un)
+        sv, yv = un - u, gn - g
+        sy = float(sv @ yv)
+        if sy > 1e-12:
+            Bs = B @ sv
+            B = B - np.outer(Bs, Bs) / float(sv @ Bs) + np.outer(yv, yv) / sy
+        u, f0, g = un, fn, gn
+    return None
+
+
+def _minimize(f, x0, lower, upper, scale, curvature=None):
+    """Minimise ``f`` within box bounds on ``x / scale``, forward-difference gradients.
+
+    Quasi-Newton from ``curvature`` (the Hessian of ``f`` in scaled units, when given),
+    falling back to L-BFGS-B. A coordinate that ends on a lower bound of 0 (an SD) is
+    pushed off it and the search restarted, keeping the better answer: the deviance
+    depends on an SD through its square there, so a gradient method can stall on the
+    bound (mlm.pls.optimize).
+    """
+    fs = _Scaled(f, lower, upper, scale)
+    bounds = list(zip(np.where(np.isfinite(fs.lo), fs.lo, None),
+                      np.where(np.isfinite(fs.hi), fs.hi, None)))
 
     def run(u0):
-        u0 = np.clip(u0, lo, hi)
-        res = minimize(fu, u0, jac=grad, method="L-BFGS-B", bounds=bounds,
+        u0 = np.clip(u0, fs.lo, fs.hi)
+        if curvature is not None:
+            out = _quasi_newton(fs, u0, curvature)
+            if out is not None:
+                return out
+        res = minimize(fs, u0, jac=fs.grad, method="L-BFGS-B", bounds=bounds,
                        options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 300})
         return float(res.fun), np.asarray(res.x)
 
-    best = run(np.asarray(x0, dtype=float) / scale)
-    for i in np.flatnonzero((lo == 0) & (best[1] <= 1e-6)):
+    best = run(np.asarray(x0, dtype=float) / fs.scale)
+    for i in np.flatnonzero((fs.lo == 0) & (best[1] <= 1e-6)):
         start = best[1].copy()
         start[i] = 0.5
         trial = run(start)
         if trial[0] < best[0] - 1e-8:
             best = trial
-    return best[0], best[1] * scale
+    return best[0], best[1] * fs.scale
 
 
 def _hessian(f, x, h):
@@ -197,8 +257,17 @@ class _Curve:
 
     points: list = field(default_factory=list)
 
-    def nearest(self, x):
-        return min(self.points, key=lambda p: abs(p[0] - x))[2]
+    def start(self, x, lower, upper):
+        """A start for the others at ``x``: the optimum at the nearest point profiled,
+        extrapolated linearly along the profile from the two nearest (the optimum moves
+        smoothly with x, so this saves most of the optimiser's iterations)."""
+        pts = sorted(self.points, key=lambda p: abs(p[0] - x))
+        x1, _, a1 = pts[0]
+        if len(pts) < 2 or pts[1][0] == x1:
+            return a1
+        x2, _, a2 = pts[1]
+        guess = a1 + (x - x1) * (a1 - a2) / (x1 - x2)
+        return np.clip(guess, lower, upper)
 
 
 # --- the profiler -------------------------------------------------------------------------------
@@ -212,8 +281,11 @@ class Profiler:
     theta, sigma : the fit's estimates (start of the ML refit for REML fits).
     """
 
-    #: Root tolerance of a crossing, in standard errors of the parameter.
-    XTOL = 1e-6
+    #: A crossing is accepted when zeta is within ZTOL of its target (about ZTOL standard
+    #: errors of the parameter, zeta having slope near 1 per SE), or bracketed within
+    #: XTOL standard errors.
+    ZTOL = 1e-6
+    XTOL = 1e-7
 
     def __init__(self, problem: PLSProblem, theta, sigma):
         ml = copy.copy(problem)
@@ -237,8 +309,8 @@ class Profiler:
         self.kinds = kinds + ["sigma"]
         self.lower = np.array([0.0 if k != "cor" else -1.0 for k in self.kinds])
         self.upper = np.array([np.inf if k != "cor" else 1.0 for k in self.kinds])
-        self._varpar_se = None
-        self._theta_scale = None
+        self._varpar = None
+        self._theta = None
 
     # deviance of the variance parameters on the sd/cor scale (fixed effects profiled out)
     def varpar_deviance(self, par) -> float:
@@ -266,34 +338,32 @@ class Profiler:
             return np.inf
         return float(logdet + self.n * (1.0 + _LOG2PI + np.log(r2b / self.n)))
 
+    def _curvature(self):
+        """Hessian of the sd/cor/sigma deviance at the estimates and the Wald SEs from it."""
+        if self._varpar is None:
+            x = self.est.copy()
+            cor = np.array(self.kinds) == "cor"
+            rough = np.where(cor, 0.1, np.maximum(np.abs(x), 1e-3 * self.sigma) * 0.1)
+            h = np.where(cor, 1e-4, 1e-4 * np.maximum(np.abs(x), 1e-2 * self.sigma))
+            # keep central differences inside the bounds (an SD at 0, a correlation at 1)
+            xs = np.clip(np.where(np.isnan(x), 0.0, x), self.lower + 2 * h, self.upper - 2 * h)
+            H = _hessian(self.varpar_deviance, xs, h)
+            self._varpar = (H, _standard_errors(H, rough))
+        return self._varpar
+
     @property
     def varpar_se(self) -> np.ndarray:
         """Wald SEs of the sd/cor/sigma parameters (scales for the optimiser and first steps)."""
-        if self._varpar_se is None:
-            x = self.est.copy()
-            rough = np.where(np.array(self.kinds) == "cor", 0.1,
-                             np.maximum(np.abs(x), 1e-3 * self.sigma) * 0.1)
-            h = np.where(np.array(self.kinds) == "cor", 1e-4, 1e-4 * np.maximum(np.abs(x), 1e-2 * self.sigma))
-            xs = x.copy()
-            # keep central differences inside the bounds
-            xs = np.clip(xs, self.lower + 2 * h, self.upper - 2 * h)
-            xs = np.where(np.isnan(xs), 0.0, xs)
-            H = _hessian(self.varpar_deviance, xs, h)
-            self._varpar_se = _standard_errors(H, rough)
-        return self._varpar_se
+        return self._curvature()[1]
 
-    @property
-    def theta_scale(self) -> np.ndarray:
-        if self._theta_scale is None:
-            try:
-                cov = self.ml.varpar_covariance(self.theta, self.sigma)
-                se = np.sqrt(np.diag(cov))[:-1]
-            except np.linalg.LinAlgError:
-                se = np.full(self.theta.size, np.nan)
+    def _theta_curvature(self):
+        """Hessian of the ML deviance in theta at the estimates, and SEs of theta from it."""
+        if self._theta is None:
+            h = 1e-4 * np.maximum(np.abs(self.theta), 1e-2)
+            H = _hessian(self.ml.deviance, self.theta, h)
             fallback = np.maximum(np.abs(self.theta), 0.05) * 0.2
-            se = np.where(np.isfinite(se) & (se > 0), se, fallback)
-            self._theta_scale = se
-        return self._theta_scale
+            self._theta = (H, _standard_errors(H, fallback))
+        return self._theta
 
     # --- zeta functions -----------------------------------------------------------------------
     def _zeta_varpar(self, w):
@@ -301,7 +371,9 @@ class Profiler:
         others = np.array([i for i in range(self.est.size) if i != w])
         lo, hi = self.lower[others], self.upper[others]
         lo = np.where(np.array(self.kinds)[others] == "sigma", 1e-8 * self.sigma, lo)
-        scale = self.varpar_se[others]
+        H, se = self._curvature()
+        scale = se[others]
+        B = H[np.ix_(others, others)] * np.outer(scale, scale)
         curve = _Curve([(self.est[w], 0.0, self.est[others])])
         full = self.est.copy()
 
@@ -309,7 +381,7 @@ class Profiler:
             for px, pz, _ in curve.points:
                 if px == x:
                     return pz
-            start = curve.nearest(x)
+            start = curve.start(x, lo, hi)
 
             def f(v):
                 full[others] = v
@@ -317,7 +389,7 @@ class Profiler:
                 return self.varpar_deviance(full)
 
             if others.size:
-                dev, arg = _minimize(f, start, lo, hi, scale)
+                dev, arg = _minimize(f, start, lo, hi, scale, B)
             else:
                 dev, arg = f(start), start
             z = float(np.sign(x - self.est[w]) * np.sqrt(max(0.0, dev - self.base)))
@@ -330,15 +402,16 @@ class Profiler:
         b_hat = self.beta[j]
         lower = self.ml.theta_lower()
         upper = np.full(lower.size, np.inf)
-        scale = self.theta_scale
+        H, scale = self._theta_curvature()
+        B = H * np.outer(scale, scale)
         curve = _Curve([(b_hat, 0.0, self.theta)])
 
         def zeta(b):
             for px, pz, _ in curve.points:
                 if px == b:
                     return pz
-            dev, arg = _minimize(lambda th: self.fixed_deviance(th, j, b), curve.nearest(b),
-                                 lower, upper, scale)
+            dev, arg = _minimize(lambda th: self.fixed_deviance(th, j, b),
+                                 curve.start(b, lower, upper), lower, upper, scale, B)
             z = float(np.sign(b - b_hat) * np.sqrt(max(0.0, dev - self.base)))
             curve.points.append((b, z, arg))
             return z
@@ -349,35 +422,55 @@ class Profiler:
     def limit(self, zeta, est, se, target, lo=-np.inf, hi=np.inf):
         """The x where ``zeta(x) = target``, or the bound reached first (lme4's rule).
 
-        Secant steps from the estimate (first step ``target`` standard errors) until
-        the crossing is bracketed, then Brent's method to ``XTOL`` standard errors.
+        zeta is nearly linear, so secant steps from the estimate (the first one
+        ``target`` standard errors) usually land within ``ZTOL`` in three or four
+        evaluations; once the crossing is bracketed a step that would leave the bracket
+        is replaced by a regula-falsi step (Illinois variant), so the search always
+        converges.
         """
         sign = 1.0 if target > 0 else -1.0
-        prev = (est, 0.0)
-        x = est + target * se
-        step_max = None
-        for _ in range(60):
-            x = min(max(x, lo), hi)
+        inside = (est, 0.0)      # nearest point known to lie before the crossing
+        beyond = None            # a point known to lie past it
+        prev = inside
+        x = min(max(est + target * se, lo), hi)
+        side = 0
+        for _ in range(80):
             z = zeta(x)
             if not np.isfinite(z):
                 return np.nan
-            if (z - target) * sign >= 0:
-                a, b = prev[0], x
-                return brentq(lambda t: zeta(t) - target, min(a, b), max(a, b),
-                              xtol=self.XTOL * se, rtol=1e-12, maxiter=100)
-            if x == lo or x == hi:
-                return x  # the profile reaches the bound before the crossing
-            dx = x - prev[0]
-            slope = (z - prev[1]) / dx
-            step_max = 10 * abs(dx) if step_max is None else max(step_max, 10 * abs(dx))
-            if slope * sign > 0 and slope != 0:
-                step = (target - z) / slope * 1.2 + 0.01 * sign * se
-            else:  # flat or turning back: keep going outward
-                step = 2 * dx
-            step = np.sign(step) * min(abs(step), step_max)
+            if abs(z - target) < self.ZTOL:
+                return x
+            if (z - target) * sign > 0:
+                if beyond is not None and side == 1:  # Illinois: halve the stale end's weight
+                    inside = (inside[0], target + (inside[1] - target) / 2)
+                beyond, side = (x, z), 1
+            else:
+                if x == lo or x == hi:
+                    return x  # the profile reaches the bound before the crossing
+                if beyond is not None and side == -1:
+                    beyond = (beyond[0], target + (beyond[1] - target) / 2)
+                inside, side = (x, z), -1
+            if beyond is not None and abs(beyond[0] - inside[0]) < self.XTOL * se:
+                return x
+            # secant through the last two points
+            dz = z - prev[1]
+            cand = x + (target - z) * (x - prev[0]) / dz if dz != 0 else np.nan
+            if beyond is None:
+                if not np.isfinite(cand) or (cand - x) * sign <= 0:
+                    cand = x + 2 * (x - prev[0])  # flat or turning: keep going outward
+                step = cand - x
+                step = np.sign(step) * min(abs(step) * 1.02 + 1e-3 * se, 10 * abs(x - est))
+                cand = min(max(x + step, lo), hi)
+            else:
+                a, b = sorted((inside[0], beyond[0]))
+                if not (np.isfinite(cand) and a < cand < b):  # regula falsi in the bracket
+                    (xa, za), (xb, zb) = inside, beyond
+                    cand = xa + (target - za) * (xb - xa) / (zb - za)
+                    if not a < cand < b:
+                        cand = 0.5 * (a + b)
             prev = (x, z)
-            x = x + step
-        return hi if sign > 0 else lo
+            x = cand
+        return x
 
     def varpar_interval(self, w, zcrit):
         """(low, high) for variance parameter ``w``; flags (on_boundary) as a third item."""
