@@ -10,7 +10,7 @@ import pytest
 
 import mlm
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(mlm.__path__, "mlm.") if m.name != "mlm.__main__")
+MODULES = sorted(m.name for m in pkgutil.walk_packages(mlm.__path__, "mlm.") if m.name != "mlm.__main__")
 
 
 @pytest.mark.parametrize("name", ["mlm"] + MODULES)

@@ -70,8 +70,8 @@ def load(name):
     data = mlm.load_dataset(name)
     if name == "hsb":  # R&B's group-mean centred ses, as the R script builds it
         data = data.assign(cses=data["ses"] - data.groupby("school")["ses"].transform("mean"))
-    if name == "sleepstudy":  # Days as a grouping factor (R: factor(Days))
-        data = data.assign(Dayg=data["Days"])
+    if name == "sleepstudy":  # Days as a grouping factor (R: factor(Days)); a centred quadratic
+        data = data.assign(Dayg=data["Days"], D2=(data["Days"] - 4.5) ** 2 / 10)
     return data
 
 

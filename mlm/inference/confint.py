@@ -247,8 +247,8 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     >>> mlm.confint(fit, method="wald", parm="beta_").round(2)
                  conf_low  conf_high
     parameter
-    (Intercept)    237.91     264.90
-    Days             7.41      13.52
+    (Intercept)    238.03     264.78
+    Days             7.44      13.50
     """
     require_fit(fit)
     key = _ALIASES.get(method.lower() if isinstance(method, str) else None)

@@ -32,6 +32,8 @@ hsb$cses <- hsb$ses - ave(hsb$ses, hsb$school)
 sleepstudy <- load_data("sleepstudy")
 ## Days as a grouping factor (crossed with Subject): a singular fit, variance 0
 sleepstudy$Dayg <- factor(sleepstudy$Days)
+## a centred quadratic in Days, for a 3 x 3 random-effects covariance
+sleepstudy$D2 <- (sleepstudy$Days - 4.5)^2 / 10
 pastes <- load_data("pastes")
 penicillin <- load_data("penicillin")
 
@@ -47,6 +49,7 @@ cases <- list(
   sleep_rc = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", REML = TRUE),
   sleep_rc_ml = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", REML = FALSE),
   sleep_uncor = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days || Subject)", REML = TRUE),
+  sleep_quad = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days + D2 | Subject)", REML = TRUE),
   hsb_ri_ml = list(data = "hsb", formula = "mathach ~ ses + sector + (1 | school)", REML = FALSE),
   pastes_nested = list(data = "pastes", formula = "strength ~ 1 + (1 | batch/cask)", REML = TRUE),
   penicillin_crossed = list(data = "penicillin", formula = "diameter ~ 1 + (1 | plate) + (1 | sample)",

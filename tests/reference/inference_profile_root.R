@@ -32,6 +32,8 @@ hsb <- load_data("hsb")
 hsb$cses <- hsb$ses - ave(hsb$ses, hsb$school)
 sleepstudy <- load_data("sleepstudy")
 sleepstudy$Dayg <- factor(sleepstudy$Days)
+## a centred quadratic in Days, for a 3 x 3 random-effects covariance
+sleepstudy$D2 <- (sleepstudy$Days - 4.5)^2 / 10
 pastes <- load_data("pastes")
 penicillin <- load_data("penicillin")
 datasets <- list(hsb = hsb, sleepstudy = sleepstudy, pastes = pastes, penicillin = penicillin)
@@ -39,6 +41,11 @@ datasets <- list(hsb = hsb, sleepstudy = sleepstudy, pastes = pastes, penicillin
 zc <- qnorm(0.975)
 
 best_of <- function(fn, starts, lo, up) {
+  ## lme4's deviance functions stop with an error ("Downdated VtV is not positive definite")
+  ## at some trial points nlminb tries: treat those as very bad points, not as the end
+  fn0 <- fn
+  fn <- function(v) { r <- tryCatch(fn0(v), error = function(e) NA_real_)
+                      if (is.finite(r)) r else 1e10 }
   best <- Inf; arg <- NULL
   for (s in starts) {
     s <- pmin(pmax(s, lo), up)
@@ -125,6 +132,7 @@ cases <- list(
     "mathach ~ meanses + sector + cses + meanses:cses + sector:cses + (cses | school)", REML = TRUE),
   sleep_rc = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", REML = TRUE),
   sleep_uncor = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days || Subject)", REML = TRUE),
+  sleep_quad = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days + D2 | Subject)", REML = TRUE),
   hsb_ri_ml = list(data = "hsb", formula = "mathach ~ ses + sector + (1 | school)", REML = FALSE),
   pastes_nested = list(data = "pastes", formula = "strength ~ 1 + (1 | batch/cask)", REML = TRUE),
   penicillin_crossed = list(data = "penicillin", formula = "diameter ~ 1 + (1 | plate) + (1 | sample)",
