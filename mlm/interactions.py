@@ -377,8 +377,10 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     fit : MixedResult
     baseline : MixedResult, optional
         The same model without the cross-level interaction(s), fitted to the same rows.
-        Gives ``slope_variance_explained = 1 - tau11(fit) / tau11(baseline)``, the
-        proportional reduction of the variance of the level-1 predictor's random slope
+        Adds ``attrs["slope_variance"]``: one row per random slope (indexed by factor and
+        slope) with ``terms`` (the interactions of that slope), ``variance_baseline``,
+        ``variance`` and ``explained = 1 - tau11(fit) / tau11(baseline)``, the
+        proportional reduction of the slope's variance by those terms together
         (Raudenbush & Bryk 2002, ch. 4). NaN where that slope is not random in both.
         It can be negative.
 
@@ -386,8 +388,7 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A row per cross-level term and factor: ``term, level1, level2, factor, estimate,
-        std_error, statistic, p_value`` (+ ``slope_variance_explained`` with a
-        baseline). Empty (same columns) when there are none.
+        std_error, statistic, p_value``. Empty (same columns) when there are none.
 
     Raises
     ------
@@ -456,10 +457,23 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
         if still:
             raise InteractionError(f"baseline still contains the cross-level term(s) "
                                    f"{', '.join(map(repr, still))}; pass the model without them.")
-        explained = []
-        for _, r in out.iterrows():
-            t1 = _slope_variance(fit, r["factor"], r["level1"])
-            t0 = _slope_variance(baseline, r["factor"], r["level1"])
-            explained.append(1 - t1 / t0 if np.isfinite(t0) and t0 > 0 else float("nan"))
-        out["slope_variance_explained"] = explained
+        out.attrs["slope_variance"] = _slope_variance_table(fit, baseline, out)
     return out
+
+
+def _slope_variance_table(fit, baseline, terms) -> pd.DataFrame:
+    """One row per random slope: its variance with and without the cross-level terms.
+
+    The reduction belongs to all the interactions of that slope together (R&B 2002,
+    ch. 4), so it is reported once per slope, not repeated beside each interaction,
+    where it read as if every interaction had explained all of it (issue 11).
+    """
+    rows = []
+    for (g, l1), part in terms.groupby(["factor", "level1"], sort=False):
+        t1 = _slope_variance(fit, g, l1)
+        t0 = _slope_variance(baseline, g, l1)
+        rows.append({"factor": g, "slope": l1, "terms": ", ".join(part["term"]),
+                     "variance_baseline": t0, "variance": t1,
+                     "explained": 1 - t1 / t0 if np.isfinite(t0) and t0 > 0 else float("nan")})
+    cols = ["factor", "slope", "terms", "variance_baseline", "variance", "explained"]
+    return pd.DataFrame(rows, columns=cols).set_index(["factor", "slope"])

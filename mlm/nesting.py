@@ -209,6 +209,22 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     return NestingReport(factors=factors, relations=relations, warnings=warns)
 
 
+def _between_share(wss: float, tss: float) -> float:
+    """1 - within/total, with rounding noise snapped to exact 0 and 1.
+
+    A group-mean centred predictor has no between-group variance; computed as a
+    difference its share came out as 1e-16 or -2e-16 (issue 11).
+    """
+    if not tss > 0:
+        return float("nan")
+    share = 1.0 - wss / tss
+    if abs(share) < 1e-10:
+        return 0.0
+    if abs(1.0 - share) < 1e-10:
+        return 1.0
+    return float(share)
+
+
 def levels(fit) -> pd.DataFrame:
     """The level at which each fixed-effect column varies.
 
@@ -273,7 +289,7 @@ def levels(fit) -> pd.DataFrame:
             wss = float(np.sum((x - means[c]) ** 2))
             if wss <= 1e-10 * max(tss, 1e-300) or tss == 0:
                 const.append(g)
-            row[f"between_{g}"] = 1.0 - wss / tss if tss > 0 else np.nan
+            row[f"between_{g}"] = _between_share(wss, tss)
         const_sorted = sorted(const, key=lambda g: codes[g][1])
         row["level"] = const_sorted[0] if const_sorted else "1"
         row["constant_within"] = ", ".join(const_sorted)

@@ -391,7 +391,6 @@ class PLSProblem:
     """
 
     def __init__(self, y, X, terms, reml=True):
-        y = np.asarray(y, dtype=float)
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.reml = bool(reml)
@@ -402,6 +401,7 @@ class PLSProblem:
         starts = np.cumsum([0] + [len(i) for i in self._idx])
         self._slices = [slice(starts[i], starts[i + 1]) for i in range(len(terms))]
         self.n_theta = int(starts[-1])
+        self.theta_scale = self._theta_scale(terms)
 
         # The primary factor: the one holding the most random effects.
         size = {}
@@ -417,6 +417,7 @@ class PLSProblem:
         self.G1 = G1
 
         self.XtX = X.T @ X
+        y = self._shift_response(y, X)
         self.Xty = X.T @ y
         self.yty = float(y @ y)
 
@@ -514,14 +515,30 @@ class PLSProblem:
                 cv.append(full[idx[:, :, None], idx[:, None, :]])
         return b, cv
 
+    def _shift_response(self, y, X):
+        """The outcome less its least-squares fit on X; sets ``beta_shift`` to that fit.
+
+        ``r2 = y'y - |cu|^2 - |cbeta|^2`` is a difference of large numbers when y is far
+        from 0 (Pastes: strength near 60), which put noise of 1e-10 into the deviance and
+        1e-7 into estimates from re-sorted rows. Moving y by ``X beta0`` changes no
+        variance parameter, the deviance or the random effects, only shifts the fixed
+        effects by ``beta0`` (added back in :meth:`solve`), and leaves y residual-sized.
+        """
+        y = np.asarray(y, dtype=float)
+        try:
+            self.beta_shift = sla.cho_solve(sla.cho_factor(self.XtX, lower=True), X.T @ y)
+        except (np.linalg.LinAlgError, ValueError):  # rank is checked elsewhere; no shift
+            self.beta_shift = np.zeros(X.shape[1])
+        return y - X @ self.beta_shift
+
     def with_response(self, y):
         """The same design with another outcome: only the sums involving y are recomputed.
 
         Refits in a parametric bootstrap or a simulation study cost O(n) here plus the
         optimisation, not a new design (issue 3).
         """
-        y = np.asarray(y, dtype=float)
         new = copy.copy(self)
+        y = new._shift_response(y, self._X)
         new.Xty = self._X.T @ y
         new.yty = float(y @ y)
         new.Z1ty = np.asarray(self._Z1s.T @ y).reshape(self.G1, self.k1)
@@ -541,6 +558,26 @@ class PLSProblem:
         return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, G * k))
 
     # --- theta ------------------------------------------------------------------------
+    def _theta_scale(self, terms):
+        """The natural unit of every theta entry: 1 / (spread of its row's Z column).
+
+        Row ``i`` of a template maps ``u`` to the coefficient of the term's column ``i``;
+        multiplying that column by ``c`` divides the row by ``c``. The optimiser works in
+        ``theta / scale``, where the column's standard deviation (its root mean square
+        for a constant column such as the intercept) is divided out, so that rescaling a
+        predictor rescales the answer exactly instead of sending the optimiser down
+        another path (issue 11: ``Days * 1000`` stopped 14 log-likelihood units short).
+        """
+        out = []
+        for (Z, _, _, _), idx in zip(terms, self._idx):
+            Z = np.asarray(Z, dtype=float)
+            rms = np.sqrt(np.mean(Z * Z, axis=0))
+            sd = Z.std(axis=0)
+            spread = np.where(sd > 1e-8 * rms, sd, rms)
+            spread = np.where(spread > 0, spread, 1.0)
+            out.extend(1.0 / spread[i] for (i, _) in idx)
+        return np.asarray(out, dtype=float)
+
     def templates(self, theta):
         """The ``T_t`` factors for ``theta``, one per term."""
         theta = np.asarray(theta, dtype=float)
@@ -708,11 +745,13 @@ class PLSProblem:
         dev = float(self._deviance_from(r2, logdet, LX))
         beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
         sigma2 = r2 / (self.n - self.p if self.reml else self.n)
+        # conditional modes below use the shifted outcome's beta; report the original's
+        beta_out = beta + self.beta_shift
         LXinv = sla.solve_triangular(LX, np.eye(self.p), lower=True, check_finite=False)
         vcov = sigma2 * (LXinv.T @ LXinv)
         if extra == "dense":
             b, cv = self._solve_dense(Ts, L1, RZX1, cu1, beta, sigma2, cond_var)
-            return PLSSolution(theta=theta, beta=beta, sigma2=float(sigma2), deviance=dev,
+            return PLSSolution(theta=theta, beta=beta_out, sigma2=float(sigma2), deviance=dev,
                                vcov_beta=vcov, b=b, cond_var=cv, templates=self.templates(theta))
         # Spherical effects u solve L' u = cu - RZX beta (blockwise back substitution).
         v1 = cu1 - RZX1 @ beta
@@ -738,7 +777,7 @@ class PLSProblem:
                 b[i] = b2[off:off + size].reshape(self.n_levels[i], self.ks[i])
                 off += size
         cv = self._cond_var(Ts, T1, L1, extra, sigma2) if cond_var else None
-        return PLSSolution(theta=theta, beta=beta, sigma2=float(sigma2), deviance=dev,
+        return PLSSolution(theta=theta, beta=beta_out, sigma2=float(sigma2), deviance=dev,
                            vcov_beta=vcov, b=b, cond_var=cv, templates=Ts)
 
     def _cond_var(self, Ts, T1, L1, extra, sigma2):
@@ -782,20 +821,28 @@ class PLSProblem:
         return out
 
     # --- optimisation -------------------------------------------------------------------
+    # The optimiser works in x = theta / theta_scale (see _theta_scale): every column's
+    # spread divided out, so the search is the same whatever units the predictors are in.
+    def _scaled(self, f):
+        scale = self.theta_scale
+        return lambda x: f(np.asarray(x, dtype=float) * scale)
+
     @_one_blas_thread
     def optimize(self, theta0=None):
         """Minimise the deviance over theta within lme4's bounds.
 
-        Two phases. A short bounded Nelder-Mead search with a small simplex (like
-        lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
-        gradient method started at lme4's start value takes a unit first step that can
-        land on a zero variance, a stationary point of the deviance, and stall there.
-        L-BFGS-B with forward-difference gradients then converges quickly (the search
-        is skipped when ``theta0`` is given: a warm start, as in bootstrap refits). A parameter
-        that ends on its bound is pushed off it and the fit restarted, and the better
-        answer kept (scipy's Nelder-Mead alone stopped on a boundary short of the
-        optimum: field notes). Last, up to two diagonal Newton steps from the slopes
-        and curvatures that :meth:`check_convergence` measures sharpen the answer.
+        Three phases, in units where every random-effect column has unit spread. A short
+        bounded Nelder-Mead search with a small simplex (like lme4's derivative-free
+        BOBYQA, it moves in small steps) finds the basin: a gradient method started at
+        lme4's start value takes a unit first step that can land on a zero variance, a
+        stationary point of the deviance, and stall there. L-BFGS-B with
+        forward-difference gradients then converges quickly (the search is skipped when
+        ``theta0`` is given: a warm start, as in bootstrap refits). A parameter that ends
+        on its bound is pushed off it and the fit restarted, and the better answer kept
+        (scipy's Nelder-Mead alone stopped on a boundary short of the optimum: field
+        notes). Last, Newton steps on central differences (:meth:`_newton`) take the
+        answer to the precision of the arithmetic, so that shuffled rows or relabelled
+        groups give the same estimates to about 1e-9 (issue 11).
 
         Returns
         -------
@@ -804,10 +851,12 @@ class PLSProblem:
             ``deviance``, ``evaluations`` and :meth:`check_convergence`'s
             ``gradient``, ``decrement`` and ``converged``.
         """
-        theta = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float)
+        scale = self.theta_scale
+        x = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float) / scale
         lower = self.theta_lower()
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
         counter = [0]
+        dev = self._scaled(self.deviance)
 
         # L-BFGS-B asks for the value and the gradient at the same point: forward
         # differences reuse the value, n + 1 evaluations instead of 2n + 1.
@@ -818,7 +867,7 @@ class PLSProblem:
             if key not in cache:
                 counter[0] += 1
                 cache.clear()
-                cache[key] = self.deviance(x)
+                cache[key] = dev(x)
             return cache[key]
 
         def g(x):
@@ -829,7 +878,7 @@ class PLSProblem:
                 h = 1e-6 * max(1.0, abs(x[j]))
                 up = x.copy()
                 up[j] += h
-                out[j] = (self.deviance(up) - f0) / h
+                out[j] = (dev(up) - f0) / h
             return out
 
         def polish(start):
@@ -846,15 +895,15 @@ class PLSProblem:
             return best
 
         if theta0 is None:
-            k = theta.size
+            k = x.size
             # step towards the interior: down for diagonal entries at 1, up elsewhere
-            steps = np.where(theta > 0.5, -0.25, 0.25)
-            simplex = np.vstack([theta] + [theta + steps[i] * np.eye(k)[i] for i in range(k)])
-            coarse = minimize(f, theta, method="Nelder-Mead", bounds=bounds,
+            steps = np.where(x > 0.5, -0.25, 0.25)
+            simplex = np.vstack([x] + [x + steps[i] * np.eye(k)[i] for i in range(k)])
+            coarse = minimize(f, x, method="Nelder-Mead", bounds=bounds,
                               options={"initial_simplex": simplex, "maxfev": 8 * k + 10,
                                        "xatol": 1e-3, "fatol": 1e-4})
-            theta = np.asarray(coarse.x)
-        best = polish(theta)
+            x = np.asarray(coarse.x)
+        best = polish(x)
         # A variance that reaches zero is a stationary point of the deviance (which
         # depends on theta_i through theta_i^2 there), so a gradient method can stall on
         # the bound although the optimum lies inside (lme4's default optimizer stalls the
@@ -868,25 +917,72 @@ class PLSProblem:
                 if trial[0] < best[0] - 1e-7:
                     best = trial
                     break
-        theta = best[1]
-        check, step = self._check(theta)
-        # Refine: diagonal Newton steps from the slopes and curvatures the check measured,
-        # kept only if they lower the deviance (sharper estimates at a few evaluations).
-        for _ in range(2):
-            if not np.any(step):
-                break
-            trial = np.maximum(theta + step, lower)
-            f_trial = f(trial)
-            if not f_trial < best[0]:
-                break
-            theta, best = trial, (f_trial, trial)
-            check, step = self._check(theta)
+        x, fx, n_newton = self._newton(dev, best[1], best[0], lower)
+        counter[0] += n_newton
+        check = self._check_scaled(dev, x, lower)
         if not check["converged"]:  # one more polish from the answer, then judge again
-            trial = polish(theta)
-            if trial[0] <= best[0]:
-                best, theta = trial, trial[1]
-                check = self.check_convergence(theta)
-        return theta, {"deviance": best[0], "evaluations": counter[0], **check}
+            trial = polish(x)
+            if trial[0] <= fx:
+                x, fx, n_newton = self._newton(dev, trial[1], trial[0], lower)
+                counter[0] += n_newton
+                check = self._check_scaled(dev, x, lower)
+        return x * scale, {"deviance": fx, "evaluations": counter[0], **check}
+
+    #: Relative step of the central differences in the final Newton steps: large enough
+    #: that rounding in the deviance (about 1e-13 relative) stays far below the slopes
+    #: it measures, small enough that the truncation error (h^2) is negligible.
+    NEWTON_STEP = 1e-4
+
+    def _newton(self, dev, x, fx, lower, iterations=4):
+        """Newton steps on the free coordinates from central-difference slopes.
+
+        The slopes are central differences (error h^2); the curvature matrix needs only to
+        be good enough for the steps to contract, so its off-diagonal entries are one-sided
+        (one evaluation each). The fixed point is where the central slopes vanish, a
+        deterministic function of the data, so row order and group labels no longer
+        move the answer by the optimiser's tolerance. A step is kept when it does not
+        raise the deviance beyond rounding. Returns ``(x, deviance, evaluations)``.
+        """
+        x = np.asarray(x, dtype=float).copy()
+        evals = 0
+        tol = 1e-12 * max(1.0, abs(fx))
+        for _ in range(iterations):
+            h = self.NEWTON_STEP * np.maximum(1.0, np.abs(x))
+            free = [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
+            if not free:
+                break
+            up, grad, curv = {}, np.empty(len(free)), np.empty((len(free), len(free)))
+            for a, j in enumerate(free):
+                e = np.zeros_like(x)
+                e[j] = h[j]
+                up[j], dn = dev(x + e), dev(x - e)
+                grad[a] = (up[j] - dn) / (2 * h[j])
+                curv[a, a] = (up[j] - 2 * fx + dn) / (h[j] * h[j])
+                evals += 2
+            for a, j in enumerate(free):
+                for c in range(a):
+                    i = free[c]
+                    e = np.zeros_like(x)
+                    e[j], e[i] = h[j], h[i]
+                    curv[a, c] = curv[c, a] = (dev(x + e) - up[j] - up[i] + fx) / (h[i] * h[j])
+                    evals += 1
+            try:
+                chol = np.linalg.cholesky(curv)
+                step = -sla.cho_solve((chol, True), grad)
+            except np.linalg.LinAlgError:  # not convex here: leave it to the check
+                break
+            trial = x.copy()
+            trial[free] += step
+            trial = np.maximum(trial, lower)
+            f_trial = dev(trial)
+            evals += 1
+            if not f_trial <= fx + tol:
+                break
+            moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
+            x, fx = trial, min(f_trial, fx) if f_trial < fx else f_trial
+            if moved < 1e-10:
+                break
+        return x, float(fx), evals
 
     #: A fit has converged when no coordinate's Newton step could lower the deviance
     #: (-2 log-likelihood) by more than this.
@@ -901,48 +997,49 @@ class PLSProblem:
         curvature ``h`` of the deviance; ``g^2 / (2 h)`` is how much a Newton step
         along it would still lower the deviance. That is scale-free, as lme4's check of
         the scaled gradient (``solve(Hessian, gradient)``) is: a slope that looks large
-        in a parameter with large curvature may promise almost nothing.
+        in a parameter with large curvature may promise almost nothing. The differences
+        are taken in the optimiser's units (:meth:`_theta_scale`).
 
         Returns
         -------
         dict
-            ``gradient`` (largest absolute free slope), ``decrement`` (largest possible
-            decrease of the deviance) and ``converged`` (decrement below
-            :attr:`DECREMENT_TOL`, every free curvature positive or the slope negligible).
+            ``gradient`` (largest absolute free slope, in those units), ``decrement``
+            (largest possible decrease of the deviance) and ``converged`` (decrement
+            below :attr:`DECREMENT_TOL`, every free curvature positive or the slope
+            negligible).
         """
-        return self._check(theta)[0]
+        scale = self.theta_scale
+        return self._check_scaled(self._scaled(self.deviance),
+                                  np.asarray(theta, dtype=float) / scale, self.theta_lower())
 
-    def _check(self, theta, step=1e-5):
-        """check_convergence's dict, and the diagonal Newton step it implies."""
-        theta = np.asarray(theta, dtype=float)
-        lower = self.theta_lower()
-        f0 = self.deviance(theta)
+    @staticmethod
+    def _check_scaled(dev, x, lower, step=1e-5):
+        """check_convergence's dict for the deviance ``dev`` of scaled coordinates ``x``."""
+        f0 = dev(x)
         gmax, dec, ok = 0.0, 0.0, True
-        newton = np.zeros_like(theta)
-        for j in range(theta.size):
-            h = step * max(1.0, abs(theta[j]))
-            up = theta.copy()
+        for j in range(x.size):
+            h = step * max(1.0, abs(x[j]))
+            up = x.copy()
             up[j] += h
-            fu = self.deviance(up)
-            if theta[j] - h < lower[j]:
+            fu = dev(up)
+            if x[j] - h < lower[j]:
                 g = (fu - f0) / h
                 if g >= 0:  # on the bound, pointing outward: not free
                     continue
                 curv = np.nan
             else:
-                dn = theta.copy()
+                dn = x.copy()
                 dn[j] -= h
-                fd = self.deviance(dn)
+                fd = dev(dn)
                 g = (fu - fd) / (2 * h)
                 curv = (fu - 2 * f0 + fd) / (h * h)
             gmax = max(gmax, abs(g))
             if np.isfinite(curv) and curv > 0:
                 dec = max(dec, g * g / (2 * curv))
-                newton[j] = -g / curv
             elif abs(g) > 1e-3:
                 ok = False
         return {"gradient": float(gmax), "decrement": float(dec),
-                "converged": bool(ok and dec < self.DECREMENT_TOL)}, newton
+                "converged": bool(ok and dec < PLSProblem.DECREMENT_TOL)}
 
 
 def psd_cholesky(S):

@@ -24,7 +24,7 @@ __all__ = ["MixedResult"]
 #: How tests of fixed effects are made until Satterthwaite df are added.
 DF_METHOD = "normal"
 DF_NOTE = ("Wald z-tests (normal approximation, df = inf); they are liberal with few groups. "
-           "lme4 gives no p-values; lmerTest's Satterthwaite t-tests will be smaller with few groups.")
+           "lme4 gives no p-values; lmerTest's Satterthwaite t-tests give larger p-values with few groups.")
 
 
 def _format_p(p: float) -> str:
@@ -37,7 +37,8 @@ def _format_p(p: float) -> str:
 class MixedResult:
     """A fitted linear mixed model.
 
-    Created by :func:`mlm.lmer` (or :func:`mlm.fit`); not meant to be built by hand.
+    Created by :func:`mlm.lmer` (or :func:`mlm.fit_design` from a built design); not meant to be
+    built by hand.
 
     Attributes
     ----------

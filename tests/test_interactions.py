@@ -181,7 +181,12 @@ def test_cross_level_finds_terms(rb, rb_base):
     np.testing.assert_allclose(out["p_value"], co.loc[out["term"], "p_value"])
     r = RB["slope_variance"]
     # R: 1 - VarCorr(rb)$school["cses","cses"] / VarCorr(rb_base)$school["cses","cses"]
-    np.testing.assert_allclose(out["slope_variance_explained"], r["explained"], atol=2e-3)
+    sv = out.attrs["slope_variance"]
+    # the reduction belongs to both interactions together: one row for the cses slope
+    assert list(sv.index) == [("school", "cses")]
+    assert sv.loc[("school", "cses"), "terms"] == "meanses:cses, cses:sector"
+    assert "slope_variance_explained" not in out.columns
+    np.testing.assert_allclose(sv["explained"], r["explained"], atol=2e-3)
 
 
 def test_cross_level_none_and_same_level(hsb):
@@ -199,7 +204,7 @@ def test_cross_level_with_formula_helpers(hsb):
     assert list(out["level2"]) == ["gm(ses, school)"]
     # no random slope of the level-1 variable: nothing to explain
     base = fit("mathach ~ cwc(ses, school) + gm(ses, school) + (1 | school)", hsb)
-    assert np.isnan(cross_level(m, baseline=base)["slope_variance_explained"].iloc[0])
+    assert np.isnan(cross_level(m, baseline=base).attrs["slope_variance"]["explained"].iloc[0])
 
 
 def test_cross_level_errors(hsb, rb):

@@ -149,6 +149,14 @@ def test_levels_hsb(hsb):
     assert tab.loc["ses", "between_school"] == pytest.approx(expected, rel=1e-10)
 
 
+def test_levels_exact_zero_and_one_shares(hsb):
+    """A group-mean centred predictor has no between share: exactly 0, not 1e-16 (issue 11)."""
+    fit = mlm.lmer("mathach ~ cwc(ses, school) + gm(ses, school) + (1 | school)", hsb)
+    tab = levels(fit)
+    assert tab.loc["cwc(ses, school)", "between_school"] == 0.0
+    assert tab.loc["gm(ses, school)", "between_school"] == 1.0
+
+
 def test_levels_three_levels_names_highest():
     chem = mlm.load_dataset("chem97")
     chem["lea_mean"] = chem.groupby("lea")["gcsescore"].transform("mean")
