@@ -302,6 +302,7 @@ class Profiler:
         self.base = float(sol.deviance)
         self.vcov_beta = sol.vcov_beta
         self.n = ml.n
+        self._shift = np.asarray(getattr(ml, "beta_shift", np.zeros(ml.p)), dtype=float)
         self.est = theta_to_sdcor(ml, theta, self.sigma)   # ML sd/cor/sigma
         kinds = []
         for idx in ml._idx:
@@ -329,11 +330,12 @@ class Profiler:
         except (np.linalg.LinAlgError, ValueError):
             return np.inf
         LX, cbeta, r2, logdet = out[5], out[6], out[7], out[8]
-        beta = np.linalg.solve(LX.T, cbeta)
-        e = np.zeros(len(beta))
+        # the problem's outcome is shifted by X beta_shift (mlm.pls): add it back
+        beta_j = np.linalg.solve(LX.T, cbeta)[j] + self._shift[j]
+        e = np.zeros(LX.shape[0])
         e[j] = 1.0
         w = np.linalg.solve(LX, e)
-        r2b = r2 + (b - beta[j]) ** 2 / float(w @ w)
+        r2b = r2 + (b - beta_j) ** 2 / float(w @ w)
         if not r2b > 0:
             return np.inf
         return float(logdet + self.n * (1.0 + _LOG2PI + np.log(r2b / self.n)))
