@@ -75,15 +75,24 @@ crossing <- function(zfun, est, dir, lo, up, h0) {
 
 root_profile <- function(m, data) {
   mml <- refitML(m)
-  dd <- lme4:::devfun2(mml, useSc = TRUE, signames = FALSE)
+  ## lme4's deviance function keeps its factorisation between calls; after it stops with
+  ## an error at an extreme trial point its later answers cannot be trusted, so it is
+  ## rebuilt after every error.
+  make_dd <- function() lme4:::devfun2(mml, useSc = TRUE, signames = FALSE)
+  dd <- make_dd()
+  safe_dd <- function(p) tryCatch(dd(p), error = function(e) { dd <<- make_dd(); NA_real_ })
   base <- attr(dd, "basedev")
   opt <- attr(dd, "optimum")
   nf <- length(fixef(mml)); nvp <- length(opt) - nf
   vp <- opt[seq_len(nvp)]
   thl <- mml@lower
   kind <- c(ifelse(thl == 0, "sd", "cor"), "sigma")
-  lower <- c(ifelse(thl == 0, 0, -1), 1e-8 * sigma(mml))
-  upper <- c(ifelse(thl == 0, Inf, 1), Inf)
+  ## bounds of the inner searches: lme4's, with sigma kept above 1% of its estimate and
+  ## SDs below 100 times the larger of their estimate and sigma (far outside any 95%
+  ## profile interval here; it keeps nlminb's trial points away from overflow)
+  sdmax <- 100 * pmax(vp, sigma(mml))
+  lower <- c(ifelse(thl == 0, 0, -1), 0.01 * sigma(mml))
+  upper <- c(ifelse(thl == 0, sdmax[seq_along(thl)], 1), 100 * sigma(mml))
   pushed <- function(v, k) { v[k != "cor" & v < 1e-3] <- 0.5 * sigma(mml); v }
   out <- list(parameter = character(0), conf_low = numeric(0), conf_high = numeric(0))
   add <- function(name, lo, hi) {
@@ -93,7 +102,7 @@ root_profile <- function(m, data) {
   for (w in seq_len(nvp)) {
     others <- setdiff(seq_len(nvp), w)
     zfun <- function(x) {
-      fn <- function(v) { p <- vp; p[others] <- v; p[w] <- x; dd(p) }
+      fn <- function(v) { p <- vp; p[others] <- v; p[w] <- x; safe_dd(p) }
       r <- best_of(fn, list(vp[others], pushed(vp[others], kind[others])), lower[others], upper[others])
       sign(x - vp[w]) * sqrt(max(0, r$value - base))
     }
@@ -112,13 +121,18 @@ root_profile <- function(m, data) {
     dat$.y <- y; dat$.off <- 0
     dat$.Xr <- X[, -j, drop = FALSE]
     form <- as.formula(paste(".y ~ 0 +", if (ncol(dat$.Xr)) ".Xr +" else "", "offset(.off) +", bars))
-    devf <- suppressMessages(lmer(form, dat, REML = FALSE, devFunOnly = TRUE))
-    rr <- environment(devf)$resp
+    make_devf <- function(b) {
+      f <- suppressMessages(lmer(form, dat, REML = FALSE, devFunOnly = TRUE))
+      environment(f)$resp$setOffset(b * X[, j])
+      f
+    }
     est <- fixef(mml)[j]
     zfun <- function(b) {
-      rr$setOffset(b * X[, j])
+      devf <- make_devf(b)
+      safe_devf <- function(th) tryCatch(devf(th), error = function(e) {
+        devf <<- make_devf(b); NA_real_ })
       th2 <- thopt; th2[thl == 0 & th2 < 1e-3] <- 0.5
-      r <- best_of(devf, list(thopt, th2), thl, rep(Inf, length(thl)))
+      r <- best_of(safe_devf, list(thopt, th2), thl, rep(Inf, length(thl)))
       sign(b - est) * sqrt(max(0, r$value - base))
     }
     add(names(est), crossing(zfun, est, -1, -Inf, Inf, se[j]), crossing(zfun, est, 1, -Inf, Inf, se[j]))
