@@ -16,8 +16,9 @@ reps <- if (length(args)) as.integer(args[1]) else 3L
 
 hsb <- load_data("hsb")
 m <- lmer(mathach ~ ses + (ses | school), data = hsb, REML = TRUE)
+ci <- NULL
 times <- vapply(seq_len(reps), function(i)
-  system.time(ci <- suppressMessages(suppressWarnings(confint(m, method = "profile"))))[["elapsed"]], 0)
+  system.time(ci <<- suppressMessages(suppressWarnings(confint(m, method = "profile"))))[["elapsed"]], 0)
 cat(toJSON(list(model = "mathach ~ ses + (ses | school)", call = "confint(m, method = 'profile')",
                 median_s = median(times), times_s = times,
                 conf_low = unname(ci[, 1]), conf_high = unname(ci[, 2]),

@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         theirs = np.column_stack([lme4["conf_low"], lme4["conf_high"]])
         width = (theirs[:, 1] - theirs[:, 0])[:, None]
         worst = np.max(np.abs(ci.to_numpy() - theirs) / np.maximum(np.abs(theirs), width))
-        print(f"  largest difference from lme4: {worst:.2%} of max(|bound|, width)")
+        print(f"  largest difference from lme4: {worst:.2%} of max(|bound|, width) (where lme4's "
+              "spline misses its own profile's crossing: tests/test_inference_confint.py)")
         out["worst_relative_difference"] = float(worst)
     else:
         print("  lme4: not run (no Rscript, --no-lme4, or it failed)")
