@@ -79,7 +79,7 @@ def _deparse(text: str) -> str:
     except (tokenize.TokenError, IndentationError):
         return " ".join(text.split())
     out, prev = "", None
-    for k, t in enumerate(toks):
+    for t in toks:
         s = t.string
         unary = s in ("+", "-") and (prev is None or prev.string in _SPACED | {"(", ","})
         if s in _SPACED and not unary:
@@ -157,7 +157,7 @@ def _reductions(terms):
             rest = tuple(c for c in term.covariates if c != scp)
             new = (RandomTerm(True, (), term.group) if not rest
                    else RandomTerm(term.intercept, rest, term.group))
-            reduced = [t for t in (others[:pos] + [new] + others[pos:])]
+            reduced = others[:pos] + [new] + others[pos:]
             unique = []  # R's formula keeps one copy of a repeated term
             for t in reduced:
                 if not any(_same(t, u) for u in unique):
