@@ -191,8 +191,8 @@ def read_data(source) -> pd.DataFrame:
             __import__(package)
         except ImportError:
             raise DataError(f"Reading {kind} files needs the optional package {package}, which is "
-                            f"not installed: pip install 'mlm[{extra}]' (or pip install "
-                            f"{package}).") from None
+                            f"not installed: pip install {package} (mlm's extra [{extra}] installs "
+                            "it).") from None
     try:
         frame, labels = _READERS[kind](source)
     except Exception as exc:  # noqa: BLE001

@@ -110,7 +110,7 @@ def test_missing_optional_package(tmp_path, monkeypatch, name, package, extra):
     (tmp_path / name).write_bytes(b"not really")
     monkeypatch.setitem(sys.modules, package, None)      # import now raises ImportError
     with pytest.raises(DataError, match=rf"needs the optional package {package}, which is not "
-                                        rf"installed: pip install 'mlm\[{extra}\]'"):
+                                        rf"installed: pip install {package} \(mlm's extra \[{extra}\]"):
         read_data(tmp_path / name)
 
 
