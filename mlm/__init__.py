@@ -19,7 +19,10 @@ from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
+from .design import MissingDataWarning
+from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
+from .inference import RobustError, VarianceTestError, robust, variance_tests
 
 __version__ = "0.1.0"
 
@@ -30,5 +33,7 @@ __all__ = [
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
-    "ConvergenceWarning", "RefitWarning",
+    "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
+    "BinaryOutcomeWarning", "ScaleWarning",
+    "variance_tests", "robust", "VarianceTestError", "RobustError",
 ]

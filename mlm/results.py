@@ -18,6 +18,7 @@ import patsy
 from scipy import stats
 
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["MixedResult"]
 
@@ -82,6 +83,54 @@ class MixedResult:
         self.converged = bool(converged)
         self.fit_info = dict(fit_info or {})
         self.notes = tuple(notes)
+        #: The data frame the fit came from (a reference, never a copy or modified), kept
+        #: so that :meth:`update` can refit; ``None`` when fitted from a built design.
+        self.data = None
+
+    def update(self, formula: str | None = None, data=None, *, reml: bool | None = None,
+               engine: str | None = None) -> "MixedResult":
+        """Refit with a changed formula, data or criterion, like lme4's ``update()``.
+
+        Parameters
+        ----------
+        formula : str, optional
+            Written relative to this fit's formula: ``"~ . + x"`` adds ``x``,
+            ``". ~ . - x"`` removes it, ``"~ . - (x | g) + (1 | g)"`` simplifies the
+            random part (:func:`mlm.update.update_formula`). A full formula replaces it.
+        data : pandas.DataFrame, optional
+            By default the data this model was fitted to (all its columns, so ``x``
+            need not have been in the model).
+        reml, engine : optional
+            By default as in this fit.
+
+        Returns
+        -------
+        MixedResult
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.lmer("mathach ~ ses + (1 | school)", mlm.load_dataset("hsb"))
+        >>> fit.update("~ . + sector").formula
+        'mathach ~ ses + (1 | school) + sector'
+        """
+        from .fitting import lmer
+        from .update import update_formula
+
+        if data is None:
+            if self.data is None:
+                raise DataError("This fit does not hold its data (it was made by fit_design); "
+                                "pass data=... to update().")
+            data = self.data
+        new = self.formula if formula is None else update_formula(self.formula, formula)
+        return lmer(new, data, reml=self.reml if reml is None else reml,
+                    engine=self.engine if engine is None else engine)
+
+    def _data_text(self) -> str:
+        """lme4's ``Data:`` line: the data set's name when known, else its size."""
+        name = getattr(self.data, "attrs", {}).get("name") if self.data is not None else None
+        rows = self.nobs + self.nobs_dropped
+        return f"{name} ({rows} rows)" if name else f"a data frame of {rows} rows"
 
     # --- sizes ---------------------------------------------------------------------------
     @property
@@ -313,22 +362,49 @@ class MixedResult:
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.frame.index,
                          name="residual")
 
-    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
-        """Predictions, with or without the random effects.
+    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True,
+                interval: str | None = None, level: float = 0.95):
+        """Predictions, with or without the random effects, optionally with intervals.
 
         Parameters
         ----------
-        newdata : pandas.DataFrame, optional
-            Rows to predict for; by default the rows the model was fitted to.
+        newdata : pandas.DataFrame or another data frame, optional
+            Rows to predict for; by default the rows the model was fitted to. Converted
+            and checked as the fitting data is (:func:`mlm.frames.as_pandas`).
         include_random : bool, default True
             Add each row's group's conditional modes. A group not seen in fitting
             contributes zero: its prediction is the population (fixed-effects) one,
             as lme4's ``predict(..., allow.new.levels = TRUE)``.
+        interval : {None, "confidence", "prediction"}
+            ``None`` (default): a Series of predictions. ``"confidence"``: an interval
+            for the population mean at the rows' covariates, ``x' beta`` with variance
+            ``x' V x`` (``V`` = :attr:`vcov`; lme4's ``predict(re.form = NA)``).
+            ``"prediction"``: an interval for a new observation. Its centre is the
+            prediction above; its variance adds to ``x' V x``, for each random-effects
+            term, ``z' C_j z`` for a group seen in fitting (``C_j`` the conditional
+            covariance of its effects, lme4's ``condVar``) or ``z' T z`` for a group not
+            seen (``T`` the term's covariance matrix: a new group's effects are unknown),
+            and the residual variance ``sigma^2``. With ``include_random=False`` every
+            group is treated as unseen (a marginal prediction interval).
+        level : float, default 0.95
+            Coverage of the intervals.
 
         Returns
         -------
-        pandas.Series
-            Indexed like ``newdata``; rows with a missing predictor get NaN.
+        pandas.Series or pandas.DataFrame
+            A Series indexed like ``newdata`` when ``interval`` is None; otherwise a
+            DataFrame with columns ``fit, lower, upper`` indexed like ``newdata``. Rows
+            with a missing predictor get NaN.
+
+        Notes
+        -----
+        The intervals are normal (``fit -+ z sqrt(var)``) and approximate in the usual
+        ways (lme4's FAQ; merTools): the variance parameters are treated as known (their
+        uncertainty is ignored), and the covariance between the estimated fixed effects
+        and a seen group's conditional modes is ignored, as is the conditional covariance
+        between the effects of different terms (``(1 | g) + (0 + x | g)``, or nested
+        factors). The prediction interval of a seen group is therefore slightly narrow
+        with few groups.
 
         Examples
         --------
@@ -337,17 +413,62 @@ class MixedResult:
         >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
         >>> fit.predict(new).round(2).tolist()
         [351.99, 303.74]
+        >>> fit.predict(new, interval="prediction").round(1)
+             fit  lower  upper
+        0  352.0  296.2  407.8
+        1  303.7  209.1  398.4
         """
-        if newdata is None:
-            if include_random:
-                return self.fitted.rename("prediction")
-            return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
-                             name="prediction")
-        if not isinstance(newdata, pd.DataFrame):
-            raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}.")
+        if interval is not None and interval not in ("confidence", "prediction"):
+            raise DataError(f"interval={interval!r} is not available; use None, 'confidence' "
+                            "or 'prediction'.")
+        if interval is not None and not 0 < level < 1:
+            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        with_groups = include_random and interval != "confidence"
+        index, ok, X, blocks = self._new_rows(newdata, with_groups, interval == "prediction")
+        mu = np.full(len(ok), np.nan)
+        if X is not None:
+            fixed = X @ self.solution.beta
+            random = np.zeros(len(fixed))
+            if include_random and interval != "confidence":
+                for (Z, pos), bb in zip(blocks, self.solution.b):
+                    known = pos >= 0
+                    random[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+            mu[ok] = fixed + random
+        if interval is None:
+            return pd.Series(mu, index=index, name="prediction")
+        var = np.full(len(ok), np.nan)
+        if X is not None:
+            var[ok] = self._predict_variance(X, blocks, interval, include_random)
+        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+        return pd.DataFrame({"fit": mu, "lower": mu - half, "upper": mu + half}, index=index)
+
+    def _predict_variance(self, X, blocks, interval, include_random):
+        """x'Vx, plus (prediction) z'C_j z or z'Tz per term and sigma^2: see predict()."""
+        var = np.einsum("ia,ab,ib->i", X, self.solution.vcov_beta, X)
+        if interval == "confidence":
+            return var
+        cv = self.solution.cond_var
+        if cv is None:
+            cv = self.problem.solve(self.theta, cond_var=True).cond_var
+        for (Z, pos), C, cvb in zip(blocks, self.solution.covariances(), cv):
+            known = (pos >= 0) if include_random else np.zeros(len(pos), dtype=bool)
+            var[~known] += np.einsum("ia,ab,ib->i", Z[~known], C, Z[~known])
+            var[known] += np.einsum("ia,iab,ib->i", Z[known], cvb[pos[known]], Z[known])
+        return var + self.solution.sigma2
+
+    def _new_rows(self, newdata, with_groups, with_z=False):
+        """(index, rows usable, X, [(Z, level position or -1)] per term) for predictions.
+
+        ``with_groups``: the rows' groups are looked up (the grouping columns are needed);
+        ``with_z``: the terms' columns are built even so (every group then unseen).
+        """
         d = self.design
+        if newdata is None:
+            blocks = [(b.Z, b.codes) for b in d.blocks]
+            return d.frame.index, np.ones(d.nobs, dtype=bool), d.X, blocks
+        newdata = as_pandas(newdata, "newdata")
         needed = [v for v in d.formula.variables if v != d.formula.response]
-        if include_random:
+        if with_groups:
             needed_cols = needed
         else:
             group_cols = {c for b in d.blocks for c in b.term.group}
@@ -356,34 +477,31 @@ class MixedResult:
         if missing:
             raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
                             "model needs for prediction.")
-        frame = newdata.loc[:, needed_cols].copy()
+        frame = model_columns(newdata, needed_cols, "newdata")
         for col in frame.columns:
             # patsy compares a categorical's own level set with the fitted one, and new rows
             # may hold only some levels: hand it the values, coded with the fitted levels.
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype(object)
-        ok = ~frame.isna().any(axis=1)
-        pred = np.full(len(frame), np.nan)
-        sub = frame.loc[ok]
-        if len(sub):
-            try:
-                (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
-            except patsy.PatsyError as exc:
-                raise DataError("newdata cannot be coded like the data the model was fitted to: "
-                                f"{exc.message}") from None
+        ok = ~frame.isna().any(axis=1).to_numpy()
+        # positions, not labels: a MultiIndex or repeated labels must not be realigned
+        sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
+        if not len(sub):
+            return newdata.index, ok, None, []
+        try:
+            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
             X = np.asarray(X)[:, list(d.x_order)]
-            mu = X @ self.solution.beta
-            if include_random:
-                for b, bb in zip(d.blocks, self.solution.b):
+            blocks = []
+            if with_groups or with_z:
+                for b in d.blocks:
                     (Z,) = patsy.build_design_matrices([b.design_info], sub, NA_action="raise")
-                    Z = np.asarray(Z)[:, list(b.order)]
-                    pos = _level_positions(sub, b)
-                    known = pos >= 0
-                    contrib = np.zeros(len(sub))
-                    contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
-                    mu = mu + contrib
-            pred[ok.to_numpy()] = mu
-        return pd.Series(pred, index=newdata.index, name="prediction")
+                    pos = (_level_positions(sub, b) if with_groups
+                           else np.full(len(sub), -1, dtype=np.intp))
+                    blocks.append((np.asarray(Z)[:, list(b.order)], pos))
+        except patsy.PatsyError as exc:
+            raise DataError("newdata cannot be coded like the data the model was fitted to: "
+                            f"{exc.message}") from None
+        return newdata.index, ok, X, blocks
 
     def _fixed_vars(self):
         import re
@@ -391,12 +509,17 @@ class MixedResult:
         return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self) -> str:
-        """The fit laid out like lme4's ``summary()``, with plain-language notes."""
+    def summary(self, robust: str | None = None) -> str:
+        """The fit laid out like lme4's ``summary()``, with plain-language notes.
+
+        ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
+        errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        """
         lines = []
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
         lines.append(f"Formula: {self.formula}")
+        lines.append(f"   Data: {self._data_text()}")
         lines.append("")
         if self.reml:
             lines.append(f"REML criterion at convergence: {self.deviance:.4f}")
@@ -424,10 +547,18 @@ class MixedResult:
                               "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
         lines.append(table.to_string())
         lines.append(f"Tests: {DF_NOTE}")
-        if self.problem.p > 1:
+        if robust is not None:
+            from .inference.robust import summary_lines
+            lines.append("")
+            lines.extend(summary_lines(self, robust))
+        if 1 < self.problem.p <= self.CORRELATION_MAX_P:
             lines.append("")
             lines.append("Correlation of fixed effects:")
             lines.append(self._corr_fixef_text())
+        elif self.problem.p > self.CORRELATION_MAX_P:
+            lines.append("")
+            lines.append(f"Correlation of fixed effects not shown: there are {self.problem.p} fixed "
+                         f"effects (more than {self.CORRELATION_MAX_P}); use fit.vcov if you need it.")
         notes = self.messages()
         if notes:
             lines.append("")
@@ -435,35 +566,43 @@ class MixedResult:
             lines.extend(f"- {n}" for n in notes)
         return "\n".join(lines)
 
+    #: Above this many fixed effects the summary leaves their correlations out, as lme4 does.
+    CORRELATION_MAX_P = 12
+
     def _corr_fixef_text(self):
         V = self.solution.vcov_beta
         sd = np.sqrt(np.diag(V))
         C = V / np.outer(sd, sd)
         names = list(self.design.fixed_names)
-        short = [n[:6] for n in names]
-        rows = []
-        for i in range(1, len(names)):
-            rows.append(f"{names[i]:<12.12}" + "".join(f"{C[i, j]:7.3f}" for j in range(i)))
-        return " " * 12 + "".join(f"{s:>7}" for s in short[:-1]) + "\n" + "\n".join(rows)
+        short = _abbreviate(names, 6)
+        width = max(6, *(len(s) for s in short[:-1])) + 1
+        label = max(len(s) for s in short[1:])
+        rows = [f"{short[i]:<{label}}" + "".join(f"{C[i, j]:{width}.3f}" for j in range(i))
+                for i in range(1, len(names))]
+        return " " * label + "".join(f"{s:>{width}}" for s in short[:-1]) + "\n" + "\n".join(rows)
 
     def _random_effects_lines(self):
+        """lme4's random-effects table, columns as wide as their longest entry."""
         vc = self.varcorr
-        out = [f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
+        rows, any_corr = [], False
         for grp, sub in vc.groupby("grp", sort=False):
             var_rows = sub[sub["var2"].isna()]
             cov_rows = sub[sub["var2"].notna()]
             names = list(var_rows["var1"])
             for j, (_, r) in enumerate(var_rows.iterrows()):
-                label = grp if j == 0 else ""
-                name = "" if r["var1"] is None or pd.isna(r["var1"]) else r["var1"]
-                corr = ""
-                if j > 0:
-                    cs = []
-                    for a in range(j):
-                        m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
-                        cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else "")
-                    corr = " ".join(cs)
-                out.append(f" {label:<12} {name:<14} {r['vcov']:>10.4f} {r['sdcor']:>9.4f}  {corr}")
+                name = "" if r["var1"] is None or pd.isna(r["var1"]) else str(r["var1"])
+                cs = []
+                for a in range(j):
+                    m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
+                    cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else " " * 5)
+                any_corr = any_corr or bool(len(cov_rows))
+                rows.append((str(grp) if j == 0 else "", name, f"{r['vcov']:.4f}", f"{r['sdcor']:.4f}",
+                             " ".join(cs).rstrip()))
+        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in
+             enumerate(("Groups", "Name", "Variance", "Std.Dev."))]
+        fmt = lambda g, n, v, s: f" {g:<{w[0]}} {n:<{w[1]}} {v:>{w[2]}} {s:>{w[3]}}"  # noqa: E731
+        out = [fmt("Groups", "Name", "Variance", "Std.Dev.") + ("   Corr" if any_corr else "")]
+        out.extend((fmt(*r[:4]) + (f"  {r[4]}" if r[4] else "")).rstrip() for r in rows)
         return out
 
     def messages(self) -> list:
@@ -502,6 +641,26 @@ class MixedResult:
                 + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
                 + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
                 + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _abbreviate(names, minlength=6):
+    """Names cut to ``minlength`` characters, longer where needed to keep them distinct.
+
+    lme4 labels the correlation of fixed effects with R's ``abbreviate()``, which keeps
+    names unique; cutting to six characters alone printed ``meanse`` twice for HSB's
+    ``meanses`` and ``meanses:cses`` (issue 13).
+    """
+    out = [n[:minlength] for n in names]
+    while True:
+        seen = {}
+        for i, s in enumerate(out):
+            seen.setdefault(s, []).append(i)
+        clash = [i for idx in seen.values() if len(idx) > 1 for i in idx]
+        grow = [i for i in clash if len(out[i]) < len(names[i])]
+        if not grow:
+            return out
+        for i in grow:
+            out[i] = names[i][:len(out[i]) + 1]
 
 
 def require_fit(fit, what: str = "fit", error=DataError) -> None:
