@@ -32,6 +32,7 @@ from .comparison import RefitWarning, compare
 from .data import _manifest
 from .errors import FormulaError, MLMError
 from .fitting import lmer
+from .formula import parse_formula
 from .readers import read_data
 from .variance import icc
 from . import cli_output as out
@@ -175,9 +176,32 @@ def _need_formula(formula, args, command="fit"):
                  f'"y ~ x + (1 | {groups[0]})" --data {data}')
 
 
+def _outcome_codes(formula: str, data):
+    """A value-labelled outcome (a .dta/.sav scale, a 0/1 labelled no/yes) is fitted on its
+    numeric codes, with a warning that shows them; as a category it could not be fitted."""
+    labelled = data.attrs.get("value_labels") or {}
+    if not labelled:
+        return data
+    response = parse_formula(formula).response
+    for column, mapping in labelled.items():
+        if column in data.columns and re.search(rf"(?<![\w.]){re.escape(column)}(?![\w.])", response):
+            codes = {label: code for code, label in mapping.items()}
+            data = data.copy()
+            data[column] = data[column].astype(object).map(codes).astype(float)
+            shown = ", ".join(f"{c:g} = {lab}" for c, lab in list(mapping.items())[:6])
+            more = ", ..." if len(mapping) > 6 else ""
+            warnings.warn(f"The outcome {column!r} has value labels; it is fitted on their numeric "
+                          f"codes ({shown}{more}).", stacklevel=2)
+    return data
+
+
+def _fit(formula, data, args):
+    return lmer(formula, _outcome_codes(formula, data), reml=not args.ml)
+
+
 def _cmd_fit(args) -> str:
     formula = _need_formula(args.formula, args)
-    fit = lmer(formula, _need_data(args), reml=not args.ml)
+    fit = _fit(formula, _need_data(args), args)
     if args.format == "text":
         return fit.summary()
     if args.format == "json":
@@ -204,7 +228,7 @@ def _icc_formula(args) -> str:
 
 def _cmd_icc(args) -> str:
     formula = _icc_formula(args)
-    fit = lmer(formula, _need_data(args), reml=not args.ml)
+    fit = _fit(formula, _need_data(args), args)
     tab = icc(fit)
     if args.format == "json":
         attrs = {k: out._clean(v) if not isinstance(v, dict) else
@@ -224,7 +248,7 @@ def _cmd_compare(args) -> str:
         raise _Usage(f"compare needs two or more formulas; got {len(args.formulas)}.")
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     data = _need_data(args)
-    fits = [lmer(f, data, reml=not args.ml) for f in args.formulas]
+    fits = [_fit(f, data, args) for f in args.formulas]
     tab = compare(*fits, refit=not args.no_refit, names=names)
     if args.format == "json":
         return out.to_json({"data": args.data, "note": tab.attrs.get("note", ""),
@@ -246,7 +270,7 @@ def _cmd_explain(args) -> str:
         raise MLMError(f"mlm explain is not available in mlm {__version__} yet: explanations in "
                        "words (fit.explain(), issue 13 item 1) are still to come. mlm fit prints "
                        "the summary with its notes in words meanwhile.")
-    fit = lmer(_need_formula(args.formula, args, "explain"), _need_data(args), reml=not args.ml)
+    fit = _fit(_need_formula(args.formula, args, "explain"), _need_data(args), args)
     return str(fit.explain())
 
 

@@ -76,6 +76,8 @@ def _apply_labels(frame: pd.DataFrame, labels: dict, source: str) -> pd.DataFram
             continue
         frame[column] = pd.Categorical(values.map(lambda v: mapping.get(v, v) if pd.notna(v) else v),
                                        categories=names)
+        # Kept so that a labelled outcome can be turned back into its codes (mlm.cli).
+        frame.attrs.setdefault("value_labels", {})[column] = {c: str(mapping[c]) for c in codes}
     return frame
 
 
@@ -154,7 +156,8 @@ def read_data(source) -> pd.DataFrame:
     pandas.DataFrame
         Value labels of ``.dta`` and ``.sav`` files become categories ordered by their
         codes (the lowest code is the reference category); a column only partly
-        labelled keeps its numbers, with a warning.
+        labelled keeps its numbers, with a warning. ``attrs["value_labels"]`` maps each
+        converted column to its ``{code: label}``.
 
     Raises
     ------

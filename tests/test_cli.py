@@ -198,6 +198,26 @@ def test_hsb_from_stata_file_with_value_labels(capsys, tmp_path):
     assert_matches_lme4(json.loads(out), lme4_case(EXAMPLE, "hsb", True))
 
 
+def test_labelled_outcome_is_fitted_on_its_codes(capsys, tmp_path):
+    """A scale labelled at every code (1 = never ... 4 = always) is a category when read; as the
+    outcome it is fitted on its codes, and stderr says so with the codes shown."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(20), 8).astype("int32")
+    x = rng.normal(size=g.size)
+    y = np.clip(np.round(2.5 + 0.6 * x + np.repeat(rng.normal(scale=0.5, size=20), 8)
+                         + rng.normal(scale=0.6, size=g.size)), 1, 4).astype("int32")
+    frame = pd.DataFrame({"often": y, "x": x, "g": g})
+    labels = {"often": {1: "never", 2: "sometimes", 3: "often", 4: "always"}}
+    frame.to_stata(tmp_path / "scale.dta", write_index=False, value_labels=labels)
+    code, out, err = run(capsys, ["fit", "often ~ x + (1 | g)", "--data", str(tmp_path / "scale.dta"),
+                                  "-f", "json"])
+    assert code == 0
+    assert err == ("mlm: warning: The outcome 'often' has value labels; it is fitted on their numeric "
+                   "codes (1 = never, 2 = sometimes, 3 = often, 4 = always).\n")
+    same = mlm.lmer("often ~ x + (1 | g)", frame.astype({"often": float}))
+    assert json.loads(out)["fixef"] == pytest.approx(same.fixef.to_dict(), rel=1e-9)
+
+
 def test_hsb_from_spss_file(capsys, tmp_path):
     pyreadstat = pytest.importorskip("pyreadstat", reason="pyreadstat (mlm[spss]) is not installed")
     hsb = mlm.load_dataset("hsb")

@@ -76,6 +76,7 @@ def test_stata_value_labels(tmp_path):
     with pytest.warns(UserWarning, match=r"column 'likert' has values without a value label \(2, 3, 4\)"):
         got = read_data(tmp_path / "d.dta")
     _check_labelled(got)
+    assert got.attrs["value_labels"] == {"sex": {1: "zeta", 2: "alpha"}}
 
 
 def test_spss_value_labels(tmp_path):
