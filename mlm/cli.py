@@ -222,7 +222,8 @@ def _icc_formula(args) -> str:
         missing = "--group" if args.outcome else "--outcome" if args.group else "a FORMULA or --outcome and --group"
         raise _Usage(f"{missing} is needed, e.g. mlm icc --data hsb --outcome mathach --group school")
     # --group may hold lme4's nesting (lea/school) or an interaction (a:b): quote each name.
-    group = re.sub(r"[^/:\s]+", lambda m: _quote(m.group(0)), args.group.strip())
+    group = "".join(part if part in "/:" else _quote(part.strip())
+                    for part in re.split(r"([/:])", args.group.strip()))
     return f"{_quote(args.outcome.strip())} ~ 1 + (1 | {group})"
 
 
@@ -231,11 +232,11 @@ def _cmd_icc(args) -> str:
     fit = _fit(formula, _need_data(args), args)
     tab = icc(fit)
     if args.format == "json":
-        attrs = {k: out._clean(v) if not isinstance(v, dict) else
-                 {str(a): out._clean(b) for a, b in v.items()} for k, v in tab.attrs.items()}
+        attrs = {k: out.clean(v) if not isinstance(v, dict) else
+                 {str(a): out.clean(b) for a, b in v.items()} for k, v in tab.attrs.items()}
         return out.to_json({"formula": fit.formula, "data": args.data,
                             "method": "REML" if fit.reml else "ML", **attrs,
-                            "icc": out._records(tab, "group")})
+                            "icc": out.records(tab, "group")})
     title = f"Intraclass correlation, {fit.formula} ({'REML' if fit.reml else 'ML'})"
     notes = [f"Convention: {tab.attrs.get('convention', '')}"]
     if tab.attrs.get("method"):
@@ -253,7 +254,7 @@ def _cmd_compare(args) -> str:
     if args.format == "json":
         return out.to_json({"data": args.data, "note": tab.attrs.get("note", ""),
                             "formulas": tab.attrs.get("formulas", {}),
-                            "models": out._records(tab.rename_axis("model"), "model")})
+                            "models": out.records(tab.rename_axis("model"), "model")})
     models = [f"{n}: {f}" for n, f in tab.attrs.get("formulas", {}).items()]
     notes = [tab.attrs.get("note", "")] if tab.attrs.get("note") else []
     head = [f"Data: {args.data}", "Models:", *models]

@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-__all__ = ["fit_tables", "fit_json", "icc_table", "compare_table", "render", "to_json"]
+__all__ = ["fit_tables", "fit_json", "icc_table", "compare_table", "render", "to_json", "clean", "records"]
 
 FORMATS = ("text", "markdown", "latex", "html", "json")
 
@@ -93,7 +93,7 @@ def fit_notes(fit) -> list:
     return [f"Linear mixed model fit by {crit}: {fit.formula}", f"Tests: {DF_NOTE}"]
 
 
-def _clean(v):
+def clean(v):
     """JSON-safe value: NaN/inf become null, numpy scalars become Python numbers."""
     if isinstance(v, (np.integer,)):
         return int(v)
@@ -111,9 +111,9 @@ def _clean(v):
     return v
 
 
-def _records(frame: pd.DataFrame, index_name: str | None = None) -> list:
+def records(frame: pd.DataFrame, index_name: str | None = None) -> list:
     frame = frame.reset_index() if index_name else frame
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def fit_json(fit, data_label: str) -> dict:
@@ -124,13 +124,13 @@ def fit_json(fit, data_label: str) -> dict:
         "formula": fit.formula, "data": data_label, "method": "REML" if fit.reml else "ML",
         "nobs": int(fit.nobs), "nobs_dropped": int(fit.nobs_dropped),
         "ngroups": {str(k): int(v) for k, v in fit.ngroups.items()},
-        "loglik": _clean(fit.loglik), "aic": _clean(fit.aic), "bic": _clean(fit.bic),
-        "deviance": _clean(fit.deviance), "sigma": _clean(fit.sigma),
+        "loglik": clean(fit.loglik), "aic": clean(fit.aic), "bic": clean(fit.bic),
+        "deviance": clean(fit.deviance), "sigma": clean(fit.sigma),
         "converged": bool(fit.converged), "singular": bool(fit.singular),
         "df_method": fit.df_method,
-        "fixef": {str(k): _clean(v) for k, v in fit.fixef.items()},
-        "coefficients": _records(co, "term"),
-        "varcorr": _records(fit.varcorr),
+        "fixef": {str(k): clean(v) for k, v in fit.fixef.items()},
+        "coefficients": records(co, "term"),
+        "varcorr": records(fit.varcorr),
         "messages": list(fit.messages()),
     }
 

@@ -255,6 +255,17 @@ def test_icc_hsb_against_performance(capsys, argv):
     assert line.split()[1:] == ["0.180", "[0.147,", "0.220]", "8.92", "0.901"]
 
 
+def test_icc_columns_that_need_quoting(capsys, tmp_path):
+    hsb = mlm.load_dataset("hsb").rename(columns={"mathach": "math ach", "school": "school id"})
+    hsb.to_csv(tmp_path / "h.csv", index=False)
+    code, out, _ = run(capsys, ["icc", "--data", str(tmp_path / "h.csv"), "--outcome", "math ach",
+                                "--group", "school id", "-f", "json"])
+    assert code == 0
+    (row,) = json.loads(out)["icc"]
+    assert row["group"] == "school id"                 # performance::icc, hsb null model
+    assert row["icc"] == pytest.approx(PERF["hsb_null"]["icc_by_group"]["school"], rel=1e-4)
+
+
 def test_icc_nested_group(capsys):
     ref = PERF["chem97_nested"]
     code, out, _ = run(capsys, ["icc", "--data", "chem97", "--outcome", "score", "--group", "lea/school",
