@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Intraclass correlations: the share of the variance between groups, with Stata's "
              "interval, design effect and HLM's reliability. Give the null model either as a "
              "formula or as --outcome and --group (which fits OUTCOME ~ 1 + (1 | GROUP)); a "
-             "formula with predictors gives the ICC of the residual variance.",
+             "formula with predictors gives the ICC conditional on them.",
              ["mlm icc --data hsb --outcome mathach --group school",
               'mlm icc "mathach ~ 1 + (1 | school)" --data hsb',
               "mlm icc --data chem97 --outcome score --group lea/school"])
@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare REML likelihoods (valid only when the fixed parts are the same)")
     p.set_defaults(run=_cmd_compare)
 
-    p = _sub(sub, "explain", common, "the fitted model in words",
+    from .results import MixedResult
+
+    ready = hasattr(MixedResult, "explain")
+    p = _sub(sub, "explain", common, "the fitted model in words" + ("" if ready else " (not available yet)"),
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
              "the variance components and the ICC in words).",
              [f'mlm explain "{EXAMPLE}" --data hsb'])
