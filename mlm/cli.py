@@ -34,6 +34,7 @@ from .errors import FormulaError, MLMError
 from .fitting import lmer
 from .formula import parse_formula
 from .readers import read_data
+from .report.table import table
 from .variance import icc
 from . import cli_output as out
 
@@ -109,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("formula", nargs="?", metavar="FORMULA",
                    help='lme4-style formula, in quotes: "y ~ x + (1 | group)"')
     _add_data(p)
+    p.add_argument("--ci", action="store_true",
+                   help="markdown/latex/html: 95%% intervals below the estimates instead of SEs")
+    p.add_argument("--stars", action="store_true",
+                   help="markdown/latex/html: mark p < 0.05, 0.01, 0.001 with *, **, ***")
     p.set_defaults(run=_cmd_fit)
 
     p = _sub(sub, "icc", common, "intraclass correlation of each grouping factor",
@@ -209,7 +214,9 @@ def _cmd_fit(args) -> str:
         return fit.summary()
     if args.format == "json":
         return out.to_json(out.fit_json(fit, args.data))
-    return out.render(out.fit_tables(fit), args.format, out.fit_notes(fit))
+    # The journal table of mlm.table (issue 13 item 2), one column for this model.
+    tab = table(fit, se="ci" if args.ci else "parentheses", stars=args.stars)
+    return {"markdown": tab.to_markdown, "latex": tab.to_latex, "html": tab.to_html}[args.format]()
 
 
 def _quote(name: str) -> str:
@@ -258,12 +265,12 @@ def _cmd_compare(args) -> str:
         return out.to_json({"data": args.data, "note": tab.attrs.get("note", ""),
                             "formulas": tab.attrs.get("formulas", {}),
                             "models": out.records(tab.rename_axis("model"), "model")})
-    models = [f"{n}: {f}" for n, f in tab.attrs.get("formulas", {}).items()]
-    notes = [tab.attrs.get("note", "")] if tab.attrs.get("note") else []
-    head = [f"Data: {args.data}", "Models:", *models]
     if args.format == "text":
-        return "\n".join(head) + "\n" + out.render([("", out.compare_table(tab))], "text", notes)
-    return out.render([("Model comparison", out.compare_table(tab))], args.format, head[2:] + notes)
+        return f"Data: {args.data}\n" + tab.to_text()   # lme4's anova() layout (mlm.compare)
+    shown = tab._display().rename_axis("Model")
+    notes = [f"{n}: {f}" for n, f in tab.attrs.get("formulas", {}).items()]
+    notes += [tab.attrs["note"]] if tab.attrs.get("note") else []
+    return out.render([("Model comparison", shown)], args.format, [f"Data: {args.data}", *notes])
 
 
 def _cmd_explain(args) -> str:

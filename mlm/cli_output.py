@@ -1,9 +1,5 @@
-"""What the ``mlm`` command prints: a fit, an ICC table or a comparison in text, Markdown,
-LaTeX, HTML or JSON.
-
-A small, self-contained formatter: the publication tables of issue 13 item 2
-(``mlm.table``) are meant to replace :func:`fit_tables` and :func:`render` here once they
-exist; the JSON layout (:func:`fit_json`) is this command's own and stays.
+"""What the ``mlm`` command prints besides the summary and :func:`mlm.table`: the JSON dump
+of a fit, and the ICC and comparison tables in text, Markdown, LaTeX or HTML.
 """
 
 from __future__ import annotations
@@ -17,7 +13,9 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-__all__ = ["fit_tables", "fit_json", "icc_table", "compare_table", "render", "to_json", "clean", "records"]
+from .report.table import latex_escape
+
+__all__ = ["fit_json", "icc_table", "render", "to_json", "clean", "records"]
 
 FORMATS = ("text", "markdown", "latex", "html", "json")
 
@@ -26,71 +24,6 @@ def _num(v, digits=4) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return ""
     return f"{v:.{digits}f}"
-
-
-def format_p(p) -> str:
-    """p-values as R prints them: '<2e-16' below machine precision, else 3 significant digits."""
-    if p is None or not np.isfinite(p):
-        return ""
-    if p < 2.2e-16:
-        return "<2e-16"
-    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
-
-
-# --------------------------------------------------------------------------- fit
-def _fixed_table(fit) -> pd.DataFrame:
-    co = fit.coefficients
-    stat = "t value" if "df" in co.columns and np.isfinite(co["df"]).all() else "z value"
-    cols = {"Estimate": co["estimate"].map(_num), "Std. Error": co["std_error"].map(_num)}
-    if stat == "t value":
-        cols["df"] = co["df"].map(lambda v: _num(v, 1))
-    cols[stat] = co["statistic"].map(lambda v: _num(v, 2))
-    cols["p"] = co["p_value"].map(format_p)
-    if "conf_low" in co.columns:
-        cols["95% CI"] = [f"[{_num(a)}, {_num(b)}]" for a, b in zip(co["conf_low"], co["conf_high"])]
-    table = pd.DataFrame(cols, index=list(co.index))
-    table.index.name = "Term"
-    return table
-
-
-def _random_table(fit) -> pd.DataFrame:
-    vc = fit.varcorr
-    rows = []
-    for _, r in vc.iterrows():
-        var1 = "" if r["var1"] is None or pd.isna(r["var1"]) else str(r["var1"])
-        if r["var2"] is None or pd.isna(r["var2"]):
-            rows.append({"Group": r["grp"], "Term": var1, "Variance": _num(r["vcov"]),
-                         "Std. Dev.": _num(r["sdcor"]), "Corr.": ""})
-        else:
-            rows.append({"Group": r["grp"], "Term": f"{var1} with {r['var2']}", "Variance": "",
-                         "Std. Dev.": "", "Corr.": _num(r["sdcor"], 3)})
-    table = pd.DataFrame(rows)
-    if not (table["Corr."] != "").any():
-        table = table.drop(columns="Corr.")
-    return table.set_index("Group")
-
-
-def _fit_stats(fit) -> pd.DataFrame:
-    rows = [("Observations", str(fit.nobs))]
-    rows += [(f"Groups: {g}", str(n)) for g, n in sorted(fit.ngroups.items(), key=lambda kv: -kv[1])]
-    rows += [("Log-likelihood" + (" (REML)" if fit.reml else ""), _num(fit.loglik, 2)),
-             ("AIC", _num(fit.aic, 2)), ("BIC", _num(fit.bic, 2)),
-             ("REML criterion" if fit.reml else "Deviance", _num(fit.deviance, 2))]
-    return pd.DataFrame(rows, columns=["Statistic", "Value"]).set_index("Statistic")
-
-
-def fit_tables(fit) -> list:
-    """The fit as three captioned tables of text cells: fixed effects, random effects, fit."""
-    return [("Fixed effects", _fixed_table(fit)),
-            ("Random effects (variance components)", _random_table(fit)),
-            ("Model fit", _fit_stats(fit))]
-
-
-def fit_notes(fit) -> list:
-    crit = "REML" if fit.reml else "maximum likelihood"
-    from .results import DF_NOTE
-
-    return [f"Linear mixed model fit by {crit}: {fit.formula}", f"Tests: {DF_NOTE}"]
 
 
 def clean(v):
@@ -157,23 +90,8 @@ def icc_table(tab: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def compare_table(tab: pd.DataFrame) -> pd.DataFrame:
-    """The table of :func:`mlm.compare` as text cells, with lme4 ``anova()``'s headers."""
-    out = pd.DataFrame({
-        "npar": tab["npar"].map(lambda v: str(int(v))),
-        "AIC": tab["aic"].map(lambda v: _num(v, 2)), "BIC": tab["bic"].map(lambda v: _num(v, 2)),
-        "logLik": tab["loglik"].map(lambda v: _num(v, 2)),
-        "deviance": tab["deviance"].map(lambda v: _num(v, 2)),
-        "Chisq": tab["chisq"].map(lambda v: _num(v, 3)),
-        "Df": tab["df"].map(lambda v: "" if not np.isfinite(v) else str(int(v))),
-        "Pr(>Chisq)": tab["p_value"].map(format_p),
-    }, index=list(tab.index))
-    out.index.name = "Model"
-    return out
-
-
 # --------------------------------------------------------------------------- renderers
-_NUMBER = re.compile(r"^\s*(?:[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?|<2e-16|\[.*\])?\s*$", re.I)
+_NUMBER = re.compile(r"^\s*(?:[<>]?[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?|<2e-16|\[.*\])?\s*$", re.I)
 
 
 def _numeric(values) -> bool:
@@ -199,21 +117,15 @@ def _markdown(caption, table):
     head = [table.index.name or ""] + [str(c) for c in table.columns]
 
     def cell(s):
-        return str(s).replace("|", "\\|")
+        s = str(s)
+        for ch in ("\\", "|", "*", "_", "`"):
+            s = s.replace(ch, "\\" + ch)
+        return s
     align = ["---:" if _numeric(table[c]) else "---" for c in table.columns]
     lines = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "|".join(["---", *align]) + "|"]
     for idx, row in table.iterrows():
         lines.append("| " + " | ".join(cell(v) for v in [idx, *row]) + " |")
     return (f"**{caption}**\n\n" if caption else "") + "\n".join(lines)
-
-
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-          "<": "$<$", ">": "$>$", "|": "$|$"}
-
-
-def latex_escape(text) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
 def _latex(caption, table):

@@ -132,24 +132,32 @@ def test_fit_ml_summary_shows_lme4_loglik(capsys):
     assert f"{ref['loglik']:.1f}" in out                              # logLik(m): -897.0
 
 
-@pytest.mark.parametrize("fmt", ["markdown", "latex", "html"])
-def test_fit_tables_hold_the_fits_numbers(capsys, fmt):
-    code, out, err = run(capsys, ["fit", SLEEP, "--data", "sleepstudy", "--format", fmt])
+TABLE_FORMATS = [("markdown", [], {}), ("latex", [], {}), ("html", [], {}),
+                 ("markdown", ["--ci", "--stars"], {"se": "ci", "stars": True}),
+                 ("latex", ["--stars"], {"stars": True})]
+
+
+@pytest.mark.parametrize("fmt, flags, kw", TABLE_FORMATS,
+                         ids=[f"{f}{''.join(fl)}" for f, fl, _ in TABLE_FORMATS])
+def test_fit_tables_are_mlm_table(capsys, fmt, flags, kw):
+    """markdown/latex/html print the journal table of mlm.table, holding the fit's numbers."""
+    code, out, err = run(capsys, ["fit", SLEEP, "--data", "sleepstudy", "--format", fmt, *flags])
     assert code == 0 and err == ""
     fit = mlm.lmer(SLEEP, mlm.load_dataset("sleepstudy"))
-    co = fit.coefficients
-    for term in co.index:
-        for col in ("estimate", "std_error", "conf_low", "conf_high"):
-            assert f"{co.loc[term, col]:.4f}" in out, (term, col)
-        assert f"{co.loc[term, 'statistic']:.2f}" in out
-    for _, r in fit.varcorr.iterrows():
-        if pd.isna(r["var2"]):
-            assert f"{r['vcov']:.4f}" in out and f"{r['sdcor']:.4f}" in out
-        else:
-            assert f"{r['sdcor']:.3f}" in out                     # the correlation
-    for value in (fit.loglik, fit.aic, fit.bic):
-        assert f"{value:.2f}" in out
-    assert "Subject" in out and "180" in out
+    tab = mlm.table(fit, **kw)
+    assert out == getattr(tab, f"to_{fmt}")() + "\n"
+    # The fit's numbers at the table's 3 decimals (the fit itself is checked against lme4 in
+    # test_fit_json_matches_lme4).
+    for term, value in fit.fixef.items():
+        assert f"{value:.3f}" in out
+    if kw.get("se") != "ci":
+        for value in fit.coefficients["std_error"]:
+            assert f"({value:.3f})" in out
+    else:
+        for lo, hi in zip(fit.coefficients["conf_low"], fit.coefficients["conf_high"]):
+            assert f"[{lo:.3f}, {hi:.3f}]" in out
+    for value in fit.varcorr["vcov"]:
+        assert f"{value:.3f}" in out
 
 
 def test_fit_csv_file(capsys, tmp_path):
@@ -252,7 +260,8 @@ def test_icc_hsb_against_performance(capsys, argv):
     code, out, _ = run(capsys, argv)
     assert code == 0
     line = next(s for s in out.splitlines() if s.startswith("school"))
-    assert line.split()[1:] == ["0.180", "[0.147,", "0.220]", "8.92", "0.901"]
+    assert line.split()[1:] == [f"{row['icc']:.3f}", f"[{row['conf_low']:.3f},", f"{row['conf_high']:.3f}]",
+                                f"{row['design_effect']:.2f}", f"{row['reliability']:.3f}"]
 
 
 def test_icc_columns_that_need_quoting(capsys, tmp_path):
@@ -294,11 +303,13 @@ def test_compare_against_lme4_ml_logliks(capsys):
     code, out, _ = run(capsys, ["compare", m0, m1, "--data", "hsb", "--names", "null,slopes"])
     lines = out.splitlines()
     assert lines[:4] == ["Data: hsb", "Models:", f"null: {m0}", f"slopes: {m1}"]
-    assert "Pr(>Chisq)" in lines[4]
-    row = lines[6].split()
-    assert row[0] == "slopes" and row[4] == f"{ll1:.2f}" and row[6] == f"{2 * (ll1 - ll0):.3f}"
-    assert row[7] == "3" and row[8] == "<2e-16"
-    assert max(map(len, lines[:7])) <= 80                            # nothing hidden behind '...'
+    assert lines[4].split() == ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
+    row = lines[6].split()                             # anova(m0, m1) as lme4 prints it
+    assert row[0] == "slopes" and row[4] == f"{second['loglik']:.1f}" and row[6] == f"{second['chisq']:.2f}"
+    assert row[7] == "3" and row[8] == "<0.001"
+    assert max(map(len, lines)) <= 80                                # nothing hidden behind '...'
+    code, out, _ = run(capsys, ["compare", m0, m1, "--data", "hsb", "--format", "markdown"])
+    assert "| model2 | 6 |" in out and f"| {second['loglik']:.1f} |" in out and "*Data: hsb*" in out
 
 
 # --------------------------------------------------------------------------- explain, datasets
