@@ -209,6 +209,9 @@ def _fit(formula, data, args):
 
 def _cmd_fit(args) -> str:
     formula = _need_formula(args.formula, args)
+    if (args.ci or args.stars) and args.format in ("text", "json"):
+        raise _Usage("--ci and --stars shape the table of --format markdown, latex or html; "
+                     f"--format {args.format} has every number already.")
     fit = _fit(formula, _need_data(args), args)
     if args.format == "text":
         return fit.summary()

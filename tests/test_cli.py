@@ -355,6 +355,8 @@ ERRORS = [
     ("no-data", 2, ["fit", "y ~ x + (1 | g)"], "--data is required"),
     ("bad-format", 2, ["fit", "y ~ x + (1 | g)", "--data", "hsb", "--format", "xml"],
      "argument --format/-f: invalid choice: 'xml'"),
+    ("stars-on-text", 2, ["fit", SLEEP, "--data", "sleepstudy", "--stars"],
+     "--ci and --stars shape the table of --format markdown, latex or html"),
     ("unknown-command", 2, ["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
     ("compare-one", 2, ["compare", EXAMPLE, "--data", "hsb"], "compare needs two or more formulas"),
     ("compare-unknown-column", 1, ["compare", "mathach ~ 1 + (1 | school)", "Reaction ~ 1 + (1 | Subject)",
