@@ -22,7 +22,8 @@ from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
-from .inference import RobustError, VarianceTestError, robust, variance_tests
+from .inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
+                        variance_tests)
 from .inference.anova import anova
 from .inference.emmeans import marginal_means, pairwise
 from .inference.hypothesis import test
@@ -42,5 +43,6 @@ __all__ = [
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
     "BinaryOutcomeWarning", "ScaleWarning",
     "variance_tests", "robust", "VarianceTestError", "RobustError",
+    "confint", "ranova", "BoundaryWarning",
     "table", "ModelTable", "ComparisonTable", "TableError",
 ]

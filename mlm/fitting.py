@@ -67,6 +67,10 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto",
     """
     if engine not in ENGINES:
         raise MLMError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    if design.X.shape[1] == 0:
+        raise FitError(f"'{design.formula.formula}' has no fixed effects ('0 +' or '- 1' removed the "
+                       "intercept and no other fixed term is left). mlm needs at least one; keep the "
+                       "intercept (drop '0 +') or add a predictor.")
     if engine == "auto":
         engine = "pls"
     ddf = check_ddf(ddf)

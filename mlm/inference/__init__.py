@@ -1,5 +1,5 @@
-"""Inference for fitted models: degrees of freedom, tests of terms and hypotheses, HLM's
-variance tests, cluster-robust standard errors.
+"""Inference for fitted models: degrees of freedom, tests of terms and hypotheses, intervals
+for every parameter, tests of random terms, HLM's variance tests, cluster-robust standard errors.
 
 Each function takes a :class:`mlm.MixedResult` and returns pandas objects. Modules (issue 12):
 
@@ -11,11 +11,16 @@ Each function takes a :class:`mlm.MixedResult` and returns pandas objects. Modul
 * :mod:`mlm.inference.hypothesis`: linear hypotheses written as text (:func:`mlm.test`).
 * :mod:`mlm.inference.emmeans`: estimated marginal means and pairwise comparisons
   (:func:`mlm.marginal_means`, :func:`mlm.pairwise`).
+* :mod:`mlm.inference.confint`, :mod:`mlm.inference.ranova`: intervals (profile, Wald,
+  bootstrap) and lmerTest's likelihood-ratio tests of random terms.
 * :mod:`mlm.inference.hlm`, :mod:`mlm.inference.robust`: HLM's variance tests and
   cluster-robust standard errors.
 """
 
+from .confint import BoundaryWarning, confint
 from .hlm import VarianceTestError, variance_tests
+from .ranova import ranova
 from .robust import RobustError, robust
 
-__all__ = ["variance_tests", "VarianceTestError", "robust", "RobustError"]
+__all__ = ["confint", "ranova", "BoundaryWarning", "variance_tests", "VarianceTestError",
+           "robust", "RobustError"]
