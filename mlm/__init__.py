@@ -14,7 +14,7 @@ from .comparison import ComparisonError, OLSComparison, RefitWarning, compare, c
 from .interactions import InteractionError, JohnsonNeyman, cross_level, johnson_neyman, simple_slopes
 from .nesting import NestingReport, describe_nesting, levels
 from .variance import icc, r2
-from .data import list_datasets, load_dataset
+from .data import describe_dataset, list_datasets, load_dataset
 from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
-    "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
+    "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets", "describe_dataset",
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
