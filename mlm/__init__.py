@@ -9,6 +9,8 @@ Stages you can call on their own: :func:`parse_formula` -> :func:`build_design` 
 """
 
 from .bootstrap import BootstrapResult, bootstrap
+from .power import power
+from .simulate import simulate_dataset
 from .centering import center
 from .comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 from .interactions import InteractionError, JohnsonNeyman, cross_level, johnson_neyman, simple_slopes
@@ -29,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets", "describe_dataset",
-    "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
+    "bootstrap", "BootstrapResult", "power", "simulate_dataset", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
