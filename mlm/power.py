@@ -59,6 +59,15 @@ def resize_design(design, along: str, n_groups: int, group_size: int | None = No
     so group ``j`` copies group ``j mod G``. ``group_size`` (simr's ``extend(within=)``)
     keeps the first rows of each group, or repeats its rows in turn; None keeps them all.
     Factors nested in ``along`` get new levels in every copy; crossed factors keep theirs.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.power import resize_design
+    >>> design = mlm.build_design("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    >>> bigger = resize_design(design, "Subject", 30, group_size=5)
+    >>> bigger.nobs, bigger.blocks[0].n_levels
+    (150, 30)
     """
     blocks = design.blocks
     along_block = next(b for b in blocks if b.group_name == along)

@@ -49,6 +49,14 @@ def replicate_seeds(seed, n: int) -> list:
     """One :class:`numpy.random.SeedSequence` per replicate, spawned from ``seed``.
 
     ``seed`` may be None (fresh entropy), a non-negative int or a SeedSequence.
+
+    Examples
+    --------
+    >>> from mlm.replicates import replicate_seeds
+    >>> import numpy as np
+    >>> a, b = replicate_seeds(1, 2)
+    >>> float(np.random.default_rng(b).random()) == float(np.random.default_rng(replicate_seeds(1, 5)[1]).random())
+    True
     """
     if isinstance(seed, np.random.SeedSequence):
         root = seed

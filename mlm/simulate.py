@@ -42,6 +42,15 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
     pandas.DataFrame
         One column per simulation, ``sim_1, sim_2, ...`` (lme4's names), indexed like the
         rows the model was fitted to (``fit.fitted.index``).
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.simulate import simulate
+    >>> fit = mlm.lmer("mathach ~ ses + (1 | school)", mlm.load_dataset("hsb"))
+    >>> sims = simulate(fit, nsim=3, seed=1)
+    >>> list(sims.columns), len(sims)
+    (['sim_1', 'sim_2', 'sim_3'], 7185)
     """
     require_fit(fit)
     nsim = check_nsim(nsim)
