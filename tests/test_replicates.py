@@ -106,3 +106,10 @@ def test_dask_cluster_gives_the_serial_answer(crt_fit):
     assert len(tasks.data) > 0                      # the replicates ran on the cluster
     pd.testing.assert_frame_equal(serial, on_dask, check_exact=True)
     pd.testing.assert_frame_equal(boot_serial.replicates, boot_dask.replicates, check_exact=True)
+
+
+def test_confint_bootstrap_is_identical_on_two_cores():
+    fit = mlm.lmer("Reaction ~ Days + (1 | Subject)", mlm.load_dataset("sleepstudy"))
+    serial = mlm.confint(fit, method="bootstrap", nsim=20, seed=4, progress=False)
+    parallel = mlm.confint(fit, method="bootstrap", nsim=20, seed=4, n_jobs=2, progress=False)
+    pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
