@@ -229,3 +229,17 @@ def test_egsingle_fits_as_mlmrevs(key):
     v = fit.varcorr
     resid = v.loc[v["grp"] == "Residual", "vcov"].iloc[0]
     assert resid == pytest.approx(ref["vcov"]["Residual|NA|NA"], rel=1e-3)
+
+
+def test_every_data_file_is_shipped_in_the_wheel():
+    """pyproject's package-data patterns cover every file the manifest names."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from 3.11")
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["mlm.datasets"]
+    assert "manifest.json" in patterns
+    for name, entry in MANIFEST.items():
+        assert any(fnmatch.fnmatch(entry["file"], p) for p in patterns), name
+        assert (root / "datasets" / entry["file"]).is_file(), name
