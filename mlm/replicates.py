@@ -103,9 +103,12 @@ class RefitTemplate:
         factor, residual variance.
     theta0 : ndarray
         Where refits start the optimizer (the fit's estimate).
+    ddf : str
+        The df method of the refits' tests (the fit's :attr:`mlm.MixedResult.ddf`).
     """
 
-    def __init__(self, design, problem, *, reml, beta, templates, sigma2, theta0):
+    def __init__(self, design, problem, *, reml, beta, templates, sigma2, theta0,
+                 ddf="satterthwaite"):
         self.design = design
         self.problem = problem
         self.reml = bool(reml)
@@ -113,6 +116,7 @@ class RefitTemplate:
         self.templates = [np.asarray(T, dtype=float) for T in templates]
         self.sigma2 = float(sigma2)
         self.theta0 = np.asarray(theta0, dtype=float)
+        self.ddf = ddf
 
     @classmethod
     def from_fit(cls, fit, design=None, beta=None):
@@ -125,7 +129,8 @@ class RefitTemplate:
             problem = PLSProblem(design.y, design.X, design.pls_terms(), reml=fit.reml)
         sol = fit.solution
         return cls(design, problem, reml=fit.reml, beta=sol.beta if beta is None else beta,
-                   templates=sol.templates, sigma2=sol.sigma2, theta0=fit.theta)
+                   templates=sol.templates, sigma2=sol.sigma2, theta0=fit.theta,
+                   ddf=getattr(fit, "ddf", "satterthwaite"))
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -146,7 +151,7 @@ class RefitTemplate:
             solution = problem.solve(theta, cond_var=False)
         design = dataclasses.replace(self.design, y=np.asarray(y, dtype=float))
         return MixedResult(design, problem, solution, reml=self.reml, engine="pls",
-                           converged=info["converged"], fit_info=info)
+                           converged=info["converged"], fit_info=info, ddf=self.ddf)
 
 
 def _run_chunk(func, payload, seeds):
