@@ -156,9 +156,11 @@ def power(fit, test: str, effect: float | None = None, n_groups=None, group_size
     For each design size: simulate ``nsim`` outcomes from the fitted model (new random
     effects and residuals, fixed effects as estimated except ``test`` set to
     ``effect``), refit the model to each, and count the refits whose test of ``test``
-    has p < ``alpha``. The test is the one :attr:`MixedResult.coefficients` reports
-    (its ``p_value`` column, with the df method of ``fit.df_method``), so power follows
-    the package's default test of fixed effects.
+    has p < ``alpha``. The test is whatever :attr:`MixedResult.coefficients` reports
+    (its ``p_value`` column, a t-test with the df method of ``fit.ddf``: Satterthwaite's
+    unless the fit was made with another), so power follows the fit's test of fixed
+    effects. Satterthwaite df cost a few deviance evaluations per refit; a fit made with
+    ``ddf="normal"`` simulates faster but its z-tests are liberal with few groups.
 
     Parameters
     ----------

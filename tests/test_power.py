@@ -84,10 +84,14 @@ def test_power_curve_against_analytic_slow(crt_fit):
     check_against_analytic(crt_fit, out, delta)
 
 
-def test_power_under_the_null_is_the_size(crt_fit):
-    """effect = 0: the rejection rate is the test's size, P(|t_{J-2}| > crit)."""
-    out = mlm.power(crt_fit, "treat", effect=0.0, n_groups=20, nsim=400, seed=3, progress=False)
-    check_against_analytic(crt_fit, out, 0.0)
+@pytest.mark.parametrize("ddf", ["satterthwaite", "normal"])
+def test_power_under_the_null_is_the_size(crt_fit, ddf):
+    """effect = 0: the rejection rate is the test's size, P(|t_{J-2}| > crit): 0.05 with
+    the t(J - 2) reference, 0.066 for z-tests (ddf="normal") with 20 clusters."""
+    fit = mlm.lmer(crt_fit.formula, crt_fit.data, ddf=ddf)
+    assert fit.ddf == ddf
+    out = mlm.power(fit, "treat", effect=0.0, n_groups=20, nsim=400, seed=3, progress=False)
+    check_against_analytic(fit, out, 0.0)
 
 
 # --- resizing the design (simr's powerCurve along= and extend) -----------------------------
