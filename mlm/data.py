@@ -21,7 +21,14 @@ __all__ = ["load_dataset", "list_datasets"]
 
 
 def _data_dir():
-    """The installed ``mlm.datasets`` package, or ``datasets/`` beside a source checkout."""
+    """``datasets/`` beside a source checkout, else the installed ``mlm.datasets`` package.
+
+    The checkout comes first: an editable install maps ``mlm.datasets`` to the folder it
+    was installed from, which is not the checkout being run when there are several.
+    """
+    here = Path(__file__).resolve().parent.parent / "datasets"
+    if (here / "manifest.json").is_file():
+        return here
     try:
         return resources.files("mlm.datasets")
     except ModuleNotFoundError:
