@@ -25,6 +25,8 @@ the fixed effects is lme4's: twice the inverse Hessian of the deviance in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
@@ -123,7 +125,7 @@ class GLMMProblem:
         u = np.zeros(rs.q) if u0 is None else np.array(u0, dtype=float)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
         if joint and u0 is None:
-            b = self._glm_start()
+            b = self.glm_start
         eta = self.offset + self.X @ b + rs.linpred(theta, u)
         obj = -2.0 * np.sum(self.cond_loglik(eta)) + u @ u
         last = False
@@ -171,7 +173,8 @@ class GLMMProblem:
         du = Ai_su - AiB @ db
         return du, db, float(su @ du + sb @ db)
 
-    def _glm_start(self):
+    @functools.cached_property
+    def glm_start(self):
         """Fixed effects of the single-level GLM (IRLS), PIRLS's start in stage 1."""
         fam = self.family
         ybar = (self.weights * self.y + 0.5) / (self.weights + 1.0) if fam.name == "binomial" else self.y + 0.1
@@ -211,7 +214,7 @@ class GLMMProblem:
         zt = rs.Z[:, 0] * float(np.asarray(theta)[0])
         sd = 1.0 / F.diag_sqrt()                       # posterior scale of u per level
         base = eta - zt * u[codes]
-        terms = np.empty((self.nagq, G))
+        terms = np.empty((len(self._nodes), G))
         for j, z in enumerate(self._nodes):
             uj = u + z * sd
             ll = np.bincount(codes, weights=self.cond_loglik(base + zt * uj[codes]), minlength=G)
@@ -257,7 +260,7 @@ class GLMMProblem:
                        options={"ftol": 1e-8, "gtol": 1e-4, "maxiter": 200})
         xt = np.asarray(res.x)
         f1(xt)
-        beta0 = beta_at.get("b", self._glm_start())
+        beta0 = beta_at.get("b", self.glm_start)
         x = np.concatenate([xt, beta0 * self.beta_scale])
 
         def f2(x):
@@ -267,6 +270,7 @@ class GLMMProblem:
 
         lower = self._lower()
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        n1 = counter[0]
         best = self._polish(f2, x, bounds)
         for i in np.flatnonzero(np.isfinite(lower[:self.n_theta]) & (best[1][:self.n_theta] < 1e-3)):
             start = best[1].copy()
@@ -275,6 +279,7 @@ class GLMMProblem:
             if trial[0] < best[0] - 1e-7:
                 best = trial
         x, fx = best[1], best[0]
+        n2 = counter[0]
         x, fx, H, grad, free = _newton(f2, x, fx, lower)
         try:
             decrement = float(grad @ np.linalg.solve(H, grad))
@@ -284,7 +289,8 @@ class GLMMProblem:
         self.deviance(theta, beta)  # leave the modes at the answer
         return theta, beta, {"deviance": fx, "evaluations": counter[0], "hessian_scaled": H,
                              "free": free, "x": x, "gradient": float(np.max(np.abs(grad), initial=0.0)),
-                             "decrement": decrement, "converged": bool(decrement < 1e-3)}
+                             "decrement": decrement, "converged": bool(decrement < 1e-3),
+                             "phases": (n1, n2 - n1, counter[0] - n2)}
 
     @staticmethod
     def _polish(f, x, bounds):

@@ -142,7 +142,7 @@ def split_glm_formula(formula: str):
         offsets.append(rhs[m.end():close].strip())
         before, after = rhs[:m.start()], rhs[close + 1:]
         if re.search(r"\+\s*$", before):
-            before = re.sub(r"\+\s*$", "", before)
+            before = re.sub(r"\+\s*$", "", before).rstrip()
         elif re.match(r"\s*\+", after):
             after = re.sub(r"^\s*\+", "", after)
         rhs = before + after
