@@ -263,7 +263,9 @@ def build_glmm_design(formula: str, data, family: Family, weights=None, offset=N
     work, success = _code_outcome(work, parsed.response, family)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=BinaryOutcomeWarning)
-        design = build_design(parsed, work)
+        # A level per row is an observation-level effect (overdispersion) when a row holds
+        # more than one trial or a count; for 0/1 rows it cannot be identified.
+        design = build_design(parsed, work, observation_level=_counts(work, parsed, family, cbind, w_arg))
     pos = design.frame.index.to_numpy()  # positions in `work`
     rows = np.flatnonzero(keep)[pos]
     y, w = _family_outcome(design.y, family, parsed.response, cbind,
@@ -281,6 +283,11 @@ def build_glmm_design(formula: str, data, family: Family, weights=None, offset=N
                       success=success, index=labels[pos],
                       nobs_dropped=n_extra + design.nobs_dropped, response=parsed.response,
                       cbind=cbind)
+
+
+def _counts(work, parsed, family, cbind, weights) -> bool:
+    """Whether rows hold counts (Poisson, cbind, trials), so that a level per row is allowed."""
+    return family.name == "poisson" or cbind is not None or (weights is not None and np.any(weights > 1))
 
 
 def _integral(v) -> bool:
