@@ -18,6 +18,8 @@ from .data import list_datasets, load_dataset
 from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
+from .glmm_fitting import SeparationWarning, glmer
+from .glmm_results import GLMMResult
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
@@ -36,4 +38,5 @@ __all__ = [
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
     "BinaryOutcomeWarning", "ScaleWarning",
     "variance_tests", "robust", "VarianceTestError", "RobustError",
+    "glmer", "GLMMResult", "SeparationWarning",
 ]

@@ -108,7 +108,7 @@ def glmer(formula: str, data, family: str = "binomial", link: str | None = None,
     >>> round(fit.loglik, 2)
     -92.03
     >>> fit.fixef.round(3).tolist()
-    [-1.398, -0.992, -1.128, -1.58]
+    [-1.399, -0.992, -1.129, -1.58]
     """
     fam = make_family(family, link)
     data = as_pandas(data)

@@ -291,7 +291,7 @@ class GLMMResult:
         >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
         ...                 mlm.load_dataset("cbpp"))
         >>> fit.predict(type="link").round(3).head(2).tolist()
-        [-0.843, -1.828]
+        [-0.809, -1.801]
         """
         if type not in ("response", "link"):
             raise DataError(f"type={type!r}: use 'response' or 'link'.")
