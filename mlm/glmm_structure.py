@@ -158,7 +158,13 @@ class _BatchedFactor:
 
 
 class General(_Layout):
-    """Nested or crossed grouping factors: ``Z Lambda`` sparse, the system dense."""
+    """Nested or crossed grouping factors: ``Z`` sparse, the ``q x q`` system dense.
+
+    ``Z' W Z`` is formed with one ``np.bincount`` over the pairs of nonzero columns of
+    every row (a row has one nonzero per random-effect column of each term), so a PIRLS
+    step costs no sparse-matrix products; ``Lambda`` is applied as a dense matrix (or a
+    diagonal scaling when every term has one column).
+    """
 
     MAX_Q = 6000
 
@@ -169,35 +175,67 @@ class General(_Layout):
                            f"glmer handles up to {self.MAX_Q} there today (one grouping factor has "
                            "no limit). Simplify the random part or fit a subset of the groups.")
         self.Zs = sp.hstack([PLSProblem._sparse_z(np.asarray(Z, dtype=float), np.asarray(c, dtype=np.intp), G)
-                             for Z, c, G, _ in terms]).tocsc()
-        rows, cols, src = [], [], []
+                             for Z, c, G, _ in terms]).tocsr()
+        # every row's nonzero columns and values (same count per row: sum of the k's)
+        cols, vals = [], []
+        for t, (Z, codes, _, _) in enumerate(terms):
+            Z = np.asarray(Z, dtype=float)
+            for a in range(Z.shape[1]):
+                cols.append(self.offsets[t] + np.asarray(codes, dtype=np.intp) * self.ks[t] + a)
+                vals.append(Z[:, a])
+        C, V = np.stack(cols, axis=1), np.stack(vals, axis=1)        # (n, K)
+        self._pair = (C[:, :, None] * self.q + C[:, None, :]).reshape(len(C), -1)
+        self._pairval = (V[:, :, None] * V[:, None, :]).reshape(len(V), -1)
+        rows, cols_, src = [], [], []
         for t, (k, G, idx) in enumerate(zip(self.ks, self.n_levels, self.idx)):
             base = self.offsets[t] + np.arange(G) * k
             for j, (a, c) in enumerate(idx):
                 rows.append(base + a)
-                cols.append(base + c)
+                cols_.append(base + c)
                 src.append(np.full(G, self.slices[t].start + j))
-        self._lr, self._lc, self._ls = map(np.concatenate, (rows, cols, src))
+        self._lr, self._lc, self._ls = map(np.concatenate, (rows, cols_, src))
+        self._diag = all(k == 1 for k in self.ks)
+        self._lam_key, self._lam_val = None, None
+
+    def lam_dense(self, theta):
+        """Lambda as a vector (diagonal: every term one column) or a dense ``q x q`` matrix."""
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        if key != self._lam_key:
+            if self._diag:
+                lam = theta[self._ls]
+            else:
+                lam = np.zeros((self.q, self.q))
+                lam[self._lr, self._lc] = theta[self._ls]
+            self._lam_key, self._lam_val = key, lam
+        return self._lam_val
 
     def lam(self, theta):
-        theta = np.asarray(theta, dtype=float)
-        return sp.csc_matrix((theta[self._ls], (self._lr, self._lc)), shape=(self.q, self.q))
+        lam = self.lam_dense(theta)
+        return sp.csc_matrix(np.diag(lam) if lam.ndim == 1 else lam)
+
+    def _lam_apply(self, theta, v, transpose=False):
+        lam = self.lam_dense(theta)
+        if lam.ndim == 1:
+            return lam.reshape(-1, *([1] * (v.ndim - 1))) * v
+        return (lam.T if transpose else lam) @ v
 
     def linpred(self, theta, u):
-        return self.Zs @ (self.lam(theta) @ u)
+        return self.Zs @ self._lam_apply(theta, u)
 
     def effects(self, theta, u):
-        b = self.lam(theta) @ u
+        b = self._lam_apply(theta, u)
         return [b[self.offsets[t]:self.offsets[t + 1]].reshape(G, k)
                 for t, (k, G) in enumerate(zip(self.ks, self.n_levels))]
 
     def crossprod(self, theta, r):
-        ZL = self.Zs @ self.lam(theta)
-        return np.asarray(ZL.T @ r)
+        return self._lam_apply(theta, np.asarray(self.Zs.T @ r), transpose=True)
 
     def factor(self, theta, w):
-        ZL = (self.Zs @ self.lam(theta)).tocsr()
-        A = (ZL.T @ sp.diags(w) @ ZL).toarray()
+        M = np.bincount(self._pair.ravel(), weights=(w[:, None] * self._pairval).ravel(),
+                        minlength=self.q * self.q).reshape(self.q, self.q)
+        lam = self.lam_dense(theta)
+        A = M * np.outer(lam, lam) if lam.ndim == 1 else lam.T @ M @ lam
         A[np.diag_indices_from(A)] += 1.0
         return _DenseFactor(np.linalg.cholesky(A))
 
