@@ -185,3 +185,31 @@ def test_separation_is_explained(binary):
     with pytest.warns(SeparationWarning, match=r"every row with flag = 1 is one of the failures"):
         fit = glmer("y ~ x + flag + (1 | g)", data)
     assert any("Separation" in m for m in fit.messages())
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (x || g)", "y ~ x + (1 + x | g)", "y ~ x + (1 | g)"])
+def test_one_factor_path_equals_general_path(binary, formula):
+    """The batched per-level structure and the general (nested/crossed) one: same deviance."""
+    from mlm.glmm_structure import General
+
+    d = mlm.glmm_design.build_glmm_design(formula, binary, make_family("binomial"))
+    args = (d.y, d.design.X, d.design.pls_terms(), d.family, d.weights, d.offset)
+    fast, general = GLMMProblem(*args), GLMMProblem(*args)
+    general.rs = General(d.design.pls_terms())
+    beta = np.array([-0.2, 0.7])
+    for theta in ([0.5, 0.2, 0.3], [1.0, -0.4, 0.1], [0.0, 0.0, 0.5]):
+        theta = theta[:fast.n_theta]
+        assert fast.deviance(theta, beta) == pytest.approx(general.deviance(theta, beta), rel=1e-10)
+
+
+def test_polars_frame(binary):
+    pl = pytest.importorskip("polars")
+    a = glmer("y ~ x + (1 | g)", binary)
+    b = glmer("y ~ x + (1 | g)", pl.from_pandas(binary))
+    assert b.loglik == pytest.approx(a.loglik, abs=1e-8)
+
+
+def test_observation_level_effect_refused_for_binary_rows(binary):
+    data = binary.assign(obs=np.arange(len(binary)))
+    with pytest.raises(mlm.MLMError, match="as many levels"):
+        glmer("y ~ x + (1 | g) + (1 | obs)", data)
