@@ -24,7 +24,10 @@ from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
-from .inference import RobustError, VarianceTestError, robust, variance_tests
+from .inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
+                        variance_tests)
+from .report.table import ComparisonTable, ModelTable, TableError, table
+from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
 __version__ = "0.1.0"
 
@@ -34,9 +37,12 @@ __all__ = [
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman",
+    "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
     "BinaryOutcomeWarning", "ScaleWarning",
     "variance_tests", "robust", "VarianceTestError", "RobustError",
+    "confint", "ranova", "BoundaryWarning",
+    "table", "ModelTable", "ComparisonTable", "TableError",
     "glmer", "GLMMResult", "SeparationWarning",
 ]
