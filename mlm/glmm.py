@@ -271,20 +271,24 @@ class GLMMProblem:
         lower = self._lower()
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
         n1 = counter[0]
-        best = self._polish(f2, x, bounds)
-        for i in np.flatnonzero(np.isfinite(lower[:self.n_theta]) & (best[1][:self.n_theta] < 1e-3)):
-            start = best[1].copy()
-            start[i] = 0.5
-            trial = self._polish(f2, start, bounds)
-            if trial[0] < best[0] - 1e-7:
-                best = trial
-        x, fx = best[1], best[0]
+        # Stage 1's answer is usually close to stage 2's: Newton steps from there finish in
+        # a few evaluations. When they do not (an indefinite Hessian, a variance near its
+        # bound, a slow crawl), the quasi-Newton search takes over as lme4's stage 2 does.
+        x, fx, H, grad, free = _newton(f2, x, f2(x), lower, iterations=10)
+        decrement = _decrement(H, grad)
+        interior = np.all(x[:self.n_theta][np.isfinite(lower[:self.n_theta])] > 1e-2)
         n2 = counter[0]
-        x, fx, H, grad, free = _newton(f2, x, fx, lower)
-        try:
-            decrement = float(grad @ np.linalg.solve(H, grad))
-        except np.linalg.LinAlgError:
-            decrement = np.inf
+        if not (decrement < 1e-8 and interior):
+            best = self._polish(f2, x, bounds)
+            for i in np.flatnonzero(np.isfinite(lower[:self.n_theta]) & (best[1][:self.n_theta] < 1e-3)):
+                start = best[1].copy()
+                start[i] = 0.5
+                trial = self._polish(f2, start, bounds)
+                if trial[0] < best[0] - 1e-7:
+                    best = trial
+            n2 = counter[0]
+            x, fx, H, grad, free = _newton(f2, best[1], best[0], lower)
+            decrement = _decrement(H, grad)
         theta, beta = self._split(x)
         self.deviance(theta, beta)  # leave the modes at the answer
         return theta, beta, {"deviance": fx, "evaluations": counter[0], "hessian_scaled": H,
@@ -337,6 +341,15 @@ class GLMMProblem:
 NEWTON_STEP = 1e-4
 
 
+def _decrement(H, grad):
+    """``grad' H^-1 grad``: how much a Newton step could still lower the deviance (x2)."""
+    try:
+        np.linalg.cholesky(H)
+        return float(grad @ np.linalg.solve(H, grad))
+    except np.linalg.LinAlgError:
+        return np.inf
+
+
 def _hessian(f, x, fx, free=None, h=None):
     """Central-difference Hessian over ``free`` coordinates (all when None)."""
     free = list(range(x.size)) if free is None else list(free)
@@ -361,19 +374,21 @@ def _hessian(f, x, fx, free=None, h=None):
     return H, grad
 
 
-def _newton(f, x, fx, lower, iterations=6):
+def _newton(f, x, fx, lower, iterations=10):
     """Newton steps on central differences (free coordinates); returns ``(x, f, H, grad, free)``.
 
     The fixed point is where central slopes vanish, so the answer does not depend on
-    where the quasi-Newton search happened to stop. The Hessian is computed once, at the
-    start (the search has already brought ``x`` close); later steps reuse it with fresh
-    slopes. It is returned for the covariance of the estimates, with the last slopes
-    (the convergence check: ``grad' H^-1 grad`` is what a step could still gain).
+    where a quasi-Newton search happened to stop. The Hessian is reused across steps
+    with fresh slopes, and recomputed once the answer has moved away from where it was
+    taken, so that the one returned (for the covariance of the estimates) is the
+    Hessian at the answer. ``grad' H^-1 grad`` with the last slopes is what a step could
+    still gain (the convergence check).
     """
     x = np.asarray(x, dtype=float).copy()
     h = NEWTON_STEP * np.maximum(1.0, np.abs(x))
     free = [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
     H, grad = _hessian(f, x, fx, free, h)
+    x_h = x.copy()
     for _ in range(iterations):
         try:
             np.linalg.cholesky(H)
@@ -381,12 +396,20 @@ def _newton(f, x, fx, lower, iterations=6):
         except np.linalg.LinAlgError:
             break
         if float(-grad @ step) < 1e-10:
+            if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
+                H, grad = _hessian(f, x, fx, free, h)
+                x_h = x.copy()
+                continue
             break
-        trial = x.copy()
-        trial[free] += step
-        trial = np.maximum(trial, lower)
-        ft = f(trial)
-        if not ft <= fx + 1e-12 * max(1.0, abs(fx)):
+        for _halving in range(4):
+            trial = x.copy()
+            trial[free] += step
+            trial = np.maximum(trial, lower)
+            ft = f(trial)
+            if ft <= fx + 1e-12 * max(1.0, abs(fx)):
+                break
+            step = step / 4
+        else:
             break
         x, fx = trial, ft
         grad = np.empty(len(free))

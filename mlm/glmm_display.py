@@ -79,9 +79,11 @@ def messages(fit) -> list:
     if fit.vcov.isna().all().all():
         out.append("The Hessian of the deviance is not positive definite at the answer, so no "
                    "standard errors could be computed: the model is probably over-parameterised.")
-    if fit.nagq > 1 and fit.gdesign.cbind is not None:
-        out.append("The log-likelihood includes the binomial coefficients; lme4 leaves them out "
-                   "with nAGQ > 1 on cbind() counts, so its logLik differs by a constant.")
+    counts = fit.family.name == "poisson" or bool(np.any(fit.gdesign.weights > 1))
+    if fit.nagq > 1 and counts:
+        out.append("The log-likelihood includes the normalising constants (binomial coefficients, "
+                   "log y!); lme4 leaves them out with nAGQ > 1 on counts, so its logLik (and AIC, "
+                   "BIC) differ from these by a constant. Estimates are unaffected.")
     if fit.success is not None:
         out.append(f"Outcome '{fit.gdesign.response}': modelled as the probability of "
                    f"'{fit.success}' (the second level, as R).")

@@ -67,9 +67,12 @@ class OneFactor(_Layout):
         self._cols = np.cumsum([0] + self.ks)
 
     def template(self, theta):
-        """The combined ``k x k`` template (block-diagonal over the terms)."""
-        Ts = self.templates(theta)
-        return Ts[0] if len(Ts) == 1 else sla.block_diag(*Ts)
+        """The combined ``k x k`` template (block-diagonal over the terms), cached per theta."""
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key != getattr(self, "_tkey", None):
+            Ts = self.templates(theta)
+            self._tkey, self._tval = key, (Ts[0] if len(Ts) == 1 else sla.block_diag(*Ts))
+        return self._tval
 
     def _to_flat(self, b):
         """(G, k) per-level values in the combined order -> lme4's term-by-term order."""

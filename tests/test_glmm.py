@@ -213,3 +213,9 @@ def test_observation_level_effect_refused_for_binary_rows(binary):
     data = binary.assign(obs=np.arange(len(binary)))
     with pytest.raises(mlm.MLMError, match="as many levels"):
         glmer("y ~ x + (1 | g) + (1 | obs)", data)
+
+
+def test_agq_counts_note_lme4_constant(cbpp):
+    fit = glmer("incidence ~ period + offset(log(size)) + (1 | herd)", cbpp, family="poisson", nagq=5)
+    assert any("lme4 leaves them out with nAGQ > 1" in m for m in fit.messages())
+    assert "Adaptive Gauss-Hermite Quadrature, nAGQ = 5" in fit.summary()

@@ -135,5 +135,5 @@ def test_folder_missing_file_unknown_name(tmp_path):
     with pytest.raises(DataError, match=r"Cannot read '.*nope.csv': there is no such file"):
         read_data(tmp_path / "nope.csv")
     with pytest.raises(DataError, match=r"'hsbb' is neither a file nor a bundled data set. Bundled: "
-                                        r"chem97, exam, hsb"):
+                                        r"(\w+, )*chem97, (\w+, )*exam, hsb"):
         read_data("hsbb")
