@@ -113,7 +113,7 @@ class GLMMProblem:
         return self.family.loglik(self.y, self.family.linkinv(eta), self.weights, self._const)
 
     # --- PIRLS ----------------------------------------------------------------------------
-    def pirls(self, theta, beta=None, u0=None, maxit=40):
+    def pirls(self, theta, beta=None, u0=None, maxit=40, b0=None):
         """Conditional modes at ``theta`` (and ``beta``; ``None``: ``beta`` joins the search).
 
         Returns ``(u, beta, eta, factor)`` with the factor of ``Lambda'Z'WZLambda + I`` at
@@ -124,8 +124,8 @@ class GLMMProblem:
         joint = beta is None
         u = np.zeros(rs.q) if u0 is None else np.array(u0, dtype=float)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
-        if joint and u0 is None:
-            b = self.glm_start
+        if joint:
+            b = self.glm_start if b0 is None else np.array(b0, dtype=float)
         eta = self.offset + self.X @ b + rs.linpred(theta, u)
         obj = -2.0 * np.sum(self.cond_loglik(eta)) + u @ u
         last = False
@@ -223,10 +223,16 @@ class GLMMProblem:
 
     def deviance_stage1(self, theta):
         """lme4's ``nAGQ = 0`` criterion: ``beta`` and ``u`` both at their joint mode."""
+        warm = getattr(self, "_stage1", None)
         try:
-            u, b, eta, F = self.pirls(theta, None, None)
+            try:
+                u0, b0 = warm if warm is not None else (None, None)
+                u, b, eta, F = self.pirls(theta, None, u0, b0=b0)
+            except (_PIRLSFailure, np.linalg.LinAlgError, ValueError, FloatingPointError):
+                u, b, eta, F = self.pirls(theta, None, None)
         except (_PIRLSFailure, np.linalg.LinAlgError, ValueError, FloatingPointError):
             return np.inf, None
+        self._stage1 = (u, b)
         return float(-2.0 * np.sum(self.cond_loglik(eta)) + u @ u + F.logdet), b
 
     # --- optimisation ---------------------------------------------------------------------
@@ -255,9 +261,17 @@ class GLMMProblem:
                 beta_at["b"] = b
             return dev
 
-        xt = self.rs.theta_start() / self.theta_scale
-        res = minimize(f1, xt, method="L-BFGS-B", bounds=bounds_t,
-                       options={"ftol": 1e-8, "gtol": 1e-4, "maxiter": 200})
+        opts = {"ftol": 1e-8, "gtol": 1e-4, "maxiter": 200}
+        res = minimize(f1, self.rs.theta_start() / self.theta_scale, method="L-BFGS-B",
+                       bounds=bounds_t, options=opts)
+        # A gradient method's first step from lme4's start can land on a zero variance,
+        # a stationary point of the deviance (field notes); restart off such a bound.
+        for i in np.flatnonzero(np.isfinite(lower_t) & (res.x < 1e-3)):
+            start = np.asarray(res.x).copy()
+            start[i] = 0.5 / self.theta_scale[i]
+            trial = minimize(f1, start, method="L-BFGS-B", bounds=bounds_t, options=opts)
+            if trial.fun < res.fun - 1e-7:
+                res = trial
         xt = np.asarray(res.x)
         f1(xt)
         beta0 = beta_at.get("b", self.glm_start)
@@ -278,7 +292,7 @@ class GLMMProblem:
         decrement = _decrement(H, grad)
         interior = np.all(x[:self.n_theta][np.isfinite(lower[:self.n_theta])] > 1e-2)
         n2 = counter[0]
-        if not (decrement < 1e-8 and interior):
+        if not (decrement < 1e-6 and interior):
             best = self._polish(f2, x, bounds)
             for i in np.flatnonzero(np.isfinite(lower[:self.n_theta]) & (best[1][:self.n_theta] < 1e-3)):
                 start = best[1].copy()
@@ -395,7 +409,8 @@ def _newton(f, x, fx, lower, iterations=10):
             step = -np.linalg.solve(H, grad)
         except np.linalg.LinAlgError:
             break
-        if float(-grad @ step) < 1e-10:
+        # what a step could gain, against the rounding of a sum of n log-likelihood terms
+        if float(-grad @ step) < 1e-10 * max(1.0, abs(fx) / 1e3):
             if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
                 H, grad = _hessian(f, x, fx, free, h)
                 x_h = x.copy()
@@ -411,7 +426,12 @@ def _newton(f, x, fx, lower, iterations=10):
             step = step / 4
         else:
             break
+        moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
         x, fx = trial, ft
+        if moved > 1e-2:  # far from where H was taken: a fresh one (full Newton step)
+            H, grad = _hessian(f, x, fx, free, h)
+            x_h = x.copy()
+            continue
         grad = np.empty(len(free))
         for a, j in enumerate(free):
             e = np.zeros_like(x)

@@ -72,10 +72,11 @@ def messages(fit) -> list:
                    "(nearly) +-1. The data do not support this random-effects structure; consider "
                    "dropping the term or correlation concerned (see varcorr).")
     if not fit.converged:
-        out.append("The optimizer did not reach the optimum: the -2 log-likelihood could still drop "
-                   f"by about {fit.fit_info.get('decrement', float('nan')):.3g}. Treat the estimates "
-                   "with caution; rescale predictors with very different ranges or simplify the "
-                   "random part.")
+        from .glmm_fitting import _shortfall
+
+        out.append(f"The optimizer did not reach the optimum: {_shortfall(fit.fit_info)} Treat the "
+                   "estimates with caution; rescale predictors with very different ranges or "
+                   "simplify the random part.")
     if fit.vcov.isna().all().all():
         out.append("The Hessian of the deviance is not positive definite at the answer, so no "
                    "standard errors could be computed: the model is probably over-parameterised.")

@@ -59,6 +59,14 @@ def _separation(gd) -> list:
     return out
 
 
+def _shortfall(info) -> str:
+    """Why a fit is not converged, in words."""
+    if np.isfinite(info.get("decrement", np.inf)):
+        return f"the -2 log-likelihood could still drop by about {info['decrement']:.3g}."
+    return ("the likelihood is not curved upwards in every direction at the answer (some "
+            "estimate can drift without changing the fit: separation or too many parameters).")
+
+
 def glmer(formula: str, data, family: str = "binomial", link: str | None = None, nagq: int = 1,
           weights=None, offset=None) -> GLMMResult:
     """Fit a generalized linear mixed model (binary, binomial or count outcome) as lme4's glmer.
@@ -131,8 +139,7 @@ def glmer(formula: str, data, family: str = "binomial", link: str | None = None,
         warnings.warn(text, SeparationWarning, stacklevel=2)
     info["notes"] = notes
     result = GLMMResult(gd, problem, theta, beta, info, data=data)
-    if not result.converged:
-        warnings.warn(f"The fit of '{formula}' did not converge: the -2 log-likelihood could still "
-                      f"drop by about {info['decrement']:.3g}. Treat the estimates with caution.",
-                      ConvergenceWarning, stacklevel=2)
+    if not result.converged and not split:  # separation explains it, in words, above
+        warnings.warn(f"The fit of '{formula}' did not converge: {_shortfall(info)} Treat the "
+                      "estimates with caution.", ConvergenceWarning, stacklevel=2)
     return result
