@@ -24,7 +24,9 @@ _PROBIT_THRESH = -stats.norm.ppf(_EPS)
 
 
 def _logit_inv(eta):
-    return np.clip(special.expit(eta), _EPS, 1.0 - _EPS)
+    mu = special.expit(eta)
+    np.maximum(mu, _EPS, out=mu)
+    return np.minimum(mu, 1.0 - _EPS, out=mu)
 
 
 def _logit_mu_eta(eta):
@@ -110,10 +112,12 @@ class Family:
         """
         if const is None:
             const = self.constant(y, weights)
+        # mu is kept inside [eps, 1 - eps] (or >= eps) by the inverse links, so the logs
+        # are finite and a zero count times its log is zero (xlogy's rule, at lower cost)
         if self.name == "binomial":
             k = weights * y
-            return const + special.xlogy(k, mu) + special.xlogy(weights - k, 1.0 - mu)
-        return const + weights * (special.xlogy(y, mu) - mu)
+            return const + k * np.log(mu) + (weights - k) * np.log1p(-mu)
+        return const + weights * (y * np.log(mu) - mu)
 
     def constant(self, y, weights):
         """The part of each observation's log-likelihood free of ``mu``."""

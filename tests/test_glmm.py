@@ -219,3 +219,16 @@ def test_agq_counts_note_lme4_constant(cbpp):
     fit = glmer("incidence ~ period + offset(log(size)) + (1 | herd)", cbpp, family="poisson", nagq=5)
     assert any("lme4 leaves them out with nAGQ > 1" in m for m in fit.messages())
     assert "Adaptive Gauss-Hermite Quadrature, nAGQ = 5" in fit.summary()
+
+
+@pytest.mark.parametrize("name, rows, groups, outcome_levels", [
+    ("contraception", 1934, {"district": 60}, ("use", ["N", "Y"])),   # mlmRev::Contraception
+    ("cbpp", 56, {"herd": 15}, ("period", [1, 2, 3, 4])),              # lme4::cbpp
+])
+def test_bundled_glmm_datasets(name, rows, groups, outcome_levels):
+    data = mlm.load_dataset(name)
+    assert len(data) == rows
+    for g, n in groups.items():
+        assert data[g].nunique() == n
+    col, levels = outcome_levels
+    assert list(data[col].cat.categories) == levels
