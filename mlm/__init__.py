@@ -26,6 +26,9 @@ from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
 from .inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
                         variance_tests)
+from .inference.anova import anova
+from .inference.emmeans import marginal_means, pairwise
+from .inference.hypothesis import test
 from .report.table import ComparisonTable, ModelTable, TableError, table
 from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
@@ -36,7 +39,7 @@ __all__ = [
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
-    "JohnsonNeyman",
+    "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
     "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
     "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",

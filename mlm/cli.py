@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="markdown/latex/html: 95%% intervals below the estimates instead of SEs")
     p.add_argument("--stars", action="store_true",
                    help="markdown/latex/html: mark p < 0.05, 0.01, 0.001 with *, **, ***")
+    p.add_argument("--ddf", default="satterthwaite", metavar="METHOD",
+                   help="df of the t-tests: satterthwaite (default, lmerTest's), kenward-roger, "
+                        "residual or normal (z)")
     p.set_defaults(run=_cmd_fit)
 
     p = _sub(sub, "icc", common, "intraclass correlation of each grouping factor",
@@ -204,7 +207,8 @@ def _outcome_codes(formula: str, data):
 
 
 def _fit(formula, data, args):
-    return lmer(formula, _outcome_codes(formula, data), reml=not args.ml)
+    return lmer(formula, _outcome_codes(formula, data), reml=not args.ml,
+                ddf=getattr(args, "ddf", "satterthwaite"))
 
 
 def _cmd_fit(args) -> str:

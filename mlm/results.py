@@ -22,10 +22,12 @@ from .frames import as_pandas, model_columns
 
 __all__ = ["MixedResult"]
 
-#: How tests of fixed effects are made until Satterthwaite df are added.
-DF_METHOD = "normal"
-DF_NOTE = ("Wald z-tests (normal approximation, df = inf); they are liberal with few groups. "
-           "lme4 gives no p-values; lmerTest's Satterthwaite t-tests give larger p-values with few groups.")
+
+def _ddf():
+    """mlm.inference.ddf, imported on first use (mlm.inference imports this module)."""
+    from .inference import ddf
+
+    return ddf
 
 
 def _format_p(p: float) -> str:
@@ -62,6 +64,11 @@ class MixedResult:
         from the optimizer's flag (:meth:`mlm.pls.PLSProblem.check_convergence`).
     notes : tuple of str
         Plain-language remarks about the fit (dropped rows, engine choice, boundary).
+    ddf : str
+        How the tests of fixed effects get their degrees of freedom:
+        ``"satterthwaite"`` (default, lmerTest's), ``"kenward-roger"`` (pbkrtest's, REML
+        only), ``"residual"`` (n - p) or ``"normal"`` (z-tests); see
+        :mod:`mlm.inference.ddf`. :meth:`coef_table` gives the table with another.
 
     Examples
     --------
@@ -74,7 +81,7 @@ class MixedResult:
     """
 
     def __init__(self, design, problem, solution, *, reml, engine, converged, fit_info=None,
-                 notes=()):
+                 notes=(), ddf="satterthwaite"):
         self.design = design
         self.problem = problem
         self.solution = solution
@@ -83,6 +90,7 @@ class MixedResult:
         self.converged = bool(converged)
         self.fit_info = dict(fit_info or {})
         self.notes = tuple(notes)
+        self.ddf = _ddf().check_ddf(ddf)
         #: The data frame the fit came from (a reference, never a copy or modified), kept
         #: so that :meth:`update` can refit; ``None`` when fitted from a built design.
         self.data = None
@@ -124,7 +132,7 @@ class MixedResult:
             data = self.data
         new = self.formula if formula is None else update_formula(self.formula, formula)
         return lmer(new, data, reml=self.reml if reml is None else reml,
-                    engine=self.engine if engine is None else engine)
+                    engine=self.engine if engine is None else engine, ddf=self.ddf)
 
     def _data_text(self) -> str:
         """lme4's ``Data:`` line: the data set's name when known, else its size."""
@@ -204,26 +212,47 @@ class MixedResult:
 
     @property
     def df_method(self) -> str:
-        """How the df of the tests of fixed effects are obtained."""
-        return DF_METHOD
+        """The same as :attr:`ddf` (kept for code written before Satterthwaite df existed)."""
+        return self.ddf
 
     @cached_property
     def coefficients(self) -> pd.DataFrame:
         """Fixed effects with standard errors, tests and 95% intervals.
 
-        Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``.
-        Tests are Wald z-tests (``df`` is infinite) until Satterthwaite df are added;
-        :attr:`df_method` says which rule was used.
+        Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``:
+        t-tests and t intervals with the df of :attr:`ddf` (Satterthwaite's by default,
+        as lmerTest's ``summary``; under Kenward-Roger ``std_error`` is from pbkrtest's
+        adjusted covariance). :meth:`coef_table` gives the table with another method.
         """
-        est = self.fixef.to_numpy()
-        se = np.sqrt(np.diag(self.solution.vcov_beta))
-        z = est / se
-        crit = stats.norm.ppf(0.975)
-        out = pd.DataFrame({"estimate": est, "std_error": se, "df": np.inf, "statistic": z,
-                            "p_value": 2 * stats.norm.sf(np.abs(z)),
-                            "conf_low": est - crit * se, "conf_high": est + crit * se},
-                           index=self.fixef.index)
-        return out
+        return _ddf().coef_table(self, self.ddf)
+
+    def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
+        """The fixed-effects table with another df method, without refitting.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
+            By default the fit's own (:attr:`ddf`).
+        level : float, default 0.95
+            Confidence level of ``conf_low, conf_high``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns as :attr:`coefficients`; ``attrs["ddf"]`` names the method.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+        >>> fit.coef_table("kenward-roger")["df"].round(1).tolist()
+        [17.0, 17.0]
+        """
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise DataError(f"level must be a number between 0 and 1 (e.g. 0.95), not {level!r}.")
+        if ddf is None and level == 0.95:
+            return self.coefficients.copy()
+        return _ddf().coef_table(self, ddf, level)
 
     # --- random effects --------------------------------------------------------------------
     def _term_labels(self):
@@ -541,12 +570,15 @@ class MixedResult:
         lines.append("")
         lines.append("Fixed effects:")
         co = self.coefficients
-        table = pd.DataFrame({"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
-                              "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}"),
-                              "z value": co["statistic"].map(lambda v: f"{v:.2f}"),
-                              "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
-        lines.append(table.to_string())
-        lines.append(f"Tests: {DF_NOTE}")
+        z = self.ddf == "normal"
+        cols = {"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
+                "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}")}
+        if not z:
+            cols["df"] = co["df"].map(lambda v: f"{v:.2f}")
+        cols["z value" if z else "t value"] = co["statistic"].map(lambda v: f"{v:.2f}")
+        cols["Pr(>|z|)" if z else "Pr(>|t|)"] = co["p_value"].map(_format_p)
+        lines.append(pd.DataFrame(cols, index=list(co.index)).to_string())
+        lines.append(_ddf().method_line(self.ddf))
         if robust is not None:
             from .inference.robust import summary_lines
             lines.append("")
@@ -639,7 +671,7 @@ class MixedResult:
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.messages())
         return (head + "<p><b>Random effects</b></p>" + self.varcorr.to_html(index=False, na_rep="")
                 + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
-                + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
+                + f"<p><i>{html.escape(_ddf().method_line(self.ddf))}</i></p>"
                 + (f"<ul>{notes}</ul>" if notes else ""))
 
 

@@ -132,6 +132,13 @@ def test_fit_ml_summary_shows_lme4_loglik(capsys):
     assert f"{ref['loglik']:.1f}" in out                              # logLik(m): -897.0
 
 
+def test_fit_ddf(capsys):
+    code, out, _ = run(capsys, ["fit", SLEEP, "--data", "sleepstudy", "--ddf", "kenward-roger"])
+    assert code == 0 and "t-tests use Kenward-Roger's method" in out and "Pr(>|t|)" in out
+    code, _, err = run(capsys, ["fit", SLEEP, "--data", "sleepstudy", "--ml", "--ddf", "kr"])
+    assert code == 1 and "ddf='kenward-roger' needs a REML fit" in err
+
+
 TABLE_FORMATS = [("markdown", [], {}), ("latex", [], {}), ("html", [], {}),
                  ("markdown", ["--ci", "--stars"], {"se": "ci", "stars": True}),
                  ("latex", ["--stars"], {"stars": True})]

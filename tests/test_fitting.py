@@ -217,3 +217,9 @@ def test_numeric_and_string_groups_same_ranef():
     np.testing.assert_allclose(a.ranef["Subject"].to_numpy(), b.ranef["Subject"].to_numpy(),
                                rtol=1e-6, atol=1e-8)
     assert [str(v) for v in a.ranef["Subject"].index] == list(b.ranef["Subject"].index)
+
+
+def test_no_fixed_effects_is_a_clear_error():
+    """lme4 allows a model without fixed effects; mlm says it needs one (found in issue 12's work)."""
+    with pytest.raises(FitError, match=r"has no fixed effects.*keep the intercept"):
+        mlm.lmer("strength ~ 0 + (1 | batch)", data("pastes"))

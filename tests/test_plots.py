@@ -180,7 +180,9 @@ def test_simple_slope_lines_are_the_simple_slopes(hsb, hsb_fit, moderator, at, n
     ax = figure.axes[0]
     lines = [ln for ln in ax.lines if (ln.get_gid() or "").startswith("line:")]
     assert len(lines) == len(table) == n_lines
-    crit = stats.norm.ppf(0.975)  # the fit's df are infinite (Wald z)
+    df = table.attrs["df"]  # the fit's df (Satterthwaite's by default): t; z when infinite
+    crit = stats.t.ppf(0.975, df) if np.isfinite(df) else stats.norm.ppf(0.975)
+    assert np.isfinite(df)
     V = hsb_fit.vcov.to_numpy()
     for line, (w, row) in zip(lines, table.iterrows()):
         x, y = line.get_xdata(), line.get_ydata()
@@ -191,7 +193,7 @@ def test_simple_slope_lines_are_the_simple_slopes(hsb, hsb_fit, moderator, at, n
         new = pd.DataFrame({"cses": x, "meanses": 0.0, "sector": 0.0})
         new[moderator] = w
         np.testing.assert_allclose(y, hsb_fit.predict(new, include_random=False), rtol=1e-10)
-        # band: +- z sqrt(c' V c) around it
+        # band: +- t sqrt(c' V c) around it
         band = _by_gid(ax, f"band:{w:g}")
         verts = band.get_paths()[0].vertices
         C = np.array([_contrast(hsb_fit, "cses", moderator, xi, w) for xi in x])

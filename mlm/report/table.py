@@ -621,30 +621,30 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
     >>> m1 = mlm.lmer("mathach ~ meanses + (1 | school)", hsb)
     >>> t = mlm.table(m0, m1, names=["Null", "Means"], labels={"meanses": "Mean SES"})
     >>> print(t)  # doctest: +NORMALIZE_WHITESPACE
-                               Null    Means
-    =========================================
+                                  Null          Means
+    =====================================================
     Fixed effects
-    (Intercept)              12.637   12.649
-                             (0.244)  (0.149)
-    Mean SES                           5.864
-                                      (0.361)
-    -----------------------------------------
+    (Intercept)                 12.637         12.649
+                                (0.244)        (0.149)
+    Mean SES                                    5.864
+                                               (0.361)
+    -----------------------------------------------------
     Random effects
-    Var: school (Intercept)   8.614    2.639
-    Var: Residual            39.148   39.157
-    ICC: school               0.180    0.063
-    -----------------------------------------
+    Var: school (Intercept)      8.614          2.639
+    Var: Residual               39.148         39.157
+    ICC: school                  0.180          0.063
+    -----------------------------------------------------
     Units
-    Observations              7,185    7,185
-    Groups: school              160      160
-    -----------------------------------------
+    Observations                 7,185          7,185
+    Groups: school                 160            160
+    -----------------------------------------------------
     Model fit
-    Deviance                 47116.8  46961.3
-    AIC                      47122.8  46969.3
-    BIC                      47143.4  46996.8
-    Estimation                 REML     REML
-    df method                 normal   normal
-    =========================================
+    Deviance                    47116.8        46961.3
+    AIC                         47122.8        46969.3
+    BIC                         47143.4        46996.8
+    Estimation                    REML           REML
+    df method                satterthwaite  satterthwaite
+    =====================================================
     Standard errors in parentheses.
     ...
     >>> t.to_frame(numeric=True).loc[("Units", "Groups: school")].tolist()
