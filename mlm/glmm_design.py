@@ -239,9 +239,11 @@ def build_glmm_design(formula: str, data, family: Family, weights=None, offset=N
     text, cbind, offsets = split_glm_formula(formula)
     extra = {}
     if cbind is not None:
-        extra["failures"] = _expression_values(cbind[1], data, "number of failures in cbind()")
-    for i, expr in enumerate(offsets):
-        extra[f"offset {i}"] = _expression_values(expr, data, "offset")
+        extra[f"{cbind[1]} (failures in cbind)"] = _expression_values(
+            cbind[1], data, "number of failures in cbind()")
+    offset_values = [_expression_values(expr, data, "offset") for expr in offsets]
+    for expr, values in zip(offsets, offset_values):
+        extra[f"offset({expr})"] = values
     w_arg = _argument_values(weights, data, "weights")
     o_arg = _argument_values(offset, data, "offset")
     if w_arg is not None:
@@ -269,10 +271,10 @@ def build_glmm_design(formula: str, data, family: Family, weights=None, offset=N
     pos = design.frame.index.to_numpy()  # positions in `work`
     rows = np.flatnonzero(keep)[pos]
     y, w = _family_outcome(design.y, family, parsed.response, cbind,
-                           extra.get("failures", None), w_arg, rows)
+                           extra[f"{cbind[1]} (failures in cbind)"] if cbind else None, w_arg, rows)
     off = np.zeros(len(rows))
-    for i in range(len(offsets)):
-        off += extra[f"offset {i}"][rows]
+    for values in offset_values:
+        off += values[rows]
     if o_arg is not None:
         off += o_arg[rows]
     if not np.all(np.isfinite(off)):

@@ -232,3 +232,14 @@ def test_bundled_glmm_datasets(name, rows, groups, outcome_levels):
         assert data[g].nunique() == n
     col, levels = outcome_levels
     assert list(data[col].cat.categories) == levels
+
+
+def test_missing_offset_or_failures_drop_rows_with_a_word(cbpp):
+    data = cbpp.astype({"size": float})
+    data.loc[3, "size"] = np.nan
+    with pytest.warns(mlm.MissingDataWarning, match=r"1 of 56 rows dropped .*offset\(log\(size\)\): 1"):
+        fit = glmer("incidence ~ period + offset(log(size)) + (1 | herd)", data, family="poisson")
+    assert (fit.nobs, fit.nobs_dropped) == (55, 1)
+    assert 3 not in fit.fitted.index
+    with pytest.warns(mlm.MissingDataWarning, match=r"size - incidence \(failures in cbind\): 1"):
+        glmer(CBPP_FORMULA, data)
