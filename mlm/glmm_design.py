@@ -147,7 +147,12 @@ def split_glm_formula(formula: str):
             after = re.sub(r"^\s*\+", "", after)
         rhs = before + after
     rhs = rhs.strip() or "1"
-    return f"{lhs.strip()} ~ {rhs}", cbind, tuple(offsets)
+    lhs = lhs.strip()
+    if cbind is None and re.search(r"[<>]|==|!=", lhs):
+        # a comparison such as I(score > 5) is a logical outcome: TRUE is the success, as in R
+        # (patsy would code a logical response as two dummy columns)
+        lhs = f"I(({lhs}) * 1)"
+    return f"{lhs} ~ {rhs}", cbind, tuple(offsets)
 
 
 def _expression_values(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:

@@ -32,6 +32,16 @@ class GLMMResult:
         No Newton step could lower -2 log-likelihood by more than 1e-3 at the answer.
     fit_info : dict
         Evaluations, largest gradient, the decrement.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> fit = mlm.glmer("use ~ age + I(age**2) + urban + livch + (1 | district)",
+    ...                 mlm.load_dataset("contraception"))
+    >>> round(fit.loglik, 2), fit.ngroups
+    (-1186.36, {'district': 60})
+    >>> fit.odds_ratios.loc["urbanY"].round(2).tolist()
+    [2.01, 1.58, 2.55]
     """
 
     def __init__(self, gdesign, problem, theta, beta, info, data=None):

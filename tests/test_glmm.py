@@ -243,3 +243,12 @@ def test_missing_offset_or_failures_drop_rows_with_a_word(cbpp):
     assert 3 not in fit.fitted.index
     with pytest.warns(mlm.MissingDataWarning, match=r"size - incidence \(failures in cbind\): 1"):
         glmer(CBPP_FORMULA, data)
+
+
+def test_comparison_on_the_left_is_a_logical_outcome(binary):
+    data = binary.assign(score=np.where(binary["y"] == 1, 7.0, 2.0))
+    a = glmer("I(score > 5) ~ x + (1 | g)", data)
+    b = glmer("y ~ x + (1 | g)", binary)
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-8)
+    np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-8)
+    assert a.formula == "I(score > 5) ~ x + (1 | g)"

@@ -35,6 +35,8 @@ cases <- list(
        formula = paste(contra_fixed, "+ (1 | district)")),
   list(id = "contra_nested", data = "contraception", family = "binomial", link = "logit", nagq = 1,
        formula = paste(contra_fixed, "+ (1 | district/urban)")),
+  list(id = "contra_uncorrelated", data = "contraception", family = "binomial", link = "logit", nagq = 1,
+       formula = paste(contra_fixed, "+ (age || district)")),
   list(id = "contra_crossed", data = "contraception", family = "binomial", link = "logit", nagq = 1,
        formula = "use ~ age + I(age^2) + urban + (1 | district) + (1 | livch)"),
   list(id = "cbpp_laplace", data = "cbpp", family = "binomial", link = "logit", nagq = 1,
