@@ -115,6 +115,7 @@ out <- lapply(cases, function(c) {
   c$ranef_head <- lapply(as.list(re[[g1]][1:5, , drop = FALSE]), as.numeric)
   c$ranef_levels_head <- rownames(re[[g1]])[1:5]
   pv <- attr(re[[g1]], "postVar")
+  if (is.list(pv)) pv <- pv[[1]]  # several terms on one factor ((x || g)): one array per term
   c$ranef_condsd_head <- sqrt(pv[1, 1, 1:5])
   c$fitted_head <- as.numeric(fitted(m)[1:5])
   c$predict_link_head <- as.numeric(predict(m, type = "link")[1:5])
