@@ -10,7 +10,10 @@ For each benchmark model of benchmarks/run.py: the median time of a full fit
 (``mlm.lmer``), of Satterthwaite's df for every coefficient on a fresh fit (the
 ``fit.coefficients`` table, which computes the Hessian of the deviance and the Jacobian
 of vcov(beta) once), and of Kenward-Roger's table where the model is small enough.
-Prints a table and writes benchmarks/results/ddf_speed.json. No test depends on it.
+Beside them, lmerTest's and pbkrtest's times for the same work from
+benchmarks/ddf_speed_lmertest.json (written by ``Rscript benchmarks/ddf_speed.R``), and the
+ratios R / mlm. Prints a table and writes benchmarks/results/ddf_speed.json. No test depends
+on it.
 """
 
 from __future__ import annotations
@@ -65,12 +68,22 @@ def main():
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     rows = []
-    print(f"{'model':<18} {'nobs':>8} {'fit s':>8} {'Satt s':>8} {'Satt/fit':>9} {'KR s':>8}")
+    ref_path = HERE / "ddf_speed_lmertest.json"
+    ref = json.loads(ref_path.read_text()) if ref_path.exists() else {}
+    print(f"{'model':<18} {'nobs':>8} {'fit s':>8} {'Satt s':>8} {'Satt/fit':>9} {'KR s':>8}"
+          f" | {'lmerTest Satt s':>15} {'ratio':>6} {'pbkrtest KR s':>13} {'ratio':>6}")
     for m in args.models:
         r = time_model(m, 1 if m == "insteval_crossed" else args.repeats)
+        theirs = ref.get(m, {})
+        r["lmertest_satterthwaite_s"] = theirs.get("satterthwaite_s", float("nan"))
+        r["pbkrtest_kenward_roger_s"] = theirs.get("kenward_roger_s", float("nan"))
         rows.append(r)
         print(f"{m:<18} {r['nobs']:>8} {r['fit_s']:8.3f} {r['satterthwaite_s']:8.3f} "
-              f"{r['ratio_satt_to_fit']:9.2f} {r['kenward_roger_s']:8.3f}", flush=True)
+              f"{r['ratio_satt_to_fit']:9.2f} {r['kenward_roger_s']:8.3f} | "
+              f"{r['lmertest_satterthwaite_s']:15.3f} "
+              f"{r['lmertest_satterthwaite_s'] / r['satterthwaite_s']:6.1f} "
+              f"{r['pbkrtest_kenward_roger_s']:13.3f} "
+              f"{r['pbkrtest_kenward_roger_s'] / r['kenward_roger_s']:6.1f}", flush=True)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "ddf_speed.json").write_text(json.dumps(rows, indent=1))

@@ -404,6 +404,11 @@ class MixedResult:
             Add each row's group's conditional modes. A group not seen in fitting
             contributes zero: its prediction is the population (fixed-effects) one,
             as lme4's ``predict(..., allow.new.levels = TRUE)``.
+
+            With ``cwc(x, g)`` or ``gm(x, g)`` in the formula, a group seen in fitting is
+            centred at its group mean from the fitting data; a group not seen is centred
+            at the mean of ``x`` over the rows of ``newdata`` given for that group (so
+            pass all of a new group's rows together, not one at a time).
         interval : {None, "confidence", "prediction"}
             ``None`` (default): a Series of predictions. ``"confidence"``: an interval
             for the population mean at the rows' covariates, ``x' beta`` with variance
