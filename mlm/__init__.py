@@ -20,6 +20,8 @@ from .data import describe_dataset, list_datasets, load_dataset
 from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
+from .glmm_fitting import SeparationWarning, glmer
+from .glmm_results import GLMMResult
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
@@ -47,4 +49,5 @@ __all__ = [
     "variance_tests", "robust", "VarianceTestError", "RobustError",
     "confint", "ranova", "BoundaryWarning",
     "table", "ModelTable", "ComparisonTable", "TableError",
+    "glmer", "GLMMResult", "SeparationWarning",
 ]

@@ -64,6 +64,8 @@ chem <- unfactor(mlmRev::Chem97, c("lea", "school", "student"))
 scots <- unfactor(mlmRev::ScotsSec, c("primary", "second"))
 inst <- unfactor(lme4::InstEval, c("s", "d"))
 egs <- unfactor(mlmRev::egsingle, c("schoolid", "childid"))
+contra <- unfactor(mlmRev::Contraception, c("woman", "district"))
+cbpp <- unfactor(lme4::cbpp, "herd")
 
 write_csv(hsb, "hsb.csv")
 write_csv(sleep, "sleepstudy.csv")
@@ -74,6 +76,8 @@ write_csv(chem, "chem97.csv")
 write_csv(scots, "scotssec.csv")
 write_csv(inst, "insteval.csv.gz")
 write_csv(egs, "egsingle.csv")
+write_csv(contra, "contraception.csv")
+write_csv(cbpp, "cbpp.csv")
 
 ## ---------------------------------------------------------------- manifest
 ## categories: every R factor column with its levels in R's order, except
@@ -388,8 +392,42 @@ manifest$egsingle <- entry(
              "Children have different numbers of tests (unbalanced growth data); model time with year, not the row position.")
 )
 
+manifest$contraception <- entry(
+  "contraception.csv",
+  "Contraceptive use of 1934 women in 60 districts of Bangladesh",
+  paste("One row per woman from the Bangladesh Fertility Survey of 1989: whether she was using contraception at the time of the survey,",
+        "with her age, number of living children and urban or rural residence (1934 rows).",
+        "Women (level 1) are nested in 60 districts (level 2); a binary outcome for logistic mixed models (glmer)."),
+  contra, list(district = length(unique(contra$district))),
+  list(r_package = "mlmRev", r_objects = "Contraception",
+       citation = "Huq, N. M. and Cleland, J. (1990). Bangladesh Fertility Survey 1989 (Main Report). National Institute of Population Research and Training, Dhaka. Data as distributed by the Centre for Multilevel Modelling, University of Bristol; reference given by mlmRev: Steele, F., Diamond, I. and Amin, S. (1996). Immunization uptake in rural Bangladesh: a multilevel analysis. Journal of the Royal Statistical Society A 159, 289-299."),
+  lic("mlmRev"), cats(mlmRev::Contraception, c("woman", "district")),
+  list(woman = "woman id (integer label, unique)",
+       district = "district id (integer label; 60 districts)",
+       use = "contraceptive use at the time of the survey: N or Y (R level order N, Y, so Y is the success in a logistic model)",
+       livch = "number of living children: 0, 1, 2, 3+ (reference level 0)",
+       age = "age of the woman in years, centred at the sample mean",
+       urban = "type of region of residence: N (rural) or Y (urban)")
+)
+
+manifest$cbpp <- entry(
+  "cbpp.csv",
+  "Contagious bovine pleuropneumonia: new cases in 15 herds over 4 periods",
+  paste("Serological incidence of contagious bovine pleuropneumonia (CBPP) in zebu cattle in Ethiopia:",
+        "for each of 15 herds and up to 4 periods, the herd size and the number of new cases (56 rows).",
+        "Periods (level 1) are nested in herds (level 2); binomial counts (incidence out of size) for glmer with cbind(incidence, size - incidence)."),
+  cbpp, list(herd = length(unique(cbpp$herd))),
+  list(r_package = "lme4", r_objects = "cbpp",
+       citation = "Lesnoff, M., Laval, G., Bonnet, P., Abdicho, S., Workalemahu, A., Kifle, D., Peyraud, A., Lancelot, R. and Thiaucourt, F. (2004). Within-herd spread of contagious bovine pleuropneumonia in Ethiopian highlands. Preventive Veterinary Medicine 64, 27-40."),
+  lic("lme4"), cats(lme4::cbpp, "herd"),
+  list(herd = "herd id (integer label, 1-15)",
+       incidence = "number of new serological cases in the herd during the period",
+       size = "herd size at the beginning of the period",
+       period = "factor: the period, 1 to 4 (reference level 1)")
+)
+
 manifest <- manifest[c("hsb", "sleepstudy", "pastes", "penicillin", "exam",
-                       "chem97", "scotssec", "insteval", "egsingle")]
+                       "chem97", "scotssec", "insteval", "egsingle", "contraception", "cbpp")]
 writeLines(toJSON(manifest, auto_unbox = TRUE, pretty = TRUE, null = "null"),
            file.path(out_dir, "manifest.json"))
 cat("wrote data files and manifest to", out_dir, "\n")
