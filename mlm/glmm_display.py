@@ -25,8 +25,8 @@ _method = method
 
 def summary_text(fit) -> str:
     """The summary of a :class:`mlm.glmm_results.GLMMResult`, laid out like lme4's."""
-    lines = fit._head_lines(f"Generalized linear mixed model fit by maximum likelihood ({method(fit)})  [mlm]",
-                            f" Family: {fit.family.label}")
+    title = f"Generalized linear mixed model fit by maximum likelihood ({method(fit)})  [mlm]"
+    lines = fit._head_lines(title, f" Family: {fit.family.label}")
     lines.extend(fit._criteria_lines())
     lines.append("")
     lines.extend(fit._scaled_residual_lines(fit.residuals("pearson").to_numpy()))

@@ -1,4 +1,8 @@
-"""The result of a fit: lme4's names, pandas objects, a summary laid out like lme4's.
+"""The result of a linear fit: lme4's names, pandas objects, a summary laid out like lme4's.
+
+:class:`MixedResult` extends :class:`mlm.results_base.ModelResult`, which it shares with
+GLMM fits (:class:`mlm.GLMMResult`); this module supplies the linear fit's numbers and
+what only a linear fit has (``sigma``, residuals, t tests with lmerTest's df, intervals).
 
 Every number is computed from one solution of the profiled deviance
 (:class:`mlm.pls.PLSSolution`) with lme4's definitions, whichever engine found the
@@ -16,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import DataError
+# _format_p and the level lookups lived here before the base existed: still importable from here
 from .results_base import ModelResult, _format_p, _level_positions, _loose_label  # noqa: F401
 
 __all__ = ["MixedResult"]
