@@ -244,12 +244,43 @@ def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
                             "pandas.to_numeric, or for a yes/no outcome use a binary (logistic) model.")
 
 
-def _evaluate(formula_rhs: str, frame: pd.DataFrame, env, what: str):
+def _evaluate(formula: str, frame: pd.DataFrame, env, what: str, outcome: bool = False):
+    """patsy's matrices for ``formula`` on the model rows (``dmatrices`` with an outcome).
+
+    The parser has checked the syntax; what can still fail is evaluation on these data
+    (arithmetic on text, an unknown level, a transform that gives NaN). Every failure,
+    patsy's or one raised past it by Python, numpy or pandas, becomes one MLMError naming
+    the term (issue 11). log(0) and the like are reported afterwards, by column, instead
+    of numpy's warnings.
+    """
     try:
-        return patsy.dmatrix(formula_rhs, frame, eval_env=env, NA_action="raise",
-                             return_type="dataframe")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if outcome:
+                return patsy.dmatrices(formula, frame, eval_env=env, NA_action="raise",
+                                       return_type="dataframe")
+            return patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise",
+                                 return_type="dataframe")
     except patsy.PatsyError as exc:
-        raise FormulaError(f"Could not build the {what} from '{formula_rhs}': {exc.message}") from None
+        raise _evaluation_error(formula, what, exc.message, getattr(exc, "origin", None)) from None
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            ArithmeticError, RecursionError, MemoryError) as exc:
+        raise _evaluation_error(formula, what, f"{type(exc).__name__}: {exc}", None) from None
+
+
+def _evaluation_error(formula: str, what: str, message: str, origin):
+    message = message.removeprefix("Error evaluating factor: ")
+    term = origin.code[origin.start:origin.end] if origin is not None else None
+    where = f"'{term}' in the {what}" if term else f"the {what} from '{formula}'"
+    pos = origin.start if origin is not None and origin.code == formula else None
+    length = max(1, origin.end - origin.start) if pos is not None else 1
+    if "missing values" in message:
+        return DataError(f"Could not build {where}: it gives missing (NaN) values on some rows "
+                         f"(e.g. the log of a negative number). Transform the variable "
+                         f"differently, or drop those rows first.")
+    return FormulaError(f"Could not build {where}: {message}. Check that the columns it uses "
+                        f"hold the kind of values it needs (numbers for arithmetic, existing "
+                        f"levels for C()), or change the term.",
+                        formula=formula, position=pos, length=length)
 
 
 def _check_rank(X: pd.DataFrame) -> None:
@@ -298,7 +329,8 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     """
     _check_frame(data)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
-        formula, columns=[str(c) for c in data.columns])
+        formula, columns=[str(c) for c in data.columns],
+        index_names=[str(n) for n in data.index.names if n is not None])
     missing_cols = [v for v in parsed.variables if v not in data.columns]
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
@@ -309,14 +341,7 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     _check_values(frame, parsed)
     env = eval_environment()
 
-    try:
-        # log(0) and the like are reported below, by column, instead of numpy's warning.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=env,
-                                         NA_action="raise", return_type="dataframe")
-    except patsy.PatsyError as exc:
-        raise FormulaError(f"Could not build the fixed effects from '{parsed.fixed_formula}': "
-                           f"{exc.message}") from None
+    y_df, X_df = _evaluate(parsed.fixed_formula, frame, env, "fixed effects", outcome=True)
     if y_df.shape[1] != 1:
         raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
                         "a numeric outcome; convert it with pandas.to_numeric.")

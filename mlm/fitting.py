@@ -141,6 +141,7 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     {'school': 160}
     """
     _check_frame(data)  # type and emptiness first: parsing needs the columns
-    parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
+    parsed = parse_formula(formula, columns=[str(c) for c in data.columns],
+                           index_names=[str(n) for n in data.index.names if n is not None])
     design = build_design(parsed, data)
     return fit_design(design, reml=reml, engine=engine)

@@ -42,12 +42,14 @@ import io
 import keyword
 import re
 import tokenize
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import patsy
 
 from .errors import FormulaError
+from .exprcheck import check_expression
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -55,6 +57,8 @@ __all__ = [
     "RandomTerm",
     "ParsedFormula",
     "parse_formula",
+    "canonical_term",
+    "match_term",
 ]
 
 #: Numeric functions that may also be called with a ``np.`` / ``numpy.`` prefix.
@@ -93,6 +97,9 @@ _ALLOWED_OPS = frozenset([
     "<", ">", "<=", ">=", "==", "!=",
 ])
 _BINARY_OPS = frozenset(["+", "-", "*", "/", "//", "%", "**", ":", "|", "~"])
+#: Deepest nesting of parentheses accepted (Python's own parser stops at 200; patsy's
+#: and the expression check recurse once per level).
+_MAX_DEPTH = 50
 _SKIP_TOKENS = frozenset([tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER,
                           tokenize.INDENT, tokenize.DEDENT])
 
@@ -334,6 +341,11 @@ def _prescan(text: str, formula: str, offset: int = 0) -> None:
             raise _not_allowed("A brace '" + ch + "'", formula, pos, 1)
         if ch == "(":
             stack.append((ch, pos))
+            if len(stack) > _MAX_DEPTH:
+                raise FormulaError(
+                    f"Parentheses are nested more than {_MAX_DEPTH} deep here. Simplify the "
+                    f"expression, or compute it as a new column first.",
+                    formula=formula, position=pos)
         elif ch == ")":
             if not stack:
                 raise FormulaError(
@@ -360,8 +372,13 @@ def _tokenize(text: str, formula: str, offset: int = 0) -> list[_Tok]:
                 continue
             start = offset + t.start[1]
             if t.type == tokenize.ERRORTOKEN:
-                if t.string.isspace():
+                if t.string == " ":
                     continue
+                if t.string.isspace():
+                    name = unicodedata.name(t.string[0], "unusual space").lower()
+                    raise FormulaError(f"The character {t.string!r} ({name}, often pasted from "
+                                       f"a document) cannot be read in a formula: replace it "
+                                       f"with a plain space.", formula=formula, position=start)
                 raise _not_allowed(f"The character {t.string!r}", formula, start, 1)
             if t.type == tokenize.COMMENT:
                 raise _not_allowed("A comment '#'", formula, start, 1)
@@ -389,6 +406,51 @@ _R_HINTS = {
 }
 
 
+def _power_hint(in_call: bool) -> str:
+    """R writes powers with '^'; Python (and so patsy) with '**' ('^' is a bitwise xor)."""
+    if in_call:
+        return ("'^' does not raise to a power here: Python writes powers '**', so R's "
+                "I(x^2) is I(x**2).")
+    return ("'^' does not raise to a power here: Python writes powers '**', so R's "
+            "(a + b)^2 (the terms and their two-way interactions) is (a + b)**2, and a "
+            "square is I(x**2).")
+
+
+def _no_tilde(formula: str, prev: _Tok, t: _Tok) -> FormulaError:
+    """Two operands in a row and no '~' anywhere: the tilde is what is missing."""
+    fixed = formula[:prev.end] + " ~ " + formula[t.start:].lstrip()
+    return FormulaError(
+        f"The formula has no '~'. Write the response, '~', then the predictors; it seems to "
+        f"be missing between {prev.string!r} and {t.string!r}: \"{fixed}\".",
+        formula=formula, position=t.start, length=max(1, t.end - t.start))
+
+
+def _r_dot(formula: str, dot: _Tok, toks: list[_Tok], columns) -> FormulaError:
+    """R's ``y ~ .`` (every other column): say so, and list the columns to write."""
+    msg = ("The dot '.' (R's shorthand for 'every other column') is not supported: write "
+           "the predictors out, e.g. \"y ~ x1 + x2 + (1 | group)\".")
+    if columns is not None:
+        used = {t.string for t in toks if t.type == tokenize.NAME}
+        used |= {_string_value(t.string) for t in toks if t.type == tokenize.STRING}
+        rest = [_render_name(c) for c in columns if c not in used]
+        if rest:
+            shown = " + ".join(rest[:20]) + (f" + ... ({len(rest) - 20} more)" if len(rest) > 20 else "")
+            msg += f" Columns not yet in the formula: {shown}."
+    return FormulaError(msg, formula=formula, position=dot.start)
+
+
+def _check_r_operators(formula: str, toks: list[_Tok]) -> None:
+    """R's ``%in%`` (nesting), which would otherwise read as a column named ``in``."""
+    for k in range(len(toks) - 2):
+        a, b, c = toks[k:k + 3]
+        if a.string == "%" and b.string == "in" and c.string == "%":
+            raise FormulaError(
+                "R's %in% is not supported. Nesting is written in the random part: "
+                "(1 | a/b) for b nested in a (the same as (1 | a) + (1 | a:b)), or (1 | a:b) "
+                "for one group per combination. In the fixed part, R's 'b %in% a' is 'a:b'.",
+                formula=formula, position=a.start, length=c.end - a.start)
+
+
 def _check_unquoted_columns(formula: str, columns) -> None:
     """A column that is not a Python name (``Reaction.time``, ``class``) written bare.
 
@@ -399,6 +461,10 @@ def _check_unquoted_columns(formula: str, columns) -> None:
         col = str(col)
         if col.isidentifier() and not keyword.iskeyword(col):
             continue
+        if not keyword.iskeyword(col) and not re.fullmatch(r"[A-Za-z][\w.]*\.[\w.]*", col):
+            # Only names R users write bare (Reaction.time, class); a column named "1"
+            # or "+" must not turn the intercept or an operator into an error.
+            continue
         found = re.search(rf"(?<![\w.\"']){re.escape(col)}(?![\w\"'])", formula)
         if found:
             raise FormulaError(f"The column {col!r} is not a plain Python name, so the formula "
@@ -407,12 +473,13 @@ def _check_unquoted_columns(formula: str, columns) -> None:
 
 
 def _scan(text: str, formula: str, functions: frozenset[str] | None,
-          offset: int = 0) -> _Scan:
+          offset: int = 0, columns: list[str] | None = None) -> _Scan:
     """Tokenise ``text`` and reject everything outside the allow-list.
 
     Returns the tokens (positions relative to ``formula``) and the column names used.
     ``functions=None`` accepts any function name (for re-reading text that was
-    already checked, e.g. with ``extra_functions``).
+    already checked, e.g. with ``extra_functions``). ``columns`` only improves a message
+    (R's ``y ~ .``).
     """
     toks = _tokenize(text, formula, offset)
     variables: list[tuple[str, int]] = []
@@ -445,6 +512,8 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
         if prev is not None and _is_operand_end(prev) and (
                 t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING) or s == "("):
             if not (s == "(" and prev.is_call):
+                if not stack and not any(x.string in ("~", "=") for x in toks):
+                    raise _no_tilde(formula, prev, t)
                 if s == "(":
                     what = ("Calling the result of an expression" if prev.string == ")"
                             else f"Calling {prev.string!r}")
@@ -458,6 +527,9 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                     length=length)
 
         if t.type == tokenize.OP:
+            if s in ("^", "^="):
+                raise FormulaError(_power_hint(enclosing_call() is not None), formula=formula,
+                                   position=t.start, length=length)
             if s not in _ALLOWED_OPS:
                 raise _not_allowed(f"The operator {s!r}", formula, t.start, length)
             if s == "(":
@@ -466,6 +538,9 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                 stack.pop()
             elif s == ".":
                 after = nxt(i + 1)
+                if (prev is None or not _is_operand_end(prev)) and (
+                        after is None or after.type != tokenize.NAME):
+                    raise _r_dot(formula, t, toks, columns)
                 attr = after.string if after is not None else ""
                 raise _not_allowed(f"Attribute access '.{attr}'", formula, t.start,
                                    (after.end if after else t.end) - t.start)
@@ -502,6 +577,14 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                                "level names inside C()/Treatment().")
 
         # NAME (keywords, forbidden and private names were rejected above)
+        normal = unicodedata.normalize("NFKC", s)
+        if normal != s:
+            # Python's compiler normalises identifiers (PEP 3131), so patsy would look
+            # up another name than the one written.
+            raise FormulaError(f"Python reads the name {s!r} as {normal!r} (Unicode "
+                               f"normalisation), so it cannot be written bare. If it is a "
+                               f"column name, write Q(\"{s}\").", formula=formula,
+                               position=t.start, length=length)
         after = nxt(i + 1)
         if after is not None and after.string == ".":
             if s in _NUMPY_PREFIXES:
@@ -594,6 +677,21 @@ def _patsy_error(exc: patsy.PatsyError, formula: str, offset: int, what: str) ->
         formula=formula, position=pos, length=length)
 
 
+def _check_factors(formula: str, toks: list[_Tok], terms, offset: int) -> None:
+    """Every factor patsy will compile must be one valid, bounded Python expression."""
+    seen = set()
+    for term in terms:
+        for factor in term.factors:
+            origin = factor.origin
+            if origin is None:  # pragma: no cover - patsy always records it
+                continue
+            span = (offset + origin.start, offset + origin.end)
+            if span not in seen:
+                seen.add(span)
+                check_expression(formula, [t for t in toks
+                                           if span[0] <= t.start and t.end <= span[1]])
+
+
 def _parse_lhs(formula: str, toks: list[_Tok], open_tok: _Tok, bar: _Tok
                ) -> tuple[bool, tuple[str, ...]]:
     """Intercept flag and covariate term strings of the part before the bar."""
@@ -604,6 +702,7 @@ def _parse_lhs(formula: str, toks: list[_Tok], open_tok: _Tok, bar: _Tok
     except patsy.PatsyError as exc:
         raise _patsy_error(exc, formula, start, "the left side of a random-effects "
                            "term") from None
+    _check_factors(formula, toks, desc.rhs_termlist, start)
     intercept = False
     covariates: list[str] = []
     for term in desc.rhs_termlist:
@@ -704,7 +803,8 @@ def _check_operators(formula: str, toks: list[_Tok]) -> None:
 
 
 def parse_formula(formula: str, columns: Iterable[str] | None = None,
-                  extra_functions: Iterable[str] = ()) -> ParsedFormula:
+                  extra_functions: Iterable[str] = (), *,
+                  index_names: Iterable[str] | None = None) -> ParsedFormula:
     """Parse and check an lme4-style formula without evaluating any of it.
 
     Parameters
@@ -718,6 +818,10 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     extra_functions : iterable of str, optional
         More function names to allow (bare identifiers), on top of
         :data:`ALLOWED_FUNCTIONS`.
+    index_names : iterable of str, optional
+        The names of the data's index levels (``data.index.names``). Only used for the
+        message when a name is not a column but is an index level: it suggests
+        ``data.reset_index()``.
 
     Returns
     -------
@@ -753,6 +857,16 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     ...
     mlm.errors.FormulaError: Unknown variable 'sess' in the formula. Did you mean 'ses'? ...
     """
+    try:
+        return _parse_formula(formula, columns, extra_functions, index_names)
+    except RecursionError:
+        raise FormulaError(
+            f"The formula is too long or too deeply nested to read ({len(formula)} "
+            f"characters). Shorten it, e.g. by computing long expressions as new columns "
+            f"first.") from None
+
+
+def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedFormula:
     if not isinstance(formula, str):
         raise FormulaError(
             f"The formula must be a string such as \"y ~ x + (1 | group)\", not "
@@ -770,8 +884,11 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     functions = ALLOWED_FUNCTIONS | frozenset(extra)
 
     if columns is not None:
+        columns = [str(c) for c in columns]
+    _check_r_operators(formula, _tokenize(formula, formula))
+    if columns is not None:
         _check_unquoted_columns(formula, columns)
-    scan = _scan(formula, formula, functions)
+    scan = _scan(formula, formula, functions, columns=columns)
     toks = scan.tokens
 
     # Match parentheses (balance already checked) and find bars.
@@ -921,6 +1038,7 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
         desc = patsy.ModelDesc.from_formula("".join(placeholder))
     except patsy.PatsyError as exc:
         raise _patsy_error(exc, formula, 0, "the formula") from None
+    _check_factors(formula, toks, desc.lhs_termlist + desc.rhs_termlist, 0)
     if len(desc.lhs_termlist) != 1:  # pragma: no cover - caught above
         raise FormulaError("The response must be one column or expression.",
                            formula=formula, position=0)
@@ -949,6 +1067,13 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
                 msg += " Did you mean " + ", ".join(hints) + "?"
             shown = ", ".join(cols[:10]) + (", ..." if len(cols) > 10 else "")
             msg += f" Columns available: {shown}"
+            in_index = [n for n in names if n in {str(i) for i in (index_names or ()) if i is not None}]
+            if in_index:
+                msg += (f". {', '.join(repr(n) for n in in_index)} "
+                        f"{'is a level' if len(in_index) == 1 else 'are levels'} of the data's "
+                        f"index, not {'a column' if len(in_index) == 1 else 'columns'}: make "
+                        f"{'it a column' if len(in_index) == 1 else 'them columns'} with "
+                        f"data.reset_index(), e.g. mlm.lmer(formula, data.reset_index())")
             pos = unknown[names[0]]
             raise FormulaError(msg, formula=formula, position=pos, length=len(names[0])
                                if formula[pos:pos + len(names[0])] == names[0] else 1)
