@@ -127,11 +127,13 @@ class _Reader:
                           f"{self.example()}.", t)
 
     def operand(self, val: _Val, op) -> _Val:
-        if val.kind != "num":
-            what = "A string" if val.kind == "str" else "A tuple"
-            raise self.error(f"{what} cannot be an operand of {op.string!r}: strings only "
+        if val.kind == "str":
+            raise self.error(f"A string cannot be an operand of {op.string!r}: strings only "
                              f"name a column in Q(\"...\") or levels in C()/Treatment(), "
                              f"each as a whole argument.", op)
+        if val.kind == "tuple":
+            raise self.error(f"A tuple cannot be an operand of {op.string!r}: a tuple only "
+                             f"lists levels, written out, e.g. C(x, levels=(\"a\", \"b\")).", op)
         return val
 
     # -- grammar -------------------------------------------------------------------------

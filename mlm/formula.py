@@ -1080,3 +1080,53 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
 
     return ParsedFormula(formula=formula, response=response, fixed=fixed,
                          random=tuple(random))
+
+
+# ---------------------------------------------------------------------------
+# Term names given to the toolkit
+# ---------------------------------------------------------------------------
+
+def canonical_term(name: str) -> str:
+    """The key under which term and coefficient names are compared: no spaces outside quotes.
+
+    patsy writes ``cwc(ses, school)``; a user may type ``cwc(ses,school)`` or
+    ``cwc( ses, school )``. Spaces inside quotes belong to a column or level name
+    (``Q("my col")``) and are kept.
+
+    Examples
+    --------
+    >>> canonical_term("cwc( ses , school )")
+    'cwc(ses,school)'
+    >>> canonical_term('Q("my col") : x')
+    'Q("my col"):x'
+    """
+    out, quote = [], None
+    for ch in str(name):
+        if quote is None and ch.isspace():
+            continue
+        if ch in "\"'":
+            quote = ch if quote is None else (None if ch == quote else quote)
+        out.append(ch)
+    return "".join(out)
+
+
+def match_term(name: str, available: Iterable[str]) -> str | None:
+    """The entry of ``available`` that ``name`` means, regardless of spacing; None if none.
+
+    The one place where the toolkit (simple slopes, Johnson-Neyman, ...) matches a
+    term or coefficient name written by a user against the model's names: an exact
+    match first, then a unique match of :func:`canonical_term`.
+
+    Examples
+    --------
+    >>> match_term("cwc(ses,school)", ["(Intercept)", "cwc(ses, school)"])
+    'cwc(ses, school)'
+    >>> match_term("sex", ["(Intercept)", "ses"]) is None
+    True
+    """
+    available = [str(a) for a in available]
+    if name in available:
+        return name
+    key = canonical_term(name)
+    found = [a for a in available if canonical_term(a) == key]
+    return found[0] if len(found) == 1 else None
