@@ -7,9 +7,11 @@ cluster") splits a level-1 predictor into its within-group part and the group me
 difference is the contextual effect.
 
 ``cwc(x, g)`` and ``gm(x, g)`` are patsy stateful transforms: the group means are
-memorised from the data the model was fitted to, so predictions on new rows of known
-groups use the fitting data's means; rows of groups not seen in fitting use the mean of
-their own group in the new data.
+memorised from the data the model was fitted to (every row where x is present, including
+rows dropped for a missing value in another model variable, as R computes
+``ave(x, g)`` on the whole column), so predictions on new rows of known groups use the
+fitting data's means; rows of groups not seen in fitting use the mean of their own
+group in the new data.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 import patsy
 
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["center", "FORMULA_HELPERS"]
 
@@ -99,8 +102,8 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Not modified.
+    data : pandas.DataFrame or another data frame
+        Not modified; converted as :func:`mlm.frames.as_pandas` does.
     columns : str or list of str
         Numeric columns to center.
     by : str or list of str, optional
@@ -126,8 +129,7 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     >>> round(float(hsb.groupby("school")["ses_within"].mean().abs().max()), 12)
     0.0
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    data = as_pandas(data)
     cols = [columns] if isinstance(columns, str) else list(columns)
     levels = [] if by is None else ([by] if isinstance(by, str) else list(by))
     for c in cols + levels:
@@ -140,11 +142,14 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
                             "columns can be centered. For a categorical variable, center its dummy columns.")
     out = data.copy()
     for c in cols:
-        x = data[c].astype(float)
+        x = pd.Series(data[c].to_numpy(dtype=float, na_value=np.nan), index=data.index)
         if not levels:
             out[f"{c}_centered"] = x - x.mean()
             continue
-        means = [x.groupby([data[g] for g in levels[:i + 1]], dropna=False).transform("mean")
+        # keys as arrays (no realignment on repeated labels); unsorted (mixed-type ids)
+        keys = model_columns(data, levels)
+        means = [x.groupby([keys[g].to_numpy() for g in levels[:i + 1]], dropna=False,
+                           sort=False).transform("mean")
                  for i in range(len(levels))]
         out[f"{c}_within"] = x - means[-1]
         if len(levels) == 1:

@@ -105,4 +105,5 @@ def load_dataset(name: str) -> pd.DataFrame:
                     values = values.astype(str)
             ordered = column in (entry.get("ordered_factors") or [])
             frame[column] = pd.Categorical(values, categories=levels, ordered=ordered)
+    frame.attrs["name"] = name.lower()  # the summary's "Data:" line names it, as lme4's does
     return frame

@@ -25,6 +25,9 @@ import scipy.linalg as sla
 from .centering import FORMULA_HELPERS
 from .errors import DataError, FormulaError
 from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from .transforms import TRANSFORMS
+from .frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
+                     model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -35,10 +38,6 @@ class MissingDataWarning(UserWarning):
     """Rows with missing values in model variables were dropped (and counted)."""
 
 
-class DesignWarning(UserWarning):
-    """A design that can be fitted but is unlikely to mean what was intended."""
-
-
 def eval_environment() -> patsy.EvalEnvironment:
     """patsy's evaluation environment: exactly the functions a formula may call.
 
@@ -46,8 +45,8 @@ def eval_environment() -> patsy.EvalEnvironment:
     of these functions cannot resolve to anything (the parser rejects it first).
     """
     ns = {name: getattr(np, name) for name in _NUMPY_FUNCTIONS}
-    ns.update({"np": np, "numpy": np, "center": patsy.center, "standardize": patsy.standardize,
-               "scale": patsy.scale})
+    ns.update({"np": np, "numpy": np})
+    ns.update(TRANSFORMS)  # R's scale(); NaN-aware center/standardize (mlm.transforms)
     ns.update(FORMULA_HELPERS)
     for name in ("Treatment", "Sum", "Diff", "Helmert", "Poly"):
         ns[name] = getattr(patsy, name)
@@ -163,12 +162,9 @@ class Design:
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 
-def _check_frame(data) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}. "
-                        "Convert it first, e.g. pandas.DataFrame(data) or pandas.read_csv(path).")
-    if data.shape[0] == 0:
-        raise DataError("data has no rows: there is nothing to fit.")
+def _check_frame(data, what: str = "data") -> pd.DataFrame:
+    """The data as a pandas DataFrame (see :func:`mlm.frames.as_pandas`)."""
+    return as_pandas(data, what)
 
 
 def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
@@ -183,8 +179,16 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
-        uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
-        return codes.astype(np.intp), pd.Index(uniques)
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+            return codes.astype(np.intp), pd.Index(uniques)
+        # Text: hash first, sort only the distinct labels (np.unique sorts every row,
+        # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
+        first, distinct = pd.factorize(values)
+        levels = sorted_levels(distinct)
+        distinct = pd.Index(np.asarray(distinct, dtype=object), dtype=object)
+        codes = pd.Index(levels, dtype=object).get_indexer(distinct)[first]
+        return codes.astype(np.intp), pd.Index(levels)
     parts = []
     for c in cols:
         codes, levels = group_codes(frame, [c])
@@ -223,7 +227,8 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
         which = ", ".join(f"{c}: {n}" for c, n in counts[counts > 0].items())
         warnings.warn(f"{n_bad} of {len(frame)} rows dropped because of missing values "
                       f"(missing per variable: {which}).", MissingDataWarning, stacklevel=4)
-    return frame.loc[~bad], frame.index[bad]
+    bad = bad.to_numpy()
+    return ~bad, frame.index[bad]
 
 
 def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
@@ -240,47 +245,94 @@ def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
         values = frame[resp]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             raise DataError(f"The outcome '{resp}' is not numeric (dtype {values.dtype}). "
-                            "A linear mixed model needs a numeric outcome; convert it with "
-                            "pandas.to_numeric, or for a yes/no outcome use a binary (logistic) model.")
+                            "A linear mixed model needs a numeric outcome: convert numbers stored "
+                            "as text with pandas.to_numeric; a binary (yes/no) outcome must be "
+                            f"coded 0/1 first, e.g. (data['{resp}'] == 'yes').astype(int).")
 
 
-def _evaluate(formula: str, frame: pd.DataFrame, env, what: str, outcome: bool = False):
-    """patsy's matrices for ``formula`` on the model rows (``dmatrices`` with an outcome).
+def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
+    """The two frames patsy sees: every row (to memorise transforms) and the rows kept.
+
+    R evaluates ``scale(x)``, ``log(x)``, ... on the whole data before ``na.omit`` drops
+    the rows with a missing model variable (``model.frame``), so a transform's state
+    (the mean and SD of ``scale``, the group means of ``cwc``) comes from all values of
+    its variable. Factor levels, though, are those of the rows kept
+    (``drop.unused.levels``): text, logical and categorical columns become categoricals
+    of the levels in the kept rows, and a numeric column used inside ``C()`` is blanked
+    in the dropped rows. Both frames get a plain 0..n-1 index (patsy aligns on it; the
+    caller's MultiIndex or repeated labels stay on ``Design.frame``).
+    """
+    memo = {}
+    kept_rows = np.flatnonzero(keep)
+    coded = set(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", parsed.fixed_formula))
+    for term in parsed.random:
+        coded.update(re.findall(r"\bC\(\s*(?:Q\(\s*['\"])?([A-Za-z_][\w.]*)", term.lhs))
+    text = parsed.fixed_formula + " " + " ".join(term.lhs for term in parsed.random)
+    for col in frame.columns:
+        s = frame[col]
+        if str(col) not in text:
+            continue  # a grouping column only: patsy never sees it (group_codes does)
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            used = set(s.iloc[kept_rows].dropna().unique())
+            cats = [c for c in s.cat.categories if c in used]
+            memo[col] = as_categorical(s, cats, s.cat.ordered)
+        elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            memo[col] = as_categorical(s, sorted_levels(s.to_numpy()[kept_rows]))
+        elif col in coded:
+            arr = s.to_numpy(dtype=float, copy=True)
+            arr[~keep] = np.nan
+            memo[col] = arr
+        else:
+            memo[col] = s.to_numpy()
+    memo = pd.DataFrame(memo, columns=list(memo))
+    return memo, memo.iloc[kept_rows].reset_index(drop=True)
+
+
+def _matrices(termlists, memo: pd.DataFrame, kept: pd.DataFrame, env, what: str):
+    """patsy's matrices for ``termlists`` on ``kept``, transforms memorised on ``memo``.
 
     The parser has checked the syntax; what can still fail is evaluation on these data
     (arithmetic on text, an unknown level, a transform that gives NaN). Every failure,
     patsy's or one raised past it by Python, numpy or pandas, becomes one MLMError naming
-    the term (issue 11). log(0) and the like are reported afterwards, by column, instead
-    of numpy's warnings.
+    the term (issue 11).
     """
     try:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if outcome:
-                return patsy.dmatrices(formula, frame, eval_env=env, NA_action="raise",
-                                       return_type="dataframe")
-            return patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise",
-                                 return_type="dataframe")
+        # log(0) in a dropped row, or of a bad value reported below by column, would
+        # otherwise surface as numpy's warning.
+        with np.errstate(all="ignore"):
+            builders = patsy.design_matrix_builders(termlists, lambda: iter([memo]), env,
+                                                    NA_action="drop")
+            return patsy.build_design_matrices(builders, kept, NA_action="raise",
+                                               return_type="dataframe")
     except patsy.PatsyError as exc:
-        raise _evaluation_error(formula, what, exc.message, getattr(exc, "origin", None)) from None
+        raise _evaluation_error(what, exc.message, getattr(exc, "origin", None)) from None
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             ArithmeticError, RecursionError, MemoryError) as exc:
-        raise _evaluation_error(formula, what, f"{type(exc).__name__}: {exc}", None) from None
+        raise _evaluation_error(what, f"{type(exc).__name__}: {exc}", None) from None
 
 
-def _evaluation_error(formula: str, what: str, message: str, origin):
+def _evaluation_error(what: str, message: str, origin):
+    """The MLMError for a term patsy could not evaluate: the term named and marked."""
     message = message.removeprefix("Error evaluating factor: ")
+    found = re.fullmatch(r"(.*) from '(.*)'", what, flags=re.S)
+    part, formula = (found.group(1), found.group(2)) if found else (what, None)
     term = origin.code[origin.start:origin.end] if origin is not None else None
-    where = f"'{term}' in the {what}" if term else f"the {what} from '{formula}'"
-    pos = origin.start if origin is not None and origin.code == formula else None
-    length = max(1, origin.end - origin.start) if pos is not None else 1
+    where = f"'{term}' in the {part}" if term else f"the {what}"
+    pos = origin.start if term and origin.code == formula else None
     if "missing values" in message:
         return DataError(f"Could not build {where}: it gives missing (NaN) values on some rows "
                          f"(e.g. the log of a negative number). Transform the variable "
                          f"differently, or drop those rows first.")
     return FormulaError(f"Could not build {where}: {message}. Check that the columns it uses "
                         f"hold the kind of values it needs (numbers for arithmetic, existing "
-                        f"levels for C()), or change the term.",
-                        formula=formula, position=pos, length=length)
+                        f"levels for C()), or change the term.", formula=formula, position=pos,
+                        length=max(1, origin.end - origin.start) if pos is not None else 1)
+
+
+def _evaluate(formula_rhs: str, memo, kept, env, what: str):
+    termlist = patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist
+    (out,) = _matrices([termlist], memo, kept, env, f"{what} from '{formula_rhs}'")
+    return out
 
 
 def _check_rank(X: pd.DataFrame) -> None:
@@ -306,8 +358,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     ----------
     formula : ParsedFormula or str
         The model; a string is parsed with :func:`mlm.parse_formula`.
-    data : pandas.DataFrame
-        The data. Not modified.
+    data : pandas.DataFrame or another data frame
+        The data. Not modified; converted and checked by :func:`mlm.frames.as_pandas`.
+        Transforms (``scale(x)``, ``cwc(x, g)``) are computed on all rows of the data,
+        as R does, before incomplete rows are dropped.
 
     Returns
     -------
@@ -316,9 +370,18 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     Raises
     ------
     MLMError
-        For data that is not a DataFrame or is empty, unknown columns, a non-numeric or
-        entirely missing outcome, infinite values, collinear fixed effects, or a grouping
-        factor with one level or with as many levels as rows.
+        For data that is not a data frame, is empty or repeats a column name, unknown
+        columns, a non-numeric or entirely missing outcome, numbers stored as text, dates,
+        an id used as a predictor, infinite values, collinear fixed effects, no residual
+        degrees of freedom, or a grouping factor with one level or with as many levels as
+        rows.
+
+    Warns
+    -----
+    BinaryOutcomeWarning
+        The outcome takes two values (a linear model of a binary outcome).
+    ScaleWarning
+        Predictor ranges differ by more than 1e4 (lme4's "consider rescaling").
 
     Examples
     --------
@@ -327,7 +390,7 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     >>> d.X.shape, d.blocks[0].n_levels
     ((180, 2), 18)
     """
-    _check_frame(data)
+    data = _check_frame(data)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
         formula, columns=[str(c) for c in data.columns],
         index_names=[str(n) for n in data.index.names if n is not None])
@@ -336,12 +399,16 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
                         f"{' ...' if data.shape[1] > 15 else ''}.")
-    frame = data.loc[:, list(parsed.variables)].copy()
-    frame, dropped = _drop_missing(frame, parsed)
+    everything = model_columns(data, list(parsed.variables))
+    keep, dropped = _drop_missing(everything, parsed)
+    frame = everything.iloc[np.flatnonzero(keep)]
+    check_columns(frame, parsed)
     _check_values(frame, parsed)
     env = eval_environment()
-
-    y_df, X_df = _evaluate(parsed.fixed_formula, frame, env, "fixed effects", outcome=True)
+    memo, kept = _patsy_frames(everything, keep, parsed)
+    desc = patsy.ModelDesc.from_formula(parsed.fixed_formula)
+    y_df, X_df = _matrices([desc.lhs_termlist, desc.rhs_termlist], memo, kept, env,
+                           f"fixed effects from '{parsed.fixed_formula}'")
     if y_df.shape[1] != 1:
         raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
                         "a numeric outcome; convert it with pandas.to_numeric.")
@@ -356,6 +423,7 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     x_info = X_df.design_info
     X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
     _check_rank(X_df)
+    check_fixed_matrix(X_df, y, parsed)
 
     blocks = []
     n = len(frame)
@@ -363,10 +431,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
         if term.intercept and not term.covariates:
             # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
             # of a small model (a few ms per term).
-            Z_df = pd.DataFrame({"Intercept": np.ones(n)}, index=frame.index)
+            Z_df = pd.DataFrame({"Intercept": np.ones(n)})
             z_info, z_order = _intercept_info(), (0,)
         else:
-            Z_df = _evaluate(term.lhs, frame, env, f"random-effects columns of {term}")
+            Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
             z_info = Z_df.design_info
             Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
         if Z_df.shape[1] == 0:

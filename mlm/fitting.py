@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from .design import Design, _check_frame, build_design
@@ -69,7 +70,11 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
             raise FitError(f"engine='statsmodels' cannot fit this model: {reason}. "
                            "Use engine='pls' (the package's own estimator of the same criterion).")
     problem = PLSProblem(design.y, design.X, design.pls_terms(), reml=reml)
-    theta, info = problem.optimize()
+    with np.errstate(all="ignore"):
+        # Trial points far from the optimum (badly scaled predictors) overflow; the
+        # optimizer steps back from them, and the user hears of the scales from
+        # mlm.frames' check, not as numpy's RuntimeWarnings (issue 11).
+        theta, info = problem.optimize()
     notes = []
     if engine == "statsmodels":
         sol = problem.solve(theta)
@@ -86,9 +91,11 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
                          "log-likelihood units short of the optimum it was started at; "
                          "the optimum is reported.")
     # Convergence is judged by us, on the criterion at the answer (mlm.pls).
-    info.update(problem.check_convergence(theta))
+    with np.errstate(all="ignore"):
+        info.update(problem.check_convergence(theta))
     converged = info["converged"]
-    solution = problem.solve(theta, cond_var=True)
+    with np.errstate(all="ignore"):
+        solution = problem.solve(theta, cond_var=True)
     result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
                          fit_info=info, notes=notes)
     if not converged:
@@ -111,9 +118,11 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
         ``(x || g)`` (uncorrelated), ``(1 | a/b)`` (b nested in a), ``(1 | a:b)``,
         crossed ``(1 | a) + (1 | b)``. Fixed part: patsy syntax (``C(x)``,
         ``I(x**2)``, ``np.log(x)``, ``x*z``, ``cwc(x, g)``, ``gm(x, g)``).
-    data : pandas.DataFrame
-        Not modified. Rows with a missing model variable are dropped, counted in
-        ``nobs_dropped`` and reported.
+    data : pandas.DataFrame or another data frame
+        Not modified. polars, pyarrow and other frames are converted by
+        :func:`mlm.frames.as_pandas`; nullable and pyarrow-backed columns count as their
+        numpy twins. Rows with a missing model variable (NaN, None, ``pd.NA``) are
+        dropped, counted in ``nobs_dropped`` and reported.
     reml : bool, default True
         REML (lme4's default) or ML (Stata's default).
     engine : {"auto", "pls", "statsmodels"}, default "auto"
@@ -140,8 +149,10 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     >>> fit.ngroups
     {'school': 160}
     """
-    _check_frame(data)  # type and emptiness first: parsing needs the columns
+    data = _check_frame(data)  # type, emptiness, duplicate names first: parsing needs the columns
     parsed = parse_formula(formula, columns=[str(c) for c in data.columns],
                            index_names=[str(n) for n in data.index.names if n is not None])
     design = build_design(parsed, data)
-    return fit_design(design, reml=reml, engine=engine)
+    result = fit_design(design, reml=reml, engine=engine)
+    result.data = data
+    return result

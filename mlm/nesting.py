@@ -18,6 +18,7 @@ import pandas as pd
 
 from .design import group_codes
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["describe_nesting", "levels", "NestingReport"]
 
@@ -93,8 +94,8 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        The data (not modified).
+    data : pandas.DataFrame or another data frame
+        The data (not modified); converted as :func:`mlm.frames.as_pandas` does.
     groups : str or list of str
         Grouping columns; ``"a:b"`` is the combination of ``a`` and ``b``. Numeric ids
         are labels, as in lme4.
@@ -133,8 +134,7 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     >>> bool(rep.relations.set_index(["factor", "other"]).loc[("student", "school"), "reused_ids"])
     True
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    data = as_pandas(data)
     names = _as_list(groups)
     cols = {g: g.split(":") for g in names}
     missing = sorted({c for cs in cols.values() for c in cs if c not in data.columns})
@@ -145,7 +145,7 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     codes = {}
     rows = []
     for g in names:
-        frame = data.loc[:, cols[g]]
+        frame = model_columns(data, cols[g])
         ok = ~frame.isna().any(axis=1).to_numpy()
         if not ok.any():
             raise DataError(f"The grouping factor '{g}' is missing in every row.")

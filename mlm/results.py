@@ -18,6 +18,7 @@ import patsy
 from scipy import stats
 
 from .errors import DataError
+from .frames import as_pandas, model_columns
 
 __all__ = ["MixedResult"]
 
@@ -82,6 +83,54 @@ class MixedResult:
         self.converged = bool(converged)
         self.fit_info = dict(fit_info or {})
         self.notes = tuple(notes)
+        #: The data frame the fit came from (a reference, never a copy or modified), kept
+        #: so that :meth:`update` can refit; ``None`` when fitted from a built design.
+        self.data = None
+
+    def update(self, formula: str | None = None, data=None, *, reml: bool | None = None,
+               engine: str | None = None) -> "MixedResult":
+        """Refit with a changed formula, data or criterion, like lme4's ``update()``.
+
+        Parameters
+        ----------
+        formula : str, optional
+            Written relative to this fit's formula: ``"~ . + x"`` adds ``x``,
+            ``". ~ . - x"`` removes it, ``"~ . - (x | g) + (1 | g)"`` simplifies the
+            random part (:func:`mlm.update.update_formula`). A full formula replaces it.
+        data : pandas.DataFrame, optional
+            By default the data this model was fitted to (all its columns, so ``x``
+            need not have been in the model).
+        reml, engine : optional
+            By default as in this fit.
+
+        Returns
+        -------
+        MixedResult
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.lmer("mathach ~ ses + (1 | school)", mlm.load_dataset("hsb"))
+        >>> fit.update("~ . + sector").formula
+        'mathach ~ ses + (1 | school) + sector'
+        """
+        from .fitting import lmer
+        from .update import update_formula
+
+        if data is None:
+            if self.data is None:
+                raise DataError("This fit does not hold its data (it was made by fit_design); "
+                                "pass data=... to update().")
+            data = self.data
+        new = self.formula if formula is None else update_formula(self.formula, formula)
+        return lmer(new, data, reml=self.reml if reml is None else reml,
+                    engine=self.engine if engine is None else engine)
+
+    def _data_text(self) -> str:
+        """lme4's ``Data:`` line: the data set's name when known, else its size."""
+        name = getattr(self.data, "attrs", {}).get("name") if self.data is not None else None
+        rows = self.nobs + self.nobs_dropped
+        return f"{name} ({rows} rows)" if name else f"a data frame of {rows} rows"
 
     # --- sizes ---------------------------------------------------------------------------
     @property
@@ -318,8 +367,9 @@ class MixedResult:
 
         Parameters
         ----------
-        newdata : pandas.DataFrame, optional
-            Rows to predict for; by default the rows the model was fitted to.
+        newdata : pandas.DataFrame or another data frame, optional
+            Rows to predict for; by default the rows the model was fitted to. Converted
+            and checked as the fitting data is (:func:`mlm.frames.as_pandas`).
         include_random : bool, default True
             Add each row's group's conditional modes. A group not seen in fitting
             contributes zero: its prediction is the population (fixed-effects) one,
@@ -343,8 +393,7 @@ class MixedResult:
                 return self.fitted.rename("prediction")
             return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
                              name="prediction")
-        if not isinstance(newdata, pd.DataFrame):
-            raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}.")
+        newdata = as_pandas(newdata, "newdata")
         d = self.design
         needed = [v for v in d.formula.variables if v != d.formula.response]
         if include_random:
@@ -356,15 +405,16 @@ class MixedResult:
         if missing:
             raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
                             "model needs for prediction.")
-        frame = newdata.loc[:, needed_cols].copy()
+        frame = model_columns(newdata, needed_cols, "newdata")
         for col in frame.columns:
             # patsy compares a categorical's own level set with the fitted one, and new rows
             # may hold only some levels: hand it the values, coded with the fitted levels.
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype(object)
-        ok = ~frame.isna().any(axis=1)
+        ok = ~frame.isna().any(axis=1).to_numpy()
         pred = np.full(len(frame), np.nan)
-        sub = frame.loc[ok]
+        # positions, not labels: a MultiIndex or repeated labels must not be realigned
+        sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
         if len(sub):
             try:
                 (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
@@ -382,7 +432,7 @@ class MixedResult:
                     contrib = np.zeros(len(sub))
                     contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
                     mu = mu + contrib
-            pred[ok.to_numpy()] = mu
+            pred[ok] = mu
         return pd.Series(pred, index=newdata.index, name="prediction")
 
     def _fixed_vars(self):
@@ -397,6 +447,7 @@ class MixedResult:
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
         lines.append(f"Formula: {self.formula}")
+        lines.append(f"   Data: {self._data_text()}")
         lines.append("")
         if self.reml:
             lines.append(f"REML criterion at convergence: {self.deviance:.4f}")
@@ -424,10 +475,14 @@ class MixedResult:
                               "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
         lines.append(table.to_string())
         lines.append(f"Tests: {DF_NOTE}")
-        if self.problem.p > 1:
+        if 1 < self.problem.p <= self.CORRELATION_MAX_P:
             lines.append("")
             lines.append("Correlation of fixed effects:")
             lines.append(self._corr_fixef_text())
+        elif self.problem.p > self.CORRELATION_MAX_P:
+            lines.append("")
+            lines.append(f"Correlation of fixed effects not shown: there are {self.problem.p} fixed "
+                         f"effects (more than {self.CORRELATION_MAX_P}); use fit.vcov if you need it.")
         notes = self.messages()
         if notes:
             lines.append("")
@@ -435,35 +490,43 @@ class MixedResult:
             lines.extend(f"- {n}" for n in notes)
         return "\n".join(lines)
 
+    #: Above this many fixed effects the summary leaves their correlations out, as lme4 does.
+    CORRELATION_MAX_P = 12
+
     def _corr_fixef_text(self):
         V = self.solution.vcov_beta
         sd = np.sqrt(np.diag(V))
         C = V / np.outer(sd, sd)
         names = list(self.design.fixed_names)
-        short = [n[:6] for n in names]
-        rows = []
-        for i in range(1, len(names)):
-            rows.append(f"{names[i]:<12.12}" + "".join(f"{C[i, j]:7.3f}" for j in range(i)))
-        return " " * 12 + "".join(f"{s:>7}" for s in short[:-1]) + "\n" + "\n".join(rows)
+        short = _abbreviate(names, 6)
+        width = max(6, *(len(s) for s in short[:-1])) + 1
+        label = max(len(s) for s in short[1:])
+        rows = [f"{short[i]:<{label}}" + "".join(f"{C[i, j]:{width}.3f}" for j in range(i))
+                for i in range(1, len(names))]
+        return " " * label + "".join(f"{s:>{width}}" for s in short[:-1]) + "\n" + "\n".join(rows)
 
     def _random_effects_lines(self):
+        """lme4's random-effects table, columns as wide as their longest entry."""
         vc = self.varcorr
-        out = [f" {'Groups':<12} {'Name':<14} {'Variance':>10} {'Std.Dev.':>9}  Corr"]
+        rows, any_corr = [], False
         for grp, sub in vc.groupby("grp", sort=False):
             var_rows = sub[sub["var2"].isna()]
             cov_rows = sub[sub["var2"].notna()]
             names = list(var_rows["var1"])
             for j, (_, r) in enumerate(var_rows.iterrows()):
-                label = grp if j == 0 else ""
-                name = "" if r["var1"] is None or pd.isna(r["var1"]) else r["var1"]
-                corr = ""
-                if j > 0:
-                    cs = []
-                    for a in range(j):
-                        m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
-                        cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else "")
-                    corr = " ".join(cs)
-                out.append(f" {label:<12} {name:<14} {r['vcov']:>10.4f} {r['sdcor']:>9.4f}  {corr}")
+                name = "" if r["var1"] is None or pd.isna(r["var1"]) else str(r["var1"])
+                cs = []
+                for a in range(j):
+                    m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
+                    cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else " " * 5)
+                any_corr = any_corr or bool(len(cov_rows))
+                rows.append((str(grp) if j == 0 else "", name, f"{r['vcov']:.4f}", f"{r['sdcor']:.4f}",
+                             " ".join(cs).rstrip()))
+        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in
+             enumerate(("Groups", "Name", "Variance", "Std.Dev."))]
+        fmt = lambda g, n, v, s: f" {g:<{w[0]}} {n:<{w[1]}} {v:>{w[2]}} {s:>{w[3]}}"  # noqa: E731
+        out = [fmt("Groups", "Name", "Variance", "Std.Dev.") + ("   Corr" if any_corr else "")]
+        out.extend((fmt(*r[:4]) + (f"  {r[4]}" if r[4] else "")).rstrip() for r in rows)
         return out
 
     def messages(self) -> list:
@@ -502,6 +565,26 @@ class MixedResult:
                 + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
                 + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
                 + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _abbreviate(names, minlength=6):
+    """Names cut to ``minlength`` characters, longer where needed to keep them distinct.
+
+    lme4 labels the correlation of fixed effects with R's ``abbreviate()``, which keeps
+    names unique; cutting to six characters alone printed ``meanse`` twice for HSB's
+    ``meanses`` and ``meanses:cses`` (issue 13).
+    """
+    out = [n[:minlength] for n in names]
+    while True:
+        seen = {}
+        for i, s in enumerate(out):
+            seen.setdefault(s, []).append(i)
+        clash = [i for idx in seen.values() if len(idx) > 1 for i in idx]
+        grow = [i for i in clash if len(out[i]) < len(names[i])]
+        if not grow:
+            return out
+        for i in grow:
+            out[i] = names[i][:len(out[i]) + 1]
 
 
 def require_fit(fit, what: str = "fit", error=DataError) -> None:

@@ -171,8 +171,9 @@ def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
     fit_or_formula : MixedResult or str
         A fitted model, or an lme4-style formula to fit (REML) on ``data`` — usually the
         null model ``"y ~ 1 + (1 | g)"``, but any model is fitted as given.
-    data : pandas.DataFrame, optional
-        Required with a formula; not allowed with a fitted model.
+    data : pandas.DataFrame or another data frame, optional
+        Required with a formula (converted and checked as :func:`mlm.lmer` does); not
+        allowed with a fitted model.
     level : float, default 0.95
         Confidence level of the intervals.
 

@@ -72,7 +72,8 @@ def test_nested_centering_adds_up():
 
 
 def test_center_errors(hsb):
-    with pytest.raises(DataError, match="data must be a pandas DataFrame, not list"):
+    with pytest.raises(DataError,
+                       match=r"data must be a pandas DataFrame or another data frame \(polars.*not list"):
         mlm.center([1, 2], "x")
     with pytest.raises(DataError, match="Column 'sess' not found in the data"):
         mlm.center(hsb, "sess", by="school")

@@ -10,7 +10,9 @@ import pytest
 
 import mlm
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(mlm.__path__, "mlm.") if m.name != "mlm.__main__")
+# every module, subpackages included (mlm.inference, mlm.report, ...)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(mlm.__path__, "mlm.")
+                 if m.name not in ("mlm.__main__", "mlm.datasets"))
 
 
 @pytest.mark.parametrize("name", ["mlm"] + MODULES)
