@@ -97,6 +97,9 @@ _ALLOWED_OPS = frozenset([
     "<", ">", "<=", ">=", "==", "!=",
 ])
 _BINARY_OPS = frozenset(["+", "-", "*", "/", "//", "%", "**", ":", "|", "~"])
+#: Most formula operators (outside function calls) accepted: patsy's parser recurses once
+#: per operator and stops near 490 (RecursionError).
+_MAX_OPERATORS = 300
 #: Deepest nesting of parentheses accepted (Python's own parser stops at 200; patsy's
 #: and the expression check recurse once per level).
 _MAX_DEPTH = 50
@@ -677,6 +680,20 @@ def _patsy_error(exc: patsy.PatsyError, formula: str, offset: int, what: str) ->
         formula=formula, position=pos, length=length)
 
 
+def _model_desc(text: str, formula: str, offset: int, what: str):
+    """patsy's reading of ``text`` (a part of ``formula`` starting at ``offset``)."""
+    try:
+        return patsy.ModelDesc.from_formula(text)
+    except patsy.PatsyError as exc:
+        raise _patsy_error(exc, formula, offset, what) from None
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - patsy asserts on input it does not expect
+        raise FormulaError(f"Cannot read {what}: patsy could not parse it ({type(exc).__name__}). "
+                           f"Check the operators and parentheses (terms are joined with '+', "
+                           f"e.g. 'x + z').", formula=formula) from None
+
+
 def _check_factors(formula: str, toks: list[_Tok], terms, offset: int) -> None:
     """Every factor patsy will compile must be one valid, bounded Python expression."""
     seen = set()
@@ -697,11 +714,7 @@ def _parse_lhs(formula: str, toks: list[_Tok], open_tok: _Tok, bar: _Tok
     """Intercept flag and covariate term strings of the part before the bar."""
     start, end = open_tok.end, bar.start
     text = formula[start:end]
-    try:
-        desc = patsy.ModelDesc.from_formula(text)
-    except patsy.PatsyError as exc:
-        raise _patsy_error(exc, formula, start, "the left side of a random-effects "
-                           "term") from None
+    desc = _model_desc(text, formula, start, "the left side of a random-effects term")
     _check_factors(formula, toks, desc.rhs_termlist, start)
     intercept = False
     covariates: list[str] = []
@@ -789,10 +802,18 @@ def _parse_group(formula: str, toks: list[_Tok], bar_end: int, close: _Tok
 
 
 def _check_operators(formula: str, toks: list[_Tok]) -> None:
-    """Operators with nothing after them (trailing '+', '(x + | g)')."""
+    """Operators with nothing after them (trailing '+', '(x + | g)'), and operators that
+    cannot be unary with nothing before them ('(%1 | g)', '~ * x')."""
     for k, t in enumerate(toks):
         if t.type != tokenize.OP or t.string not in _BINARY_OPS or t.string in "|~":
             continue
+        before = toks[k - 1] if k else None
+        if t.string not in "+-" and (before is None or before.string in ("(", "|", "~", ",")):
+            where = "starts the formula" if before is None else f"follows {before.string!r}"
+            raise FormulaError(
+                f"The operator {t.string!r} {where} and has nothing before it to act on. Put "
+                f"a term before it or remove it, e.g. 'y ~ x * z'.",
+                formula=formula, position=t.start, length=max(1, t.end - t.start))
         after = toks[k + 1] if k + 1 < len(toks) else None
         if after is None or after.string in (")", "|", "~", ","):
             where = "ends the formula" if after is None else f"is followed by {after.string!r}"
@@ -800,6 +821,27 @@ def _check_operators(formula: str, toks: list[_Tok]) -> None:
                 f"The operator {t.string!r} {where} and has nothing to act on. Add a "
                 f"term after it or remove it, e.g. 'y ~ x + z'.",
                 formula=formula, position=t.start, length=max(1, t.end - t.start))
+
+
+def _check_size(formula: str, toks: list[_Tok]) -> None:
+    """At most ``_MAX_OPERATORS`` operators between terms, so that patsy can read it."""
+    calls: list[bool] = []
+    count = 0
+    for t in toks:
+        if t.type != tokenize.OP:
+            continue
+        if t.string == "(":
+            calls.append(t.func is not None)
+        elif t.string == ")":
+            calls.pop()
+        elif t.string in _BINARY_OPS and t.string not in "|~" and not any(calls):
+            count += 1
+            if count > _MAX_OPERATORS:
+                raise FormulaError(
+                    f"The formula has more than {_MAX_OPERATORS} operators between terms, more "
+                    f"than patsy can read. Shorten it, e.g. by combining predictors into new "
+                    f"columns first.", formula=formula[:t.end] + " ...", position=t.start,
+                    length=max(1, t.end - t.start))
 
 
 def parse_formula(formula: str, columns: Iterable[str] | None = None,
@@ -862,8 +904,8 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     except RecursionError:
         raise FormulaError(
             f"The formula is too long or too deeply nested to read ({len(formula)} "
-            f"characters). Shorten it, e.g. by computing long expressions as new columns "
-            f"first.") from None
+            f"characters; patsy reads a few hundred terms). Shorten it, e.g. by computing "
+            f"long expressions as new columns first.") from None
 
 
 def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedFormula:
@@ -943,6 +985,7 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
                 f"here combines several. For arithmetic wrap it in I(...), e.g. "
                 f"'I(y1 + y2) ~ ...'.", formula=formula, position=t.start)
     _check_operators(formula, toks)
+    _check_size(formula, toks)
 
     # Bars: which parentheses are random-effects terms?
     bars_by_paren: dict[int, list[int]] = {}
@@ -1034,10 +1077,7 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
         placeholder[open_tok.start:close_tok.end] = list("1" + " " * (width - 1))
 
     # Whole-formula syntax check, with the random terms blanked out (same offsets).
-    try:
-        desc = patsy.ModelDesc.from_formula("".join(placeholder))
-    except patsy.PatsyError as exc:
-        raise _patsy_error(exc, formula, 0, "the formula") from None
+    desc = _model_desc("".join(placeholder), formula, 0, "the formula")
     _check_factors(formula, toks, desc.lhs_termlist + desc.rhs_termlist, 0)
     if len(desc.lhs_termlist) != 1:  # pragma: no cover - caught above
         raise FormulaError("The response must be one column or expression.",

@@ -498,9 +498,13 @@ def test_valid_python_inside_calls_passes(text):
 
 def test_very_long_formula_is_a_formula_error():
     text = "y ~ " + " + ".join(["x"] * 20000) + " + (1 | g)"
-    with pytest.raises(FormulaError, match=r"too long or too deeply nested to read "
-                                           r"\(80011 characters\)"):
+    with pytest.raises(FormulaError, match=r"more than 300 operators between terms, more than "
+                                           r"patsy can read") as info:
         parse_formula(text)
+    assert info.value.position == 4 + 301 * 4 - 2   # the 301st '+'
+    assert str(info.value).splitlines()[-2].endswith(" + ...")
+    parse_formula("y ~ " + " + ".join(f"x{i}" for i in range(300)) + " + (1 | g)")
+    parse_formula("y ~ I(" + " + ".join(["x"] * 5000) + ") + (1 | g)")  # Python code: no limit
 
 
 # ---------------------------------------------------------------------------
