@@ -28,7 +28,11 @@ A multilevel-model formula looks like ``mathach ~ ses + sector + (1 + ses | scho
 Only column names and a short list of functions may appear, so that a formula
 can never run arbitrary Python code when patsy later evaluates it (see
 :data:`ALLOWED_FUNCTIONS`).  Column names must be Python identifiers; any other
-name is written ``Q("my column")``.
+name is written ``Q("my column")``.  The Python inside each term (``np.log(z)``,
+``I(x < 2)``) is read by :mod:`mlm.exprcheck` before patsy compiles it, so a slip
+such as ``np.log(, + 10)`` is a :class:`FormulaError` with the spot marked.  R habits
+get pointed hints: ``I(x^2)`` (write ``I(x**2)``), ``b %in% a`` (nesting is
+``(1 | a/b)``), ``y ~ .`` (write the columns out), ``factor(x)`` (``C(x)``).
 
 :func:`parse_formula` turns the text into a :class:`ParsedFormula` holding the
 response, the fixed part as a patsy string and the expanded
@@ -464,9 +468,9 @@ def _check_unquoted_columns(formula: str, columns) -> None:
         col = str(col)
         if col.isidentifier() and not keyword.iskeyword(col):
             continue
-        if not keyword.iskeyword(col) and not re.fullmatch(r"[A-Za-z][\w.]*\.[\w.]*", col):
-            # Only names R users write bare (Reaction.time, class); a column named "1"
-            # or "+" must not turn the intercept or an operator into an error.
+        if not keyword.iskeyword(col) and not re.match(r"[^\W\d]", col):
+            # Only names that start like a name (Reaction.time, my col, class); a column
+            # named "1" or "+" must not turn the intercept or an operator into an error.
             continue
         found = re.search(rf"(?<![\w.\"']){re.escape(col)}(?![\w\"'])", formula)
         if found:
@@ -823,6 +827,39 @@ def _check_operators(formula: str, toks: list[_Tok]) -> None:
                 formula=formula, position=t.start, length=max(1, t.end - t.start))
 
 
+def _check_known(formula: str, variables, columns: list[str], index_names) -> None:
+    """Every name must be a column; say which are not, the near misses and index levels."""
+    cols = [str(c) for c in columns]
+    colset = set(cols)
+    unknown: dict[str, int] = {}
+    for name, pos in variables:
+        if name not in colset and name not in unknown:
+            unknown[name] = pos
+    if unknown:
+        names = list(unknown)
+        label = "variable" if len(names) == 1 else "variables"
+        msg = f"Unknown {label} {', '.join(repr(n) for n in names)} in the formula."
+        hints = []
+        for n in names:
+            close = difflib.get_close_matches(n, cols, n=1)
+            if close:
+                hints.append(f"'{close[0]}'" + (f" for '{n}'" if len(names) > 1 else ""))
+        if hints:
+            msg += " Did you mean " + ", ".join(hints) + "?"
+        shown = ", ".join(cols[:10]) + (", ..." if len(cols) > 10 else "")
+        msg += f" Columns available: {shown}"
+        in_index = [n for n in names if n in {str(i) for i in index_names or () if i is not None}]
+        if in_index:
+            msg += (f". {', '.join(repr(n) for n in in_index)} "
+                    f"{'is a level' if len(in_index) == 1 else 'are levels'} of the data's "
+                    f"index, not {'a column' if len(in_index) == 1 else 'columns'}: make "
+                    f"{'it a column' if len(in_index) == 1 else 'them columns'} with "
+                    f"data.reset_index(), e.g. mlm.lmer(formula, data.reset_index())")
+        pos = unknown[names[0]]
+        raise FormulaError(msg, formula=formula, position=pos, length=len(names[0])
+                           if formula[pos:pos + len(names[0])] == names[0] else 1)
+
+
 def _check_size(formula: str, toks: list[_Tok]) -> None:
     """At most ``_MAX_OPERATORS`` operators between terms, so that patsy can read it."""
     calls: list[bool] = []
@@ -878,10 +915,11 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     Raises
     ------
     FormulaError
-        If the formula is not a string, is malformed, has no random-effects
-        term, uses anything outside the allow-list (function calls, attribute
-        access, brackets, ...), or names a column not in ``columns``.  The
-        message names the culprit, says how to fix it and marks the spot.
+        If the formula is not a string, is malformed (including the Python inside
+        a function call), has no random-effects term, uses anything outside the
+        allow-list (function calls, attribute access, brackets, ...), or names a
+        column not in ``columns``.  The message names the culprit, says how to fix
+        it and marks the spot.
 
     Examples
     --------
@@ -1088,35 +1126,7 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
     response = _text(formula, resp_toks)
 
     if columns is not None:
-        cols = [str(c) for c in columns]
-        colset = set(cols)
-        unknown: dict[str, int] = {}
-        for name, pos in scan.variables:
-            if name not in colset and name not in unknown:
-                unknown[name] = pos
-        if unknown:
-            names = list(unknown)
-            label = "variable" if len(names) == 1 else "variables"
-            msg = f"Unknown {label} {', '.join(repr(n) for n in names)} in the formula."
-            hints = []
-            for n in names:
-                close = difflib.get_close_matches(n, cols, n=1)
-                if close:
-                    hints.append(f"'{close[0]}'" + (f" for '{n}'" if len(names) > 1 else ""))
-            if hints:
-                msg += " Did you mean " + ", ".join(hints) + "?"
-            shown = ", ".join(cols[:10]) + (", ..." if len(cols) > 10 else "")
-            msg += f" Columns available: {shown}"
-            in_index = [n for n in names if n in {str(i) for i in (index_names or ()) if i is not None}]
-            if in_index:
-                msg += (f". {', '.join(repr(n) for n in in_index)} "
-                        f"{'is a level' if len(in_index) == 1 else 'are levels'} of the data's "
-                        f"index, not {'a column' if len(in_index) == 1 else 'columns'}: make "
-                        f"{'it a column' if len(in_index) == 1 else 'them columns'} with "
-                        f"data.reset_index(), e.g. mlm.lmer(formula, data.reset_index())")
-            pos = unknown[names[0]]
-            raise FormulaError(msg, formula=formula, position=pos, length=len(names[0])
-                               if formula[pos:pos + len(names[0])] == names[0] else 1)
+        _check_known(formula, scan.variables, columns, index_names)
 
     return ParsedFormula(formula=formula, response=response, fixed=fixed,
                          random=tuple(random))

@@ -581,3 +581,8 @@ def test_match_term(name, available, expected):
     from mlm.formula import canonical_term, match_term
     assert match_term(name, available) == expected
     assert canonical_term(" x ") == "x"
+
+
+def test_column_with_a_space_written_bare_needs_q():
+    with pytest.raises(FormulaError, match=r"'my col' is not a plain Python name.*Q\(\"my col\"\)"):
+        parse_formula("y ~ my col + (1 | g)", columns=["y", "my col", "g"])
