@@ -860,6 +860,19 @@ def _check_known(formula: str, variables, columns: list[str], index_names) -> No
                            if formula[pos:pos + len(names[0])] == names[0] else 1)
 
 
+def _check_fixed_part(formula: str, response: str, fixed: str, first_term: _Tok) -> None:
+    """The fixed part left once the random terms are taken out must still be a formula
+    (``y ~ x -+ (1 | g)`` leaves ``x -``)."""
+    try:
+        patsy.ModelDesc.from_formula(f"{response} ~ {fixed}")
+    except patsy.PatsyError as exc:
+        raise FormulaError(
+            f"The fixed part left after taking out the random-effects terms, '{fixed}', cannot "
+            f"be read ({exc.message}). Check the operators next to the random-effects terms: "
+            f"join each with '+', e.g. \"y ~ x + (1 | group)\".",
+            formula=formula, position=first_term.start) from None
+
+
 def _check_size(formula: str, toks: list[_Tok]) -> None:
     """At most ``_MAX_OPERATORS`` operators between terms, so that patsy can read it."""
     calls: list[bool] = []
@@ -1123,7 +1136,11 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
 
     fixed_toks = [t for k, t in enumerate(toks) if k > ti and k not in removed]
     fixed = _text(formula, fixed_toks) or "1"
+    if (len(fixed_toks) > 1 and fixed_toks[0].string == "-" and (ti + 1) in removed
+            and fixed_toks[1].string not in ("0", "1")):
+        fixed = "1 " + fixed   # y ~ (1 | g) - x: patsy reads '- x' alone as a unary minus
     response = _text(formula, resp_toks)
+    _check_fixed_part(formula, response, fixed, toks[min(bars_by_paren)])
 
     if columns is not None:
         _check_known(formula, scan.variables, columns, index_names)

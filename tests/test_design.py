@@ -350,3 +350,12 @@ def test_evaluation_errors_name_the_term(formula, error, match, call):
         term = re.search(r"Could not build '(.*)' in", lines[0]).group(1)
         assert lines[-2][4:][info.value.position:].startswith(term)
         assert lines[-1].strip() == "^" * len(term)
+
+
+@pytest.mark.parametrize("formula, fixed", [("Reaction ~ 0 + (1 | Subject)", "0"),
+                                            ("Reaction ~ (1 | Subject) - 1", "- 1")])
+def test_no_fixed_columns_is_a_formula_error(sleep, formula, fixed):
+    # lme4 allows it; the engine needs a column (it ended in scipy's ValueError; issue 11)
+    with pytest.raises(FormulaError, match=rf"The fixed part '{re.escape(fixed)}' has no columns: "
+                                           r"no intercept and no predictor\. Keep the intercept"):
+        mlm.lmer(formula, sleep)

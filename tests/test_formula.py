@@ -586,3 +586,14 @@ def test_match_term(name, available, expected):
 def test_column_with_a_space_written_bare_needs_q():
     with pytest.raises(FormulaError, match=r"'my col' is not a plain Python name.*Q\(\"my col\"\)"):
         parse_formula("y ~ my col + (1 | g)", columns=["y", "my col", "g"])
+
+
+def test_fixed_part_left_after_the_random_terms_must_read():
+    # found by the property tests: the '+' joining the term was taken out, leaving 'x -'
+    with pytest.raises(FormulaError, match=r"The fixed part left after taking out the "
+                                           r"random-effects terms, 'x -', cannot be read") as info:
+        parse_formula("y ~ x -+(1|g)")
+    assert info.value.position == 8
+    # a term first and then '- x': patsy reads '- x' alone as a unary minus
+    p = parse_formula("y ~ (1 | g) - x")
+    assert p.fixed == "1 - x" and patsy.ModelDesc.from_formula(p.fixed_formula)

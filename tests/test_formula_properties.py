@@ -230,6 +230,12 @@ REGRESSIONS = [
     # an integer literal beyond Python's 4,300-digit limit: ValueError from the compiler
     "y ~ I(x * " + "9" * 5000 + ") + (1 | g)",
     "y ~ " + "(" * 300 + "x" + ")" * 300 + " + (1 | g)",
+    # found by these properties: patsy asserted (AssertionError) on '%' with nothing before it
+    "np.log(z) ~ C(s)  +  I(x**2)  +  gm(x, g)  +  gm(x, g)  +  (%%1 | g)",
+    # found by these properties: taking out '+(1|g)' left the fixed part '(0)/(0)-'
+    "1~(0)/(0)-+(1|g)",
+    # no fixed column at all: scipy's ValueError from the engine
+    "y ~ 0 + (1 | g)",
 ]
 
 
