@@ -19,7 +19,16 @@ from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
 from .formula import ParsedFormula, RandomTerm, parse_formula
+from .design import MissingDataWarning
+from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
 from .results import MixedResult
+from .inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
+                        variance_tests)
+from .inference.anova import anova
+from .inference.emmeans import marginal_means, pairwise
+from .inference.hypothesis import test
+from .report.table import ComparisonTable, ModelTable, TableError, table
+from .report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
 
 __version__ = "0.1.0"
 
@@ -28,7 +37,12 @@ __all__ = [
     "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
     "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
-    "JohnsonNeyman",
+    "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
+    "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
     "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
-    "ConvergenceWarning", "RefitWarning",
+    "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
+    "BinaryOutcomeWarning", "ScaleWarning",
+    "variance_tests", "robust", "VarianceTestError", "RobustError",
+    "confint", "ranova", "BoundaryWarning",
+    "table", "ModelTable", "ComparisonTable", "TableError",
 ]

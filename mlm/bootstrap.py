@@ -103,7 +103,7 @@ def refit(fit: MixedResult, y: np.ndarray) -> MixedResult:
     solution = problem.solve(theta, cond_var=False)
     design = dataclasses.replace(fit.design, y=np.asarray(y, dtype=float))
     return MixedResult(design, problem, solution, reml=fit.reml, engine="pls",
-                       converged=info["converged"], fit_info=info)
+                       converged=info["converged"], fit_info=info, ddf=fit.ddf)
 
 
 def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = None) -> BootstrapResult:

@@ -298,7 +298,7 @@ def _verdict(table, anova, lr, icc, factor, group_level):
 
 
 # --------------------------------------------------------------------------- compare
-def compare(*fits, refit: bool = True, names=None) -> pd.DataFrame:
+def compare(*fits, refit: bool = True, names=None):
     """Likelihood-ratio tests of nested models, like lme4's ``anova(m0, m1, ...)``.
 
     Parameters
@@ -318,8 +318,9 @@ def compare(*fits, refit: bool = True, names=None) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        A row per model, ordered by number of parameters (as lme4, stable for ties);
+    ComparisonTable
+        A :class:`pandas.DataFrame` (subclass) that prints formatted like lme4's
+        ``anova()``, with a row per model, ordered by number of parameters (as lme4, stable for ties);
         columns ``npar, aic, bic, loglik, deviance, chisq, df, p_value``. ``chisq`` is
         ``2 max(0, logLik - logLik of the previous row)``, ``df`` the difference in
         ``npar`` and ``p_value`` its chi-square tail (NaN when ``df`` is 0), all against
@@ -408,6 +409,8 @@ def compare(*fits, refit: bool = True, names=None) -> pd.DataFrame:
         p = np.where(dfs == 0, np.nan, stats.chi2.sf(chisq, np.where(dfs > 0, dfs, np.nan)))
     # a model with fewer parameters after one with more (df < 0) cannot occur: sorted by npar
     out["chisq"], out["df"], out["p_value"] = chisq, dfs, p
+    from .report.table import ComparisonTable  # here: mlm.report imports this package's modules
+    out = ComparisonTable(out)
     out.attrs["note"] = note
     out.attrs["formulas"] = {names[i]: fits[i].formula for i in order}
     return out

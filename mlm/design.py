@@ -420,10 +420,6 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
     if X_df.shape[1] and not np.all(np.isfinite(X_df.to_numpy())):
         raise DataError("The fixed-effects columns have infinite or undefined values after "
                         "transformation (e.g. log of zero). Transform the predictor differently.")
-    if X_df.shape[1] == 0:  # lme4 allows it; the engine needs one column (issue 11)
-        raise FormulaError(f"The fixed part '{parsed.fixed}' has no columns: no intercept and no "
-                           "predictor. Keep the intercept (drop '0 +' or '- 1') or add a predictor, "
-                           "e.g. \"y ~ 1 + (1 | group)\".", formula=parsed.formula)
     x_info = X_df.design_info
     X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
     _check_rank(X_df)

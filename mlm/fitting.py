@@ -30,6 +30,8 @@ import pandas as pd
 from .design import Design, _check_frame, build_design
 from .errors import FitError, MLMError
 from .formula import parse_formula
+from .inference.ddf import check_ddf
+from .inference.kenward_roger import check_kr_size
 from .mixedlm import fit_statsmodels, statsmodels_layout
 from .pls import PLSProblem
 from .results import MixedResult
@@ -43,7 +45,8 @@ class ConvergenceWarning(UserWarning):
     """The fit did not reach a point where the criterion is flat; estimates are suspect."""
 
 
-def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> MixedResult:
+def fit_design(design: Design, *, reml: bool = True, engine: str = "auto",
+               ddf: str = "satterthwaite") -> MixedResult:
     """Fit a built design.
 
     Parameters
@@ -55,6 +58,8 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
         compare models with different fixed effects).
     engine : {"auto", "pls", "statsmodels"}
         Who optimises; see the module notes. Results agree to optimizer tolerance.
+    ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, default "satterthwaite"
+        Degrees of freedom of the tests of fixed effects (:mod:`mlm.inference.ddf`).
 
     Returns
     -------
@@ -62,8 +67,18 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     """
     if engine not in ENGINES:
         raise MLMError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    if design.X.shape[1] == 0:
+        raise FitError(f"'{design.formula.formula}' has no fixed effects ('0 +' or '- 1' removed the "
+                       "intercept and no other fixed term is left). mlm needs at least one; keep the "
+                       "intercept (drop '0 +') or add a predictor.")
     if engine == "auto":
         engine = "pls"
+    ddf = check_ddf(ddf)
+    if ddf == "kenward-roger":  # say so before fitting, not after
+        if not reml:
+            raise MLMError("ddf='kenward-roger' needs a REML fit (as in lmerTest and pbkrtest): drop "
+                           "reml=False, or use ddf='satterthwaite', which works for ML fits too.")
+        check_kr_size(design)
     if engine == "statsmodels":
         layout, reason = statsmodels_layout(design)
         if layout is None:
@@ -97,7 +112,7 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     with np.errstate(all="ignore"):
         solution = problem.solve(theta, cond_var=True)
     result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
-                         fit_info=info, notes=notes)
+                         fit_info=info, notes=notes, ddf=ddf)
     if not converged:
         warnings.warn(f"The fit of '{design.formula.formula}' did not converge: at the answer the "
                       f"-2 log-likelihood could still drop by about {info['decrement']:.3g} (largest "
@@ -107,7 +122,8 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto") -> Mi
     return result
 
 
-def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "auto") -> MixedResult:
+def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "auto",
+         ddf: str = "satterthwaite") -> MixedResult:
     """Fit a linear mixed model from an lme4-style formula.
 
     Parameters
@@ -129,6 +145,11 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
         Who finds the optimum of lme4's criterion: the package's own estimator
         (``"pls"``, what ``"auto"`` picks today) or statsmodels MixedLM. Same results;
         see :mod:`mlm.fitting`.
+    ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, default "satterthwaite"
+        Degrees of freedom of the t-tests in ``coefficients`` and the summary:
+        lmerTest's Satterthwaite method, pbkrtest's Kenward-Roger (REML only; it also
+        adjusts the standard errors), the residual ``n - p``, or z-tests. ``fit.ddf``
+        records it; ``fit.coef_table(ddf=...)`` gives another without refitting.
 
     Returns
     -------
@@ -153,6 +174,6 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     parsed = parse_formula(formula, columns=[str(c) for c in data.columns],
                            index_names=[str(n) for n in data.index.names if n is not None])
     design = build_design(parsed, data)
-    result = fit_design(design, reml=reml, engine=engine)
+    result = fit_design(design, reml=reml, engine=engine, ddf=ddf)
     result.data = data
     return result

@@ -966,6 +966,8 @@ class PLSProblem:
                     e[j], e[i] = h[j], h[i]
                     curv[a, c] = curv[c, a] = (dev(x + e) - up[j] - up[i] + fx) / (h[i] * h[j])
                     evals += 1
+            if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(curv))):
+                break  # at the edge of where the deviance is defined: leave it to the check
             try:
                 chol = np.linalg.cholesky(curv)
                 step = -sla.cho_solve((chol, True), grad)

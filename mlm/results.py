@@ -22,10 +22,12 @@ from .frames import as_pandas, model_columns
 
 __all__ = ["MixedResult"]
 
-#: How tests of fixed effects are made until Satterthwaite df are added.
-DF_METHOD = "normal"
-DF_NOTE = ("Wald z-tests (normal approximation, df = inf); they are liberal with few groups. "
-           "lme4 gives no p-values; lmerTest's Satterthwaite t-tests give larger p-values with few groups.")
+
+def _ddf():
+    """mlm.inference.ddf, imported on first use (mlm.inference imports this module)."""
+    from .inference import ddf
+
+    return ddf
 
 
 def _format_p(p: float) -> str:
@@ -62,6 +64,11 @@ class MixedResult:
         from the optimizer's flag (:meth:`mlm.pls.PLSProblem.check_convergence`).
     notes : tuple of str
         Plain-language remarks about the fit (dropped rows, engine choice, boundary).
+    ddf : str
+        How the tests of fixed effects get their degrees of freedom:
+        ``"satterthwaite"`` (default, lmerTest's), ``"kenward-roger"`` (pbkrtest's, REML
+        only), ``"residual"`` (n - p) or ``"normal"`` (z-tests); see
+        :mod:`mlm.inference.ddf`. :meth:`coef_table` gives the table with another.
 
     Examples
     --------
@@ -74,7 +81,7 @@ class MixedResult:
     """
 
     def __init__(self, design, problem, solution, *, reml, engine, converged, fit_info=None,
-                 notes=()):
+                 notes=(), ddf="satterthwaite"):
         self.design = design
         self.problem = problem
         self.solution = solution
@@ -83,6 +90,7 @@ class MixedResult:
         self.converged = bool(converged)
         self.fit_info = dict(fit_info or {})
         self.notes = tuple(notes)
+        self.ddf = _ddf().check_ddf(ddf)
         #: The data frame the fit came from (a reference, never a copy or modified), kept
         #: so that :meth:`update` can refit; ``None`` when fitted from a built design.
         self.data = None
@@ -124,7 +132,7 @@ class MixedResult:
             data = self.data
         new = self.formula if formula is None else update_formula(self.formula, formula)
         return lmer(new, data, reml=self.reml if reml is None else reml,
-                    engine=self.engine if engine is None else engine)
+                    engine=self.engine if engine is None else engine, ddf=self.ddf)
 
     def _data_text(self) -> str:
         """lme4's ``Data:`` line: the data set's name when known, else its size."""
@@ -204,26 +212,47 @@ class MixedResult:
 
     @property
     def df_method(self) -> str:
-        """How the df of the tests of fixed effects are obtained."""
-        return DF_METHOD
+        """The same as :attr:`ddf` (kept for code written before Satterthwaite df existed)."""
+        return self.ddf
 
     @cached_property
     def coefficients(self) -> pd.DataFrame:
         """Fixed effects with standard errors, tests and 95% intervals.
 
-        Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``.
-        Tests are Wald z-tests (``df`` is infinite) until Satterthwaite df are added;
-        :attr:`df_method` says which rule was used.
+        Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``:
+        t-tests and t intervals with the df of :attr:`ddf` (Satterthwaite's by default,
+        as lmerTest's ``summary``; under Kenward-Roger ``std_error`` is from pbkrtest's
+        adjusted covariance). :meth:`coef_table` gives the table with another method.
         """
-        est = self.fixef.to_numpy()
-        se = np.sqrt(np.diag(self.solution.vcov_beta))
-        z = est / se
-        crit = stats.norm.ppf(0.975)
-        out = pd.DataFrame({"estimate": est, "std_error": se, "df": np.inf, "statistic": z,
-                            "p_value": 2 * stats.norm.sf(np.abs(z)),
-                            "conf_low": est - crit * se, "conf_high": est + crit * se},
-                           index=self.fixef.index)
-        return out
+        return _ddf().coef_table(self, self.ddf)
+
+    def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
+        """The fixed-effects table with another df method, without refitting.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
+            By default the fit's own (:attr:`ddf`).
+        level : float, default 0.95
+            Confidence level of ``conf_low, conf_high``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns as :attr:`coefficients`; ``attrs["ddf"]`` names the method.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+        >>> fit.coef_table("kenward-roger")["df"].round(1).tolist()
+        [17.0, 17.0]
+        """
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise DataError(f"level must be a number between 0 and 1 (e.g. 0.95), not {level!r}.")
+        if ddf is None and level == 0.95:
+            return self.coefficients.copy()
+        return _ddf().coef_table(self, ddf, level)
 
     # --- random effects --------------------------------------------------------------------
     def _term_labels(self):
@@ -362,8 +391,9 @@ class MixedResult:
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.frame.index,
                          name="residual")
 
-    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
-        """Predictions, with or without the random effects.
+    def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True,
+                interval: str | None = None, level: float = 0.95):
+        """Predictions, with or without the random effects, optionally with intervals.
 
         Parameters
         ----------
@@ -375,10 +405,40 @@ class MixedResult:
             contributes zero: its prediction is the population (fixed-effects) one,
             as lme4's ``predict(..., allow.new.levels = TRUE)``.
 
+            With ``cwc(x, g)`` or ``gm(x, g)`` in the formula, a group seen in fitting is
+            centred at its group mean from the fitting data; a group not seen is centred
+            at the mean of ``x`` over the rows of ``newdata`` given for that group (so
+            pass all of a new group's rows together, not one at a time).
+        interval : {None, "confidence", "prediction"}
+            ``None`` (default): a Series of predictions. ``"confidence"``: an interval
+            for the population mean at the rows' covariates, ``x' beta`` with variance
+            ``x' V x`` (``V`` = :attr:`vcov`; lme4's ``predict(re.form = NA)``).
+            ``"prediction"``: an interval for a new observation. Its centre is the
+            prediction above; its variance adds to ``x' V x``, for each random-effects
+            term, ``z' C_j z`` for a group seen in fitting (``C_j`` the conditional
+            covariance of its effects, lme4's ``condVar``) or ``z' T z`` for a group not
+            seen (``T`` the term's covariance matrix: a new group's effects are unknown),
+            and the residual variance ``sigma^2``. With ``include_random=False`` every
+            group is treated as unseen (a marginal prediction interval).
+        level : float, default 0.95
+            Coverage of the intervals.
+
         Returns
         -------
-        pandas.Series
-            Indexed like ``newdata``; rows with a missing predictor get NaN.
+        pandas.Series or pandas.DataFrame
+            A Series indexed like ``newdata`` when ``interval`` is None; otherwise a
+            DataFrame with columns ``fit, lower, upper`` indexed like ``newdata``. Rows
+            with a missing predictor get NaN.
+
+        Notes
+        -----
+        The intervals are normal (``fit -+ z sqrt(var)``) and approximate in the usual
+        ways (lme4's FAQ; merTools): the variance parameters are treated as known (their
+        uncertainty is ignored), and the covariance between the estimated fixed effects
+        and a seen group's conditional modes is ignored, as is the conditional covariance
+        between the effects of different terms (``(1 | g) + (0 + x | g)``, or nested
+        factors). The prediction interval of a seen group is therefore slightly narrow
+        with few groups.
 
         Examples
         --------
@@ -387,16 +447,62 @@ class MixedResult:
         >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
         >>> fit.predict(new).round(2).tolist()
         [351.99, 303.74]
+        >>> fit.predict(new, interval="prediction").round(1)
+             fit  lower  upper
+        0  352.0  296.2  407.8
+        1  303.7  209.1  398.4
         """
-        if newdata is None:
-            if include_random:
-                return self.fitted.rename("prediction")
-            return pd.Series(self.design.X @ self.solution.beta, index=self.design.frame.index,
-                             name="prediction")
-        newdata = as_pandas(newdata, "newdata")
+        if interval is not None and interval not in ("confidence", "prediction"):
+            raise DataError(f"interval={interval!r} is not available; use None, 'confidence' "
+                            "or 'prediction'.")
+        if interval is not None and not 0 < level < 1:
+            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        with_groups = include_random and interval != "confidence"
+        index, ok, X, blocks = self._new_rows(newdata, with_groups, interval == "prediction")
+        mu = np.full(len(ok), np.nan)
+        if X is not None:
+            fixed = X @ self.solution.beta
+            random = np.zeros(len(fixed))
+            if include_random and interval != "confidence":
+                for (Z, pos), bb in zip(blocks, self.solution.b):
+                    known = pos >= 0
+                    random[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+            mu[ok] = fixed + random
+        if interval is None:
+            return pd.Series(mu, index=index, name="prediction")
+        var = np.full(len(ok), np.nan)
+        if X is not None:
+            var[ok] = self._predict_variance(X, blocks, interval, include_random)
+        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+        return pd.DataFrame({"fit": mu, "lower": mu - half, "upper": mu + half}, index=index)
+
+    def _predict_variance(self, X, blocks, interval, include_random):
+        """x'Vx, plus (prediction) z'C_j z or z'Tz per term and sigma^2: see predict()."""
+        var = np.einsum("ia,ab,ib->i", X, self.solution.vcov_beta, X)
+        if interval == "confidence":
+            return var
+        cv = self.solution.cond_var
+        if cv is None:
+            cv = self.problem.solve(self.theta, cond_var=True).cond_var
+        for (Z, pos), C, cvb in zip(blocks, self.solution.covariances(), cv):
+            known = (pos >= 0) if include_random else np.zeros(len(pos), dtype=bool)
+            var[~known] += np.einsum("ia,ab,ib->i", Z[~known], C, Z[~known])
+            var[known] += np.einsum("ia,iab,ib->i", Z[known], cvb[pos[known]], Z[known])
+        return var + self.solution.sigma2
+
+    def _new_rows(self, newdata, with_groups, with_z=False):
+        """(index, rows usable, X, [(Z, level position or -1)] per term) for predictions.
+
+        ``with_groups``: the rows' groups are looked up (the grouping columns are needed);
+        ``with_z``: the terms' columns are built even so (every group then unseen).
+        """
         d = self.design
+        if newdata is None:
+            blocks = [(b.Z, b.codes) for b in d.blocks]
+            return d.frame.index, np.ones(d.nobs, dtype=bool), d.X, blocks
+        newdata = as_pandas(newdata, "newdata")
         needed = [v for v in d.formula.variables if v != d.formula.response]
-        if include_random:
+        if with_groups:
             needed_cols = needed
         else:
             group_cols = {c for b in d.blocks for c in b.term.group}
@@ -412,28 +518,24 @@ class MixedResult:
             if isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype(object)
         ok = ~frame.isna().any(axis=1).to_numpy()
-        pred = np.full(len(frame), np.nan)
         # positions, not labels: a MultiIndex or repeated labels must not be realigned
         sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
-        if len(sub):
-            try:
-                (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
-            except patsy.PatsyError as exc:
-                raise DataError("newdata cannot be coded like the data the model was fitted to: "
-                                f"{exc.message}") from None
+        if not len(sub):
+            return newdata.index, ok, None, []
+        try:
+            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
             X = np.asarray(X)[:, list(d.x_order)]
-            mu = X @ self.solution.beta
-            if include_random:
-                for b, bb in zip(d.blocks, self.solution.b):
+            blocks = []
+            if with_groups or with_z:
+                for b in d.blocks:
                     (Z,) = patsy.build_design_matrices([b.design_info], sub, NA_action="raise")
-                    Z = np.asarray(Z)[:, list(b.order)]
-                    pos = _level_positions(sub, b)
-                    known = pos >= 0
-                    contrib = np.zeros(len(sub))
-                    contrib[known] = np.sum(np.asarray(Z)[known] * bb[pos[known]], axis=1)
-                    mu = mu + contrib
-            pred[ok] = mu
-        return pd.Series(pred, index=newdata.index, name="prediction")
+                    pos = (_level_positions(sub, b) if with_groups
+                           else np.full(len(sub), -1, dtype=np.intp))
+                    blocks.append((np.asarray(Z)[:, list(b.order)], pos))
+        except patsy.PatsyError as exc:
+            raise DataError("newdata cannot be coded like the data the model was fitted to: "
+                            f"{exc.message}") from None
+        return newdata.index, ok, X, blocks
 
     def _fixed_vars(self):
         import re
@@ -441,8 +543,12 @@ class MixedResult:
         return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self) -> str:
-        """The fit laid out like lme4's ``summary()``, with plain-language notes."""
+    def summary(self, robust: str | None = None) -> str:
+        """The fit laid out like lme4's ``summary()``, with plain-language notes.
+
+        ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
+        errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        """
         lines = []
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
@@ -469,12 +575,19 @@ class MixedResult:
         lines.append("")
         lines.append("Fixed effects:")
         co = self.coefficients
-        table = pd.DataFrame({"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
-                              "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}"),
-                              "z value": co["statistic"].map(lambda v: f"{v:.2f}"),
-                              "Pr(>|z|)": co["p_value"].map(_format_p)}, index=list(co.index))
-        lines.append(table.to_string())
-        lines.append(f"Tests: {DF_NOTE}")
+        z = self.ddf == "normal"
+        cols = {"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
+                "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}")}
+        if not z:
+            cols["df"] = co["df"].map(lambda v: f"{v:.2f}")
+        cols["z value" if z else "t value"] = co["statistic"].map(lambda v: f"{v:.2f}")
+        cols["Pr(>|z|)" if z else "Pr(>|t|)"] = co["p_value"].map(_format_p)
+        lines.append(pd.DataFrame(cols, index=list(co.index)).to_string())
+        lines.append(_ddf().method_line(self.ddf))
+        if robust is not None:
+            from .inference.robust import summary_lines
+            lines.append("")
+            lines.extend(summary_lines(self, robust))
         if 1 < self.problem.p <= self.CORRELATION_MAX_P:
             lines.append("")
             lines.append("Correlation of fixed effects:")
@@ -563,7 +676,7 @@ class MixedResult:
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.messages())
         return (head + "<p><b>Random effects</b></p>" + self.varcorr.to_html(index=False, na_rep="")
                 + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
-                + f"<p><i>{html.escape(DF_NOTE)}</i></p>"
+                + f"<p><i>{html.escape(_ddf().method_line(self.ddf))}</i></p>"
                 + (f"<ul>{notes}</ul>" if notes else ""))
 
 

@@ -163,7 +163,7 @@ def _delta_ci(fit, rho_fun, level):
 
 
 # --- ICC -----------------------------------------------------------------------------------
-def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
+def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=None) -> pd.DataFrame:
     """Intraclass correlations of every grouping factor, with Stata-style intervals.
 
     Parameters
@@ -176,6 +176,14 @@ def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
         allowed with a fitted model.
     level : float, default 0.95
         Confidence level of the intervals.
+    ci : {"delta", "bootstrap"}, default "delta"
+        ``"delta"``: Stata's interval only. ``"bootstrap"``: also a parametric bootstrap
+        percentile interval (:func:`mlm.bootstrap`, like lme4's ``bootMer``, boot's
+        ``perc`` rule, as performance's ``icc(ci = ...)``), in extra columns.
+    nsim : int, default 1000
+        Bootstrap replicates (``ci="bootstrap"`` only).
+    seed : int, optional
+        Seed of the bootstrap, for reproducible intervals.
 
     Returns
     -------
@@ -199,6 +207,10 @@ def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
             ``mixed`` defaults to ML). NaN when the ICC is 0 (a variance on its bound).
         ``cumulative_conf_low``, ``cumulative_conf_high``
             The same interval for ``icc_cumulative`` (the one ``estat icc`` prints).
+        ``boot_conf_low``, ``boot_conf_high``, ``cumulative_boot_conf_low``, ``cumulative_boot_conf_high``
+            With ``ci="bootstrap"`` only: parametric bootstrap percentile intervals of
+            ``icc`` and ``icc_cumulative`` (``attrs["bootstrap"]`` holds nsim, seed and
+            failed refits).
         ``design_effect``
             Kish's 1 + (n_bar - 1) * ``icc_cumulative``, n_bar = rows / groups: the
             variance inflation of a mean from data clustered in this factor (for two
@@ -252,6 +264,9 @@ def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
         fit = fit_or_formula
     if not (0.0 < float(level) < 1.0):
         raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+    if ci not in ("delta", "bootstrap"):
+        raise DataError(f"Unknown ci {ci!r} for icc: use 'delta' (Stata's logit delta method, the "
+                        "default) or 'bootstrap' (adds a parametric bootstrap interval).")
 
     factors = _factor_names(fit)
     V = _factor_variances(fit)
@@ -284,6 +299,11 @@ def icc(fit_or_formula, data=None, *, level=0.95) -> pd.DataFrame:
                      "conf_high": hi, "cumulative_conf_low": clo, "cumulative_conf_high": chi,
                      "design_effect": deff, "reliability": rel})
     out = pd.DataFrame(rows, index=pd.Index(factors, name="group"))
+    if ci == "bootstrap":  # issue 12: a bootstrap interval beside Stata's
+        from .inference.confint import icc_bootstrap
+        boot, info = icc_bootstrap(fit, factors, anc, level, nsim, seed)
+        out = out.join(boot)
+        out.attrs["bootstrap"] = info
     vf = _fixed_variance(fit)
     vr = sum(V.values())
     method = ("adjusted ICC (Nakagawa; V_g = mean over rows of z_i' T_g z_i, as performance)"

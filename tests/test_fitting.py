@@ -245,3 +245,9 @@ def test_toolkit_formulas_raise_formula_errors(formula, match):
                  lambda: mlm.build_design(formula, d), lambda: mlm.parse_formula(formula)):
         with pytest.raises(mlm.FormulaError, match=match):
             call()
+
+
+def test_no_fixed_effects_is_a_clear_error():
+    """lme4 allows a model without fixed effects; mlm says it needs one (found in issue 12's work)."""
+    with pytest.raises(FitError, match=r"has no fixed effects.*keep the intercept"):
+        mlm.lmer("strength ~ 0 + (1 | batch)", data("pastes"))

@@ -5,7 +5,8 @@ Reference numbers: ``tests/reference/toolkit_comparison.json`` (``slopes_as_outc
 ``contextual``), written by ``tests/reference/toolkit_comparison.R`` (R 4.2.2, lme4 1.1.31).
 Model: R&B's intercepts-and-slopes-as-outcomes model
 ``mathach ~ meanses * cses + sector * cses + (cses | school)``, cses = ses - ave(ses, school), REML.
-Tests are Wald z while the fit's df are infinite; R's numbers use qnorm.
+R's numbers use qnorm (Wald z), so the fits here use ddf="normal" (infinite df); with the
+default Satterthwaite df the same code gives t-tests (test_slopes_use_the_fits_df).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ def hsb():
 
 @pytest.fixture(scope="module")
 def rb(hsb):
-    return fit(RB_FORMULA, hsb)
+    return fit(RB_FORMULA, hsb, ddf="normal")  # z-tests, as the R reference (qnorm)
 
 
 @pytest.fixture(scope="module")
 def rb_base(hsb):
-    return fit("mathach ~ meanses + sector + cses + (cses | school)", hsb)
+    return fit("mathach ~ meanses + sector + cses + (cses | school)", hsb, ddf="normal")
 
 
 def r_name(name):
@@ -154,7 +155,7 @@ def test_johnson_neyman_nowhere():
     # A slope that is significant at no moderator value has no real root (a < 0, disc < 0).
     # (A slope significant everywhere is impossible unless the interaction is exactly 0: where
     # the line g10 + g11 W crosses zero it is never significant.)
-    m = fit("y ~ x * w + (1 | g)", noise_data())
+    m = fit("y ~ x * w + (1 | g)", noise_data(), ddf="normal")  # z: the text names the test
     jn = johnson_neyman(m, "x", "w")
     assert jn.bounds == () and jn.significant_nowhere and not jn.significant_everywhere
     assert "not significant (two-sided alpha = 0.05, Wald z) for any value of w" in jn.text

@@ -1,0 +1,8 @@
+"""Output for papers and checks: tables of models (:mod:`mlm.report.table`) and figures
+(:mod:`mlm.report.plots`)."""
+
+from .plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
+from .table import ComparisonTable, ModelTable, TableError
+
+__all__ = ["ComparisonTable", "ModelTable", "TableError",
+           "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals"]
