@@ -251,7 +251,7 @@ def test_term_names_match_regardless_of_spaces(hsb):
     cwc(ses, school) is R&B's cses exactly, so the numbers are R's for the cses model.
     """
     f = fit("mathach ~ meanses*cwc(ses, school) + sector*cwc(ses, school) "
-            "+ (cwc(ses, school) | school)", hsb)
+            "+ (cwc(ses, school) | school)", hsb, ddf="normal")  # z-tests, as the R reference
     assert "cwc(ses, school)" in f.fixef.index
     r = RB["simple_slopes_meanses"]
     for focal, moderator in [("cwc(ses,school)", "meanses"), ("cwc( ses , school )", " meanses"),
