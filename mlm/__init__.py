@@ -9,15 +9,19 @@ Stages you can call on their own: :func:`parse_formula` -> :func:`build_design` 
 """
 
 from .bootstrap import BootstrapResult, bootstrap
+from .power import power
+from .simulate import simulate_dataset
 from .centering import center
 from .comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 from .interactions import InteractionError, JohnsonNeyman, cross_level, johnson_neyman, simple_slopes
 from .nesting import NestingReport, describe_nesting, levels
 from .variance import icc, r2
-from .data import list_datasets, load_dataset
+from .data import describe_dataset, list_datasets, load_dataset
 from .design import Design, RandomBlock, build_design
 from .errors import DataError, FitError, FormulaError, MLMError
 from .fitting import ConvergenceWarning, fit_design, lmer
+from .glmm_fitting import SeparationWarning, glmer
+from .glmm_results import GLMMResult
 from .formula import ParsedFormula, RandomTerm, parse_formula
 from .design import MissingDataWarning
 from .frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
@@ -34,8 +38,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
-    "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets",
-    "bootstrap", "BootstrapResult", "icc", "r2", "describe_nesting", "levels", "NestingReport",
+    "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets", "describe_dataset",
+    "bootstrap", "BootstrapResult", "power", "simulate_dataset", "icc", "r2", "describe_nesting", "levels", "NestingReport",
     "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
     "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
     "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
@@ -45,4 +49,5 @@ __all__ = [
     "variance_tests", "robust", "VarianceTestError", "RobustError",
     "confint", "ranova", "BoundaryWarning",
     "table", "ModelTable", "ComparisonTable", "TableError",
+    "glmer", "GLMMResult", "SeparationWarning",
 ]

@@ -10,7 +10,6 @@ High School and Beyond.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import MLMError
+from .replicates import (RefitTemplate, check_n_jobs, check_nsim, draw_response, replicate_seeds,
+                         run_replicates)
 from .results import MixedResult, require_fit
 
 __all__ = ["bootstrap", "BootstrapResult", "simulate_response"]
@@ -87,26 +88,31 @@ def simulate_response(fit: MixedResult, rng: np.random.Generator) -> np.ndarray:
     term's estimated covariance and ``e*`` from N(0, sigma^2): lme4's ``simulate()``
     with ``use.u = FALSE``.
     """
-    d, sol = fit.design, fit.solution
-    y = d.X @ sol.beta
-    for block, T in zip(d.blocks, sol.templates):
-        u = rng.standard_normal((block.n_levels, block.k))
-        b = np.sqrt(sol.sigma2) * u @ T.T
-        y = y + np.sum(block.Z * b[block.codes], axis=1)
-    return y + np.sqrt(sol.sigma2) * rng.standard_normal(d.nobs)
+    sol = fit.solution
+    return draw_response(fit.design, sol.beta, sol.templates, sol.sigma2, rng)
 
 
 def refit(fit: MixedResult, y: np.ndarray) -> MixedResult:
     """The same model fitted to a new outcome vector, reusing the design (engine pls)."""
-    problem = fit.problem.with_response(y)
-    theta, info = problem.optimize(theta0=fit.theta)
-    solution = problem.solve(theta, cond_var=False)
-    design = dataclasses.replace(fit.design, y=np.asarray(y, dtype=float))
-    return MixedResult(design, problem, solution, reml=fit.reml, engine="pls",
-                       converged=info["converged"], fit_info=info, ddf=fit.ddf)
+    return RefitTemplate.from_fit(fit).refit(y)
 
 
-def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = None) -> BootstrapResult:
+# What a failed refit raises; anything else is a bug or an error in the statistic and
+# reaches the caller.
+REFIT_ERRORS = (MLMError, np.linalg.LinAlgError, ValueError, FloatingPointError)
+
+
+def _one_replicate(payload, rng):
+    template, statistic = payload
+    y = template.simulate(rng)
+    try:
+        return _as_series(statistic(template.refit(y))).to_numpy()
+    except REFIT_ERRORS:
+        return None
+
+
+def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = None, *,
+              n_jobs: int | None = 1, progress: bool = True) -> BootstrapResult:
     """Parametric bootstrap of ``statistic(fit)``.
 
     Parameters
@@ -114,11 +120,21 @@ def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = 
     fit : MixedResult
     statistic : callable
         Takes a fitted model, returns a number, a sequence of numbers, a dict or a
-        pandas Series (e.g. ``lambda f: f.fixef``).
+        pandas Series (e.g. ``lambda f: f.fixef``). With ``n_jobs != 1`` it is sent to
+        the workers (joblib pickles lambdas too) and receives refits whose design has no
+        patsy information, so it cannot call ``predict(newdata)``.
     nsim : int, default 1000
         Number of replicates.
     seed : int, optional
-        For reproducible draws.
+        For reproducible draws. Replicate ``i`` uses the ``i``-th child of
+        ``numpy.random.SeedSequence(seed)``: its outcome is column ``sim_{i+1}`` of
+        ``fit.simulate(nsim, seed)``, and the result is the same for any ``n_jobs``.
+    n_jobs : int or None, default 1
+        Worker processes (joblib): 1 runs here, -1 uses every core, None follows
+        joblib's active configuration (``joblib.parallel_config``, e.g. a Dask cluster
+        with ``backend="dask"``).
+    progress : bool, default True
+        Show a tqdm progress bar.
 
     Returns
     -------
@@ -131,27 +147,24 @@ def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = 
     >>> def icc(f):
     ...     v = f.varcorr["vcov"]
     ...     return v.iloc[0] / v.sum()
-    >>> boot = mlm.bootstrap(fit, icc, nsim=50, seed=1)
+    >>> boot = mlm.bootstrap(fit, icc, nsim=50, seed=1, progress=False)
     >>> len(boot.replicates)
     50
     """
     require_fit(fit)
     if not callable(statistic):
         raise MLMError("statistic must be a function of a fitted model, e.g. lambda f: f.fixef.")
-    if int(nsim) < 1:
-        raise MLMError(f"nsim must be a positive number of replicates, not {nsim!r}.")
+    nsim = check_nsim(nsim)
+    n_jobs = check_n_jobs(n_jobs)
     original = _as_series(statistic(fit))
-    rng = np.random.default_rng(seed)
-    rows, failures = [], 0
+    seeds = replicate_seeds(seed, nsim)
+    payload = (RefitTemplate.from_fit(fit), statistic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(int(nsim)):
-            y = simulate_response(fit, rng)
-            try:
-                rows.append(_as_series(statistic(refit(fit, y))).to_numpy())
-            except (MLMError, np.linalg.LinAlgError, ValueError, FloatingPointError):
-                failures += 1
+        results = run_replicates(_one_replicate, payload, seeds, n_jobs=n_jobs,
+                                 progress=progress, desc="bootstrap")
+    rows = [r for r in results if r is not None]
     replicates = pd.DataFrame(rows, columns=original.index)
     replicates.index.name = "replicate"
-    return BootstrapResult(original=original, replicates=replicates, nsim=int(nsim),
-                           seed=seed, failures=failures)
+    return BootstrapResult(original=original, replicates=replicates, nsim=nsim,
+                           seed=seed, failures=len(results) - len(rows))

@@ -351,7 +351,8 @@ def _check_rank(X: pd.DataFrame) -> None:
                         "every level together with the intercept). Remove it from the formula.")
 
 
-def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
+def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
+                 observation_level: bool = False) -> Design:
     """Build the model matrices of ``formula`` on ``data``.
 
     Parameters
@@ -362,6 +363,9 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
         The data. Not modified; converted and checked by :func:`mlm.frames.as_pandas`.
         Transforms (``scale(x)``, ``cwc(x, g)``) are computed on all rows of the data,
         as R does, before incomplete rows are dropped.
+    observation_level : bool, default False
+        Allow a grouping factor with a level per row (an observation-level random
+        effect: overdispersion in a binomial-count or Poisson GLMM, :func:`mlm.glmer`).
 
     Returns
     -------
@@ -446,12 +450,12 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame) -> Design:
             raise DataError(f"The grouping factor '{name}' has only one level in the data used: "
                             "a variance between groups needs at least two groups (and in practice "
                             "five or more). Check the grouping column, or drop the term.")
-        if G >= n:
+        if G >= n and not observation_level:
             raise DataError(f"The grouping factor '{name}' has as many levels ({G}) as there are rows: "
                             "every group holds one observation, so its variance cannot be told apart "
                             "from the residual variance. Check that you grouped by the right column "
                             "(a group id, not a row id).")
-        if G * Z_df.shape[1] >= n:
+        if G * Z_df.shape[1] >= n and not (observation_level and G * Z_df.shape[1] <= n):
             raise DataError(f"The term {term} has {G * Z_df.shape[1]} random effects for {n} rows: "
                             "too many to estimate. Drop random slopes or use fewer groups.")
         blocks.append(RandomBlock(term=term, group_name=name,

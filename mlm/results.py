@@ -134,6 +134,20 @@ class MixedResult:
         return lmer(new, data, reml=self.reml if reml is None else reml,
                     engine=self.engine if engine is None else engine, ddf=self.ddf)
 
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulate.simulate`.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+        >>> fit.simulate(nsim=2, seed=1).shape
+        (180, 2)
+        """
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed)
+
     def _data_text(self) -> str:
         """lme4's ``Data:`` line: the data set's name when known, else its size."""
         name = getattr(self.data, "attrs", {}).get("name") if self.data is not None else None

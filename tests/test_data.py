@@ -116,3 +116,130 @@ def test_unknown_dataset(name, match):
     with pytest.raises(DataError, match=match) as info:
         mlm.load_dataset(name)
     assert isinstance(info.value, MLMError)
+
+
+# --- codebooks (issue 15) -------------------------------------------------------------------
+CODEBOOK_NAMES = [n for n in NAMES if "levels" in MANIFEST[n]]
+REFERENCE = json.loads((Path(__file__).resolve().parent / "reference" / "datasets.json")
+                       .read_text("utf-8"))
+
+
+def test_every_bundled_set_of_this_release_has_a_codebook():
+    assert {"hsb", "sleepstudy", "exam", "chem97", "scotssec", "pastes", "penicillin",
+            "insteval", "egsingle"} <= set(CODEBOOK_NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_describe_dataset_is_the_frames_description(name):
+    entry = MANIFEST[name]
+    text = mlm.describe_dataset(name)
+    assert mlm.load_dataset(name).attrs["description"] == text
+    assert text.startswith(f"{name}: ")
+    for column in entry["columns"]:
+        assert f"\n  {column} " in text, column
+    if isinstance(entry.get("source"), dict) and entry["source"].get("citation"):
+        assert "Citation: " + entry["source"]["citation"][:40] in " ".join(text.split())
+    assert f"Licence: {entry['license']}" in text
+
+
+@pytest.mark.parametrize("name", CODEBOOK_NAMES)
+def test_codebook_levels_agree_with_the_data(name):
+    """A variable said to describe a unit is constant within that unit's id column."""
+    entry, d = MANIFEST[name], mlm.load_dataset(name)
+    ids = {u["unit"]: u["id"] for u in entry["levels"]}
+    assert set(entry["variable_levels"]) == set(entry["columns"])
+    text = mlm.describe_dataset(name)
+    for column, unit in entry["variable_levels"].items():
+        assert f"[{unit}]" in text
+        id_column = ids[unit]
+        if id_column is None or id_column == column:
+            continue
+        per_unit = d.groupby(id_column, observed=True)[column].nunique(dropna=False)
+        assert per_unit.max() == 1, (column, unit)
+    # the id columns exist and the top unit's id is a grouping column
+    for unit in entry["levels"]:
+        assert unit["id"] is None or unit["id"] in d.columns
+    assert mlm.list_datasets().loc[name, "levels"].split(" < ")[0] in {
+        u["unit"] for u in entry["levels"] if u["level"] == 1}
+
+
+def test_levels_text_marks_crossed_units():
+    listing = mlm.list_datasets()
+    assert listing.loc["hsb", "levels"] == "student < school"
+    assert listing.loc["egsingle", "levels"] == "test < child < school"
+    assert listing.loc["penicillin", "levels"] == "test < plate x sample"
+    assert "nested" in listing.loc["chem97", "structure"]
+    assert "crossed" in listing.loc["scotssec", "structure"]
+
+
+def test_list_of_variables():
+    table = mlm.list_datasets(variables=True)
+    assert table.index.names == ["name", "variable"]
+    assert len(table) == sum(len(MANIFEST[n]["columns"]) for n in NAMES)
+    assert table.loc[("hsb", "meanses"), "level"] == "school"
+    assert table.loc[("hsb", "mathach"), "level"] == "student"
+    assert table.loc[("exam", "sex"), "categories"] == "F, M"
+    assert table.loc[("egsingle", "female"), "level"] == "child"
+
+
+def test_entry_without_a_codebook_still_renders(monkeypatch):
+    """Other helpers' entries may carry only the older fields (file, title, variables...)."""
+    from mlm import data as data_module
+    bare = {"file": "x.csv", "title": "A bare entry", "rows": 3, "columns": ["y", "g"],
+            "groups": {"g": 2}, "variables": {"y": "outcome"}}
+    minimal = {"file": "z.csv", "columns": []}
+    fake = dict(data_module._manifest(), bare=bare, minimal=minimal)
+    monkeypatch.setattr(data_module, "_manifest", lambda: fake)
+    text = mlm.describe_dataset("bare")
+    assert text.startswith("bare: A bare entry") and "  y  outcome" in text and "  g" in text
+    assert "Levels" not in text and "Known quirks" not in text
+    assert mlm.describe_dataset("minimal").startswith("minimal:")
+    listing = mlm.list_datasets()
+    assert listing.loc["bare", "levels"] == "" and listing.loc["bare", "structure"] == ""
+    assert mlm.list_datasets(variables=True).loc[("bare", "g"), "level"] == ""
+
+
+def test_describe_unknown_dataset():
+    with pytest.raises(DataError, match=r"no bundled data set called 'egsingel'.*egsingle"):
+        mlm.describe_dataset("egsingel")
+
+
+def test_egsingle_levels_and_sizes():
+    ref = REFERENCE["egsingle_levels"]   # levels(mlmRev::egsingle$female) etc.
+    d = mlm.load_dataset("egsingle")
+    assert d.shape == (7230, 12)
+    assert d["childid"].nunique() == ref["n_children"] and d["schoolid"].nunique() == ref["n_schools"]
+    assert [str(v) for v in d["female"].cat.categories] == ref["female"]
+    assert [str(v) for v in d["retained"].cat.categories] == ref["retained"]
+    assert d.groupby("childid")["schoolid"].nunique().max() == 1    # children in one school
+
+
+@pytest.mark.parametrize("key", ["egsingle_help", "egsingle_growth"])
+def test_egsingle_fits_as_mlmrevs(key):
+    """tests/reference/datasets.R: lmer on our CSV, which R checks equals mlmRev::egsingle's fit.
+
+    Tolerances: lme4 (bobyqa) and our optimizer both stop within about 1e-6 of the optimum
+    of the log-likelihood; estimates then agree to about 1e-4 relative.
+    """
+    ref = REFERENCE[key]
+    fit = mlm.lmer(ref["formula"], mlm.load_dataset("egsingle"), reml=ref.get("reml", True))
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)     # logLik(m)
+    for name, value in ref["fixef"].items():                          # fixef(m)
+        assert fit.fixef[name] == pytest.approx(value, rel=1e-3, abs=1e-6), name
+    v = fit.varcorr
+    resid = v.loc[v["grp"] == "Residual", "vcov"].iloc[0]
+    assert resid == pytest.approx(ref["vcov"]["Residual|NA|NA"], rel=1e-3)
+
+
+def test_every_data_file_is_shipped_in_the_wheel():
+    """pyproject's package-data patterns cover every file the manifest names."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from 3.11")
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["mlm.datasets"]
+    assert "manifest.json" in patterns
+    for name, entry in MANIFEST.items():
+        assert any(fnmatch.fnmatch(entry["file"], p) for p in patterns), name
+        assert (root / "datasets" / entry["file"]).is_file(), name

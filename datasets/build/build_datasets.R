@@ -63,6 +63,9 @@ exam <- unfactor(mlmRev::Exam, c("school", "student"))
 chem <- unfactor(mlmRev::Chem97, c("lea", "school", "student"))
 scots <- unfactor(mlmRev::ScotsSec, c("primary", "second"))
 inst <- unfactor(lme4::InstEval, c("s", "d"))
+egs <- unfactor(mlmRev::egsingle, c("schoolid", "childid"))
+contra <- unfactor(mlmRev::Contraception, c("woman", "district"))
+cbpp <- unfactor(lme4::cbpp, "herd")
 
 write_csv(hsb, "hsb.csv")
 write_csv(sleep, "sleepstudy.csv")
@@ -72,6 +75,9 @@ write_csv(exam, "exam.csv")
 write_csv(chem, "chem97.csv")
 write_csv(scots, "scotssec.csv")
 write_csv(inst, "insteval.csv.gz")
+write_csv(egs, "egsingle.csv")
+write_csv(contra, "contraception.csv")
+write_csv(cbpp, "cbpp.csv")
 
 ## ---------------------------------------------------------------- manifest
 ## categories: every R factor column with its levels in R's order, except
@@ -98,8 +104,30 @@ ngrp <- function(d, cols) {
   r
 }
 
+## Codebook fields (issue 15), all optional so that entries without them stay valid:
+##   structure       - the grouping structure in words
+##   levels          - the units, lowest first: unit name, the id column (NA for the
+##                     row itself) and the level number (crossed units share a number)
+##   variable_levels - the unit each variable describes
+##   quirks          - known traps of the data, one sentence each
+## A variable said to describe a unit with an id column must be constant within it:
+## checked here on the data, so the codebook cannot claim a level the data contradict.
+unit <- function(unit, id = NA_character_, level) list(unit = unit, id = id, level = as.integer(level))
+check_levels <- function(d, levels, variable_levels) {
+  ids <- setNames(vapply(levels, function(u) u$id, ""), vapply(levels, function(u) u$unit, ""))
+  stopifnot(all(unlist(variable_levels) %in% names(ids)),
+            identical(sort(names(variable_levels)), sort(names(d))))
+  for (v in names(variable_levels)) {
+    id <- ids[[variable_levels[[v]]]]
+    if (is.na(id) || id == v) next
+    k <- tapply(as.character(d[[v]]), d[[id]], function(x) length(unique(x)))
+    if (any(k > 1)) stop(sprintf("%s is not constant within %s", v, id))
+  }
+}
+
 entry <- function(file, title, description, d, groups, source, license,
-                  categories, variables, ordered = character(0), notes = NULL) {
+                  categories, variables, ordered = character(0), notes = NULL,
+                  structure = NULL, levels = NULL, variable_levels = NULL, quirks = NULL) {
   stopifnot(identical(sort(names(variables)), sort(names(d))))
   e <- list(file = file, title = title, description = description,
             rows = nrow(d), columns = names(d), groups = groups,
@@ -107,6 +135,13 @@ entry <- function(file, title, description, d, groups, source, license,
             ordered_factors = I(ordered),
             variables = variables[names(d)])
   if (!is.null(notes)) e$notes <- notes
+  if (!is.null(levels)) {
+    check_levels(d, levels, variable_levels)
+    e$structure <- structure
+    e$levels <- levels
+    e$variable_levels <- variable_levels[names(d)]
+  }
+  if (!is.null(quirks)) e$quirks <- I(quirks)
   e
 }
 
@@ -135,7 +170,15 @@ manifest$hsb <- entry(
        disclim = "school disciplinary climate scale",
        himinty = "1 = school with more than 40% minority enrolment, 0 = not",
        meanses = "school mean SES as given in R&B's school file (MathAchSchool$MEANSES; not recomputed from these rows)"),
-  notes = "Recoded from nlme factors: minority = (Minority == 'Yes'), female = (Sex == 'Female'), sector = (Sector == 'Catholic'), himinty = HIMINTY label. The school mean of ses in these rows differs slightly from meanses."
+  notes = "Recoded from nlme factors: minority = (Minority == 'Yes'), female = (Sex == 'Female'), sector = (Sector == 'Catholic'), himinty = HIMINTY label. The school mean of ses in these rows differs slightly from meanses.",
+  structure = "students (rows, level 1) nested in schools (level 2)",
+  levels = list(unit("student", level = 1), unit("school", "school", 2)),
+  variable_levels = list(school = "school", minority = "student", female = "student", ses = "student",
+                         mathach = "student", size = "school", sector = "school", pracad = "school",
+                         disclim = "school", himinty = "school", meanses = "school"),
+  quirks = c("meanses is R&B's school mean SES from their school file; the mean of ses over a school's rows in these data differs slightly from it (use gm(ses, school) for the sample mean).",
+             "R&B's chapter-4 models centre ses on the school mean: write cwc(ses, school), not ses.",
+             "minority, female, sector and himinty are 0/1 numbers, not factors: each enters a formula as one slope.")
 )
 
 manifest$sleepstudy <- entry(
@@ -150,7 +193,12 @@ manifest$sleepstudy <- entry(
   lic("lme4"), cats(lme4::sleepstudy, "Subject"),
   list(Reaction = "average reaction time (ms)",
        Days = "number of days of sleep deprivation (0-9)",
-       Subject = "subject number (integer label, e.g. 308)")
+       Subject = "subject number (integer label, e.g. 308)"),
+  structure = "days (rows, level 1) nested in subjects (level 2)",
+  levels = list(unit("day", level = 1), unit("subject", "Subject", 2)),
+  variable_levels = list(Reaction = "day", Days = "day", Subject = "subject"),
+  quirks = c("Days 0 and 1 were adaptation and training and day 2 the baseline (Belenky et al. 2003): some analyses keep Days >= 2 and recentre at 2; lme4's examples use all ten days.",
+             "Subject is an integer label: a grouping factor, not a number for the fixed part.")
 )
 
 manifest$pastes <- entry(
@@ -165,7 +213,11 @@ manifest$pastes <- entry(
   list(strength = "paste strength",
        batch = "delivery batch, A to J",
        cask = "cask within the batch, a to c (labels repeat across batches)",
-       sample = "the cask sample, batch:cask, e.g. 'A:a' (30 levels)")
+       sample = "the cask sample, batch:cask, e.g. 'A:a' (30 levels)"),
+  structure = "assays (rows, level 1) nested in cask samples (level 2) nested in delivery batches (level 3)",
+  levels = list(unit("assay", level = 1), unit("sample", "sample", 2), unit("batch", "batch", 3)),
+  variable_levels = list(strength = "assay", batch = "batch", cask = "sample", sample = "sample"),
+  quirks = c("cask repeats its labels a, b, c in every batch: (1 | batch) + (1 | cask) would cross 3 casks with 10 batches; write (1 | batch/cask) or (1 | batch) + (1 | sample).")
 )
 
 manifest$penicillin <- entry(
@@ -179,7 +231,12 @@ manifest$penicillin <- entry(
   lic("lme4"), cats(lme4::Penicillin, character(0)),
   list(diameter = "diameter (mm) of the zone of inhibition of growth of the organism",
        plate = "assay plate, a to x",
-       sample = "penicillin sample, A to F")
+       sample = "penicillin sample, A to F"),
+  structure = "tests (rows, level 1) cross-classified by assay plate and penicillin sample (level 2, crossed): every sample on every plate once",
+  levels = list(unit("test", level = 1), unit("plate", "plate", 2), unit("sample", "sample", 2)),
+  variable_levels = list(diameter = "test", plate = "plate", sample = "sample"),
+  quirks = c("plate and sample are crossed, not nested: (1 | plate) + (1 | sample).",
+             "The sample variance rests on only 6 levels, so it is imprecise.")
 )
 
 manifest$exam <- entry(
@@ -196,12 +253,20 @@ manifest$exam <- entry(
        normexam = "normalized GCSE exam score at age 16",
        schgend = "school gender: mixed, boys or girls (reference level: mixed)",
        schavg = "school average of the intake score",
-       vr = "student's verbal reasoning score band at intake: bottom 25%, mid 50%, top 25%",
+       vr = "verbal reasoning score band at intake: bottom 25%, mid 50%, top 25% (constant within school: see quirks)",
        intake = "band of the student's intake score: bottom 25%, mid 50%, top 25%",
        standLRT = "standardized London Reading Test score at intake (age 11)",
        sex = "student sex: F or M (reference level: F)",
        type = "school type: Mxd (mixed) or Sngl (single sex)",
-       student = "student id within school (integer label; not unique across schools)")
+       student = "student id within school (integer label; not unique across schools)"),
+  structure = "students (rows, level 1) nested in schools (level 2)",
+  levels = list(unit("student", level = 1), unit("school", "school", 2)),
+  variable_levels = list(school = "school", normexam = "student", schgend = "school", schavg = "school",
+                         vr = "school", intake = "student", standLRT = "student", sex = "student",
+                         type = "school", student = "student"),
+  quirks = c("Student numbers restart in every school: student is not an id across schools (650 labels for 4059 students).",
+             "vr is constant within every school, although mlmRev's help page calls it the student's band: it is a school-level variable in these data.",
+             "normexam and standLRT are normal scores, already standardised over the whole sample.")
 )
 
 chem_nested_ok <- all(tapply(as.character(chem$lea), chem$school, function(x) length(unique(x))) == 1)
@@ -226,7 +291,14 @@ manifest$chem97 <- entry(
        gcsescore = "student's average GCSE score",
        gcsecnt = "average GCSE score centred at its mean (gcsescore - mean)"),
   notes = sprintf("The data have %d distinct schools (the mlmRev help page says 2,280).",
-                  length(unique(chem$school)))
+                  length(unique(chem$school))),
+  structure = "students (rows, level 1) nested in schools (level 2) nested in local education authorities (level 3)",
+  levels = list(unit("student", "student", 1), unit("school", "school", 2), unit("lea", "lea", 3)),
+  variable_levels = list(lea = "lea", school = "school", student = "student", score = "student",
+                         gender = "student", age = "student", gcsescore = "student", gcsecnt = "student"),
+  quirks = c(sprintf("The data have %d distinct schools; the mlmRev help page says 2,280.", length(unique(chem$school))),
+             "score is an ordinal grade (A = 10 down to F = 0 in steps of 2); a linear model treats it as interval.",
+             "age is centred (months - 222) and gcsecnt is gcsescore centred at its grand mean, as in mlmRev.")
 )
 
 manifest$scotssec <- entry(
@@ -243,7 +315,15 @@ manifest$scotssec <- entry(
        primary = "primary school id (integer label)",
        sex = "student sex: M or F (R level order M, F, so M is the reference)",
        social = "social class on a numeric scale from low to high",
-       second = "secondary school id (integer label)")
+       second = "secondary school id (integer label)"),
+  structure = "students (rows, level 1) cross-classified by primary school and secondary school (level 2, crossed)",
+  levels = list(unit("student", level = 1), unit("primary school", "primary", 2),
+                unit("secondary school", "second", 2)),
+  variable_levels = list(verbal = "student", attain = "student", primary = "primary school",
+                         sex = "student", social = "student", second = "secondary school"),
+  quirks = c("primary and second are crossed (a primary school sends students to several secondaries): (1 | primary) + (1 | second).",
+             sprintf("social takes only the values %s: a class code rather than a scale, so C(social) may suit better than a slope.",
+                     paste(sort(unique(scots$social)), collapse = ", ")))
 )
 
 manifest$insteval <- entry(
@@ -263,11 +343,91 @@ manifest$insteval <- entry(
        service = "factor '0'/'1': 1 = lecture held for a different department than the lecturer's main one (reference level '0')",
        dept = "department of the lecture, anonymized code; R factor whose level order is NOT numeric (see categories)",
        y = "rating of the lecture, 1 = poor to 5 = very good"),
-  ordered = ordered_cols(lme4::InstEval)
+  ordered = ordered_cols(lme4::InstEval),
+  structure = "ratings (rows, level 1) cross-classified by student s and lecturer d (level 2, crossed)",
+  levels = list(unit("rating", level = 1), unit("student", "s", 2), unit("lecturer", "d", 2)),
+  variable_levels = list(s = "student", d = "lecturer", studage = "student", lectage = "rating",
+                         service = "rating", dept = "lecturer", y = "rating"),
+  quirks = c("dept keeps R's level order, which is not numeric: the reference department is '15'.",
+             "studage and lectage are ordered factors; patsy codes them with treatment contrasts where R uses orthogonal polynomials (contr.poly): same fit, different coefficients.",
+             "y is a 1-5 rating fitted as a number.")
+)
+
+
+egs_children_in_one_school <- all(tapply(as.character(egs$schoolid), egs$childid,
+                                         function(x) length(unique(x))) == 1)
+stopifnot(egs_children_in_one_school)
+manifest$egsingle <- entry(
+  "egsingle.csv",
+  "Mathematics growth: yearly tests of 1721 children in 60 schools (US Sustaining Effects Study)",
+  paste(sprintf("Mathematics scores from the US Sustaining Effects Study: %d tests of %d children in %d schools, one row per child and year (%s tests per child).",
+                nrow(egs), length(unique(egs$childid)), length(unique(egs$schoolid)),
+                paste(range(table(egs$childid)), collapse = " to ")),
+        "Tests (level 1) are nested in children (level 2), who are nested in schools (level 3); every child stays in one school.",
+        "Raudenbush and Bryk's (2002) three-level growth example: math on year, with child and school random effects."),
+  egs, list(schoolid = length(unique(egs$schoolid)), childid = length(unique(egs$childid))),
+  list(r_package = "mlmRev", r_objects = "egsingle",
+       citation = "Bryk, A. S., Raudenbush, S. W. and Congdon, R. T. (1996). HLM: Hierarchical Linear and Nonlinear Modeling with the HLM/2L and HLM/3L Programs. Scientific Software International (the data are distributed with HLM). Analysed in Raudenbush, S. W. and Bryk, A. S. (2002). Hierarchical Linear Models, 2nd ed. Sage, chapter 8. R conversion: Doran, H. C. and Lockwood, J. R. (2006). Fitting value-added models in R. Journal of Educational and Behavioral Statistics 31, 205-230."),
+  lic("mlmRev"), cats(mlmRev::egsingle, c("schoolid", "childid")),
+  list(schoolid = "school id (integer label)",
+       childid = "child id (integer label; unique across schools)",
+       year = sprintf("time of the test in years, centred (values %s)", paste(sort(unique(egs$year)), collapse = ", ")),
+       grade = "grade level at the test (0 to 5)",
+       math = "mathematics test score on the IRT scale-score metric",
+       retained = "factor '0'/'1': 1 = the child has been retained in a grade (can change from year to year)",
+       female = "factor 'Female'/'Male': the child's sex (reference level: Female)",
+       black = "factor '0'/'1': 1 = the child is Black",
+       hispanic = "factor '0'/'1': 1 = the child is Hispanic",
+       size = "number of students enrolled in the school",
+       lowinc = "percentage of low-income students in the school",
+       mobility = "school mobility, in percent (mlmRev documents it only as 'a numeric vector')"),
+  structure = "yearly tests (rows, level 1) nested in children (level 2) nested in schools (level 3)",
+  levels = list(unit("test", level = 1), unit("child", "childid", 2), unit("school", "schoolid", 3)),
+  variable_levels = list(schoolid = "school", childid = "child", year = "test", grade = "test",
+                         math = "test", retained = "test", female = "child", black = "child",
+                         hispanic = "child", size = "school", lowinc = "school", mobility = "school"),
+  quirks = c(sprintf("year - grade is not the same for every test (%s): retained children repeat a grade while year moves on.",
+                     paste(sprintf("%s in %d rows", names(table(egs$year - egs$grade)), as.integer(table(egs$year - egs$grade))), collapse = ", ")),
+             "female holds the labels Female and Male, not a 0/1 indicator as its name suggests; black, hispanic and retained are factors with levels '0' and '1'.",
+             "Children have different numbers of tests (unbalanced growth data); model time with year, not the row position.")
+)
+
+manifest$contraception <- entry(
+  "contraception.csv",
+  "Contraceptive use of 1934 women in 60 districts of Bangladesh",
+  paste("One row per woman from the Bangladesh Fertility Survey of 1989: whether she was using contraception at the time of the survey,",
+        "with her age, number of living children and urban or rural residence (1934 rows).",
+        "Women (level 1) are nested in 60 districts (level 2); a binary outcome for logistic mixed models (glmer)."),
+  contra, list(district = length(unique(contra$district))),
+  list(r_package = "mlmRev", r_objects = "Contraception",
+       citation = "Huq, N. M. and Cleland, J. (1990). Bangladesh Fertility Survey 1989 (Main Report). National Institute of Population Research and Training, Dhaka. Data as distributed by the Centre for Multilevel Modelling, University of Bristol; reference given by mlmRev: Steele, F., Diamond, I. and Amin, S. (1996). Immunization uptake in rural Bangladesh: a multilevel analysis. Journal of the Royal Statistical Society A 159, 289-299."),
+  lic("mlmRev"), cats(mlmRev::Contraception, c("woman", "district")),
+  list(woman = "woman id (integer label, unique)",
+       district = "district id (integer label; 60 districts)",
+       use = "contraceptive use at the time of the survey: N or Y (R level order N, Y, so Y is the success in a logistic model)",
+       livch = "number of living children: 0, 1, 2, 3+ (reference level 0)",
+       age = "age of the woman in years, centred at the sample mean",
+       urban = "type of region of residence: N (rural) or Y (urban)")
+)
+
+manifest$cbpp <- entry(
+  "cbpp.csv",
+  "Contagious bovine pleuropneumonia: new cases in 15 herds over 4 periods",
+  paste("Serological incidence of contagious bovine pleuropneumonia (CBPP) in zebu cattle in Ethiopia:",
+        "for each of 15 herds and up to 4 periods, the herd size and the number of new cases (56 rows).",
+        "Periods (level 1) are nested in herds (level 2); binomial counts (incidence out of size) for glmer with cbind(incidence, size - incidence)."),
+  cbpp, list(herd = length(unique(cbpp$herd))),
+  list(r_package = "lme4", r_objects = "cbpp",
+       citation = "Lesnoff, M., Laval, G., Bonnet, P., Abdicho, S., Workalemahu, A., Kifle, D., Peyraud, A., Lancelot, R. and Thiaucourt, F. (2004). Within-herd spread of contagious bovine pleuropneumonia in Ethiopian highlands. Preventive Veterinary Medicine 64, 27-40."),
+  lic("lme4"), cats(lme4::cbpp, "herd"),
+  list(herd = "herd id (integer label, 1-15)",
+       incidence = "number of new serological cases in the herd during the period",
+       size = "herd size at the beginning of the period",
+       period = "factor: the period, 1 to 4 (reference level 1)")
 )
 
 manifest <- manifest[c("hsb", "sleepstudy", "pastes", "penicillin", "exam",
-                       "chem97", "scotssec", "insteval")]
+                       "chem97", "scotssec", "insteval", "egsingle", "contraception", "cbpp")]
 writeLines(toJSON(manifest, auto_unbox = TRUE, pretty = TRUE, null = "null"),
            file.path(out_dir, "manifest.json"))
 cat("wrote data files and manifest to", out_dir, "\n")

@@ -168,8 +168,9 @@ def _sdcor_statistic(fit):
     return statistic
 
 
-def _bootstrap(fit, level, vnames, fnames, nsim, seed):
-    boot = bootstrap(fit, _sdcor_statistic(fit), nsim=nsim, seed=seed)
+def _bootstrap(fit, level, vnames, fnames, nsim, seed, n_jobs=1, progress=True):
+    boot = bootstrap(fit, _sdcor_statistic(fit), nsim=nsim, seed=seed, n_jobs=n_jobs,
+                     progress=progress)
     reps = boot.replicates.to_numpy()
     rows = {}
     for k, name in enumerate(vnames + fnames):
@@ -182,7 +183,8 @@ def _bootstrap(fit, level, vnames, fnames, nsim, seed):
 
 # --- the public function ---------------------------------------------------------------------------
 def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 1000,
-            seed: int | None = None) -> pd.DataFrame:
+            seed: int | None = None, *, n_jobs: int | None = 1,
+            progress: bool = True) -> pd.DataFrame:
     """Confidence intervals for the random-effect SDs and correlations, sigma and fixed effects.
 
     As lme4's ``confint(fit, method, level, parm, oldNames = FALSE)``.
@@ -213,7 +215,12 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     nsim : int, default 1000
         Bootstrap replicates (``method="bootstrap"`` only).
     seed : int, optional
-        Seed of the bootstrap's random numbers, for reproducible intervals.
+        Seed of the bootstrap's random numbers, for reproducible intervals (the same for
+        any ``n_jobs``).
+    n_jobs : int or None, default 1
+        Bootstrap workers (joblib; ``method="bootstrap"`` only), as in :func:`mlm.bootstrap`.
+    progress : bool, default True
+        Progress bar of the bootstrap.
 
     Returns
     -------
@@ -275,7 +282,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
             nsim = 0
         if nsim < 1:
             raise MLMError(f"nsim must be a positive number of bootstrap replicates, not {nsim!r}.")
-        rows, notes, _ = _bootstrap(fit, level, vnames, fnames, nsim, seed)
+        rows, notes, _ = _bootstrap(fit, level, vnames, fnames, nsim, seed, n_jobs, progress)
     out = _frame([rows[n] for n in wanted], wanted)
     out.attrs.update({"method": key, "level": level, "notes": notes})
     return out

@@ -1,0 +1,363 @@
+"""Results of a generalized linear mixed model fit (:func:`mlm.glmer`).
+
+Names are lme4's where they mean the same as for linear fits (``fixef``, ``vcov``,
+``varcorr``, ``ranef``, ``coef``, ``loglik``, ...). Label and table helpers that do not
+depend on the family are borrowed from :class:`mlm.results.MixedResult` (they read only
+``self.design``); a shared base class for both results is the next step.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import DataError
+from .glmm_design import _argument_values, _expression_values
+from .results import MixedResult
+
+__all__ = ["GLMMResult"]
+
+
+class GLMMResult:
+    """A fitted GLMM: estimates, tests, random effects, predictions and a summary.
+
+    Attributes
+    ----------
+    gdesign : mlm.glmm_design.GLMMDesign
+    problem : mlm.glmm.GLMMProblem
+    converged : bool
+        No Newton step could lower -2 log-likelihood by more than 1e-3 at the answer.
+    fit_info : dict
+        Evaluations, largest gradient, the decrement.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> fit = mlm.glmer("use ~ age + I(age**2) + urban + livch + (1 | district)",
+    ...                 mlm.load_dataset("contraception"))
+    >>> round(fit.loglik, 2), fit.ngroups
+    (-1186.36, {'district': 60})
+    >>> fit.odds_ratios.loc["urbanY"].round(2).tolist()
+    [2.01, 1.58, 2.55]
+    """
+
+    def __init__(self, gdesign, problem, theta, beta, info, data=None):
+        self.gdesign = gdesign
+        self.design = gdesign.design  # the linear design (read by MixedResult's helpers)
+        self.problem = problem
+        self.family = gdesign.family
+        self._theta = np.asarray(theta, dtype=float)
+        self._beta = np.asarray(beta, dtype=float)
+        self.fit_info = info
+        self.converged = bool(info.get("converged", False))
+        self.nagq = problem.nagq
+        self.data = data
+        self.notes = list(info.get("notes", []))
+        u, _, eta, F = problem.pirls(self._theta, self._beta, problem._u)
+        self._u, self._eta, self._factor = u, eta, F
+        self._vcov = problem.vcov_beta(info["x"], info.get("hessian_scaled"), info.get("free"))
+
+    # lme4-style labels, borrowed (they depend only on self.design)
+    _term_labels = MixedResult._term_labels
+    _lme4_order = MixedResult._lme4_order
+    _ranef_parts = MixedResult._ranef_parts
+    _random_effects_lines = MixedResult._random_effects_lines
+    _fixed_vars = MixedResult._fixed_vars
+    _new_rows = MixedResult._new_rows
+    _data_text = MixedResult._data_text
+
+    @property
+    def success(self):
+        """The outcome level modelled as a success (factor or logical outcomes), else None."""
+        return self.gdesign.success
+
+    # --- sizes and fit criteria -----------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        """The formula as written."""
+        return self.gdesign.formula
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations (rows) used."""
+        return self.gdesign.nobs
+
+    @property
+    def nobs_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self.gdesign.nobs_dropped
+
+    @property
+    def ngroups(self) -> dict:
+        """Number of levels of each grouping factor."""
+        return {g: len(lv) for g, lv in self.design.grouping_factors.items()}
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Relative covariance factors (lme4's ``getME(fit, "theta")``)."""
+        return self._theta
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects and covariance parameters."""
+        return self.problem.n_theta + self.problem.p
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (lme4's ``deviance``... for glmer, ``-2 * logLik``)."""
+        return float(self.fit_info["deviance"])
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (Laplace approximation, or AGQ with ``nagq`` nodes), constants included."""
+        return -0.5 * self.deviance
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion."""
+        return self.deviance + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion, with the number of observations (rows) as n, as lme4."""
+        return self.deviance + np.log(self.nobs) * self.npar
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom as lme4 prints them: ``nobs - npar``."""
+        return self.nobs - self.npar
+
+    # --- fixed effects ---------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed effects on the link scale."""
+        return pd.Series(self._beta, index=pd.Index(self.design.fixed_names, name="term"), name="estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects: lme4's Hessian-based ``vcov`` for glmer."""
+        names = pd.Index(self.design.fixed_names, name="term")
+        V = np.full((len(names),) * 2, np.nan) if self._vcov is None else self._vcov
+        return pd.DataFrame(V, index=names, columns=names.rename(None))
+
+    def coefficients_at(self, level: float = 0.95) -> pd.DataFrame:
+        """The coefficient table (as :attr:`coefficients`) with intervals of another coverage."""
+        if not 0 < level < 1:
+            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        z = self._beta / se
+        q = stats.norm.ppf(0.5 + level / 2)
+        return pd.DataFrame({"estimate": self._beta, "std_error": se, "df": np.inf, "statistic": z,
+                             "p_value": 2 * stats.norm.sf(np.abs(z)),
+                             "conf_low": self._beta - q * se, "conf_high": self._beta + q * se},
+                            index=self.fixef.index)
+
+    @cached_property
+    def coefficients(self) -> pd.DataFrame:
+        """Fixed effects (link scale) with standard errors, Wald z tests and 95% intervals.
+
+        Columns as for linear fits: ``estimate, std_error, df, statistic, p_value,
+        conf_low, conf_high`` (``df`` infinite: z tests, as lme4's ``summary`` of a glmer fit).
+        """
+        return self.coefficients_at(0.95)
+
+    def _ratio_table(self, name):
+        tab = self.coefficients
+        return pd.DataFrame({name: np.exp(tab["estimate"]), "conf_low": np.exp(tab["conf_low"]),
+                             "conf_high": np.exp(tab["conf_high"])}, index=tab.index)
+
+    @property
+    def odds_ratios(self) -> pd.DataFrame:
+        """exp(fixed effects) with 95% Wald intervals (exponentiated ends): a logit model's odds ratios."""
+        if self.family.link != "logit":
+            raise DataError(f"Odds ratios need the logit link; this model's link is {self.family.link}.")
+        return self._ratio_table("odds_ratio")
+
+    @property
+    def rate_ratios(self) -> pd.DataFrame:
+        """exp(fixed effects) with 95% Wald intervals (exponentiated ends): a log-link model's rate ratios."""
+        if self.family.link != "log":
+            raise DataError(f"Rate ratios need the log link; this model's link is {self.family.link}.")
+        return self._ratio_table("rate_ratio")
+
+    # --- variance components and random effects ----------------------------------------------
+    def _covariances(self):
+        return [T @ T.T for T in self.problem.rs.templates(self._theta)]
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components (``as.data.frame(VarCorr(fit))`` without a residual row)."""
+        rows = []
+        labels = self._term_labels()
+        covs = self._covariances()
+        for i in self._lme4_order():
+            b = self.design.blocks[i]
+            C = covs[i]
+            sd = np.sqrt(np.diag(C))
+            for a, name in enumerate(b.columns):
+                rows.append((labels[i], name, None, C[a, a], sd[a]))
+            for a in range(b.k):
+                for c in range(a + 1, b.k):
+                    corr = C[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
+                    rows.append((labels[i], b.columns[a], b.columns[c], C[a, c], corr))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def singular(self) -> bool:
+        """lme4's ``isSingular``: a diagonal theta entry below 1e-4."""
+        lower = self.problem.rs.theta_lower()
+        return bool(np.any(self._theta[np.isfinite(lower)] < 1e-4))
+
+    def _effects(self):
+        return self.problem.rs.effects(self._theta, self._u)
+
+    @cached_property
+    def ranef(self) -> dict:
+        """Conditional modes of the random effects: factor -> DataFrame by level."""
+        b = self._effects()
+        out = {}
+        for g, idx in self._ranef_parts().items():
+            parts = [pd.DataFrame(b[i], columns=list(self.design.blocks[i].columns)) for i in idx]
+            frame = pd.concat(parts, axis=1)
+            frame.index = pd.Index(self.design.blocks[idx[0]].levels, name=g)
+            out[g] = frame
+        return out
+
+    @cached_property
+    def ranef_sd(self) -> dict:
+        """Conditional SDs of the random effects (lme4's ``condVar``): ``Lambda A^-1 Lambda'``."""
+        rs, F = self.problem.rs, self._factor
+        blocks = []
+        if hasattr(F, "inverse_blocks"):
+            Ai = F.inverse_blocks()
+            T = rs.template(self._theta)
+            full = T @ Ai @ T.T
+            for t in range(len(rs.ks)):
+                c = slice(rs._cols[t], rs._cols[t + 1])
+                blocks.append(np.sqrt(np.diagonal(full[:, c, c], axis1=1, axis2=2)))
+        else:
+            lam = rs.lam(self._theta).toarray()
+            d = np.sqrt(np.diag(lam @ F.inverse() @ lam.T))
+            for t, (k, G) in enumerate(zip(rs.ks, rs.n_levels)):
+                blocks.append(d[rs.offsets[t]:rs.offsets[t + 1]].reshape(G, k))
+        out = {}
+        for g, idx in self._ranef_parts().items():
+            parts = [pd.DataFrame(blocks[i], columns=list(self.design.blocks[i].columns)) for i in idx]
+            frame = pd.concat(parts, axis=1)
+            frame.index = pd.Index(self.design.blocks[idx[0]].levels, name=g)
+            out[g] = frame
+        return out
+
+    coef = MixedResult.coef
+
+    # --- fitted values, residuals, predictions -------------------------------------------------
+    @property
+    def linear_predictor(self) -> pd.Series:
+        """eta = offset + X beta + Z b for the rows used."""
+        return pd.Series(self._eta, index=self.gdesign.index, name="eta")
+
+    @property
+    def fitted(self) -> pd.Series:
+        """Fitted probabilities (binomial) or rates (Poisson), random effects included."""
+        return pd.Series(self.family.linkinv(self._eta), index=self.gdesign.index, name="fitted")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals as R's ``residuals(fit, type)``: ``deviance``, ``pearson`` or ``response``."""
+        g = self.gdesign
+        mu = self.family.linkinv(self._eta)
+        if type == "response":
+            r = g.y - mu
+        elif type == "pearson":
+            r = (g.y - mu) * np.sqrt(g.weights) / np.sqrt(self.family.variance(mu))
+        elif type == "deviance":
+            r = np.sign(g.y - mu) * np.sqrt(np.maximum(self.family.dev_resid(g.y, mu, g.weights), 0))
+        else:
+            raise DataError(f"type={type!r}: use 'deviance', 'pearson' or 'response'.")
+        return pd.Series(r, index=g.index, name=f"{type} residual")
+
+    def predict(self, newdata=None, type: str = "response", include_random: bool = True,
+                offset=None) -> pd.Series:
+        """Predicted probabilities or rates (``type="response"``) or linear predictors (``"link"``).
+
+        Parameters
+        ----------
+        newdata : data frame, optional
+            Rows to predict for (default: the rows fitted). A group not seen in fitting
+            gets the population value (its random effects are zero), as lme4's
+            ``allow.new.levels = TRUE``.
+        type : {"response", "link"}
+        include_random : bool, default True
+            False: the population prediction (lme4's ``re.form = NA``).
+        offset : column name or numbers, optional
+            The offset for ``newdata`` when the model was fitted with an ``offset=``
+            array; offsets written in the formula are evaluated on ``newdata``.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 mlm.load_dataset("cbpp"))
+        >>> fit.predict(type="link").round(3).head(2).tolist()
+        [-0.809, -1.801]
+        """
+        if type not in ("response", "link"):
+            raise DataError(f"type={type!r}: use 'response' or 'link'.")
+        if newdata is None:
+            eta = self._eta if include_random else self._eta - self._random_part()
+            index = self.gdesign.index
+        else:
+            index, eta = self._predict_new(newdata, include_random, offset)
+        values = eta if type == "link" else self.family.linkinv(eta)
+        return pd.Series(values, index=index, name="prediction")
+
+    def _random_part(self):
+        return self.problem.rs.linpred(self._theta, self._u)
+
+    def _predict_new(self, newdata, include_random, offset):
+        from .frames import as_pandas
+
+        newdata = as_pandas(newdata, "newdata")
+        index, ok, X, blocks = self._new_rows(newdata, include_random)
+        eta = np.full(len(ok), np.nan)
+        if X is None:
+            return index, eta
+        fixed = X @ self._beta
+        if include_random:
+            for (Z, pos), bb in zip(blocks, self._effects()):
+                known = pos >= 0
+                fixed[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+        off = np.zeros(len(newdata))
+        for expr in self.gdesign.offsets:
+            off += _expression_values(expr, newdata, "offset")
+        if offset is not None:
+            off += _argument_values(offset, newdata, "offset")
+        elif self.gdesign.offset_arg is not None:
+            off += _argument_values(self.gdesign.offset_arg, newdata, "offset")
+        elif np.any(self.gdesign.offset != 0) and not self.gdesign.offsets:
+            raise DataError("The model was fitted with an offset= array: pass offset= for newdata too.")
+        eta[ok] = fixed + off[ok]
+        return index, eta
+
+    # --- display ---------------------------------------------------------------------------
+    def summary(self) -> str:
+        """The fit laid out like lme4's ``summary()`` of a glmer fit."""
+        from .glmm_display import summary_text
+
+        return summary_text(self)
+
+    def messages(self) -> list:
+        """Plain-language notes about this fit."""
+        from .glmm_display import messages
+
+        return messages(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"<GLMMResult {self.formula!r}: {self.family.name}({self.family.link}), "
+                f"nobs={self.nobs}, groups={self.ngroups}, logLik={self.loglik:.3f}>")
+
