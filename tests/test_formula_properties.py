@@ -271,3 +271,16 @@ def test_valid_formulas_parse(formula):
     parsed = parse_formula(formula, columns=COLUMNS)
     for code in factor_codes(parsed):
         assert_safe_code(code)
+
+
+@pytest.mark.parametrize("formula", ["y ~ np.log(, + 10) + (1 | g)", "cbind(y, ~ x + (1 | g)",
+                                     "y ~ 0 + (1 | g)", "y ~ x + (<1 | g)"])
+def test_glmer_formula_errors(formula):
+    """glmer reads formulas with the same parser: malformed ones are MLMErrors (the last two
+    were numpy's ValueError and patsy's AssertionError)."""
+    data = DATA.assign(y=(DATA["y"] > 0).astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MLMError):
+            mlm.glmer(formula, data, family="binomial")
+    pd.testing.assert_frame_equal(data, DATA.assign(y=(DATA["y"] > 0).astype(int)))
