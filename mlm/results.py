@@ -557,12 +557,17 @@ class MixedResult:
         return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self, robust: str | None = None) -> str:
+    def summary(self, robust: str | None = None, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()``, with plain-language notes.
 
         ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
         errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        ``style="hlm"`` lays a two-level model out as the HLM program does
+        (:func:`mlm.report.hlm_style.hlm_summary`).
         """
+        if style != "lme4":
+            from .report.hlm_style import styled_summary
+            return styled_summary(self, style, robust)
         lines = []
         crit = "REML" if self.reml else "maximum likelihood"
         lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
