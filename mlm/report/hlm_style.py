@@ -34,7 +34,7 @@ from scipy.linalg import block_diag
 
 from ..errors import MLMError
 from ..inference.ddf import method_line
-from ..inference.hlm import _level1_model, variance_tests
+from ..inference.hlm import VarianceTestError, _level1_model, variance_tests
 from ..inference.robust import robust as _robust
 from ..interactions import _split_name
 from ..results import require_fit
@@ -153,7 +153,14 @@ def _hlm_df(fit, coefs):
 
 
 def _p_text(p):
+    if np.isnan(p):
+        return "-"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _num(v, width, digits):
+    """``v`` right-aligned in ``width`` with ``digits`` decimals; '-' when not computed."""
+    return f"{'-':>{width}}" if np.isnan(v) else f"{v:{width}.{digits}f}"
 
 
 def _fixed_lines(coefs, table, hlm_df, title):
@@ -189,7 +196,7 @@ def _tau_lines(fit, coefs, vt):
     out += [f" {lab:<{w}}" + "".join(f"{v:7.3f}" for v in corr[i]) for i, lab in enumerate(labels)]
     rel_labels = [lab.replace(",", ", ") for lab in labels]
     out += ["", _RULE[:52], f" {'Random level-1 coefficient':<32}Reliability estimate", _RULE[:52]]
-    out += [f" {lab:<32}{vt.loc[n, 'reliability']:20.3f}" for lab, n in zip(rel_labels, names)]
+    out += [f" {lab:<32}{_num(vt.loc[n, 'reliability'], 20, 3)}" for lab, n in zip(rel_labels, names)]
     out += [_RULE[:52], ""]
     return out
 
@@ -203,15 +210,35 @@ def _variance_lines(fit, coefs, vt):
     for n, r in vt.iterrows():
         k = by_name[n]
         lab = f"{'INTRCPT1' if n == '(Intercept)' else n.upper() + ' slope'}, U{k.label[1:]}"
-        out.append(f"{lab:<20}{r['sd']:11.5f}{r['variance']:12.5f}{int(r['df']):6d}"
-                   f"{r['chi_square']:13.5f}{_p_text(r['p_value']):>9}")
+        out.append(f"{lab:<20}{r['sd']:11.5f}{r['variance']:12.5f}{_num(r['df'], 6, 0)}"
+                   f"{_num(r['chi_square'], 13, 5)}{_p_text(r['p_value']):>9}")
     out.append(f"{'level-1, R':<20}{fit.sigma:11.5f}{fit.sigma ** 2:12.5f}")
     out.append(_RULE)
-    if vt.attrs["groups_used"] < vt.attrs["groups"]:
+    if "why" in vt.attrs:
+        out.append(vt.attrs["why"])
+    elif vt.attrs["groups_used"] < vt.attrs["groups"]:
         out.append(f"The chi-square statistics reported above are based on only "
                    f"{vt.attrs['groups_used']} of {vt.attrs['groups']} units that had sufficient "
                    "data for computation.")
     return out
+
+
+def _tests(fit):
+    """variance_tests(fit), or the variances alone when no group allows its own regression."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the left-out groups are said under the table
+            return variance_tests(fit)
+    except VarianceTestError as exc:
+        names = [c for b in fit.design.blocks for c in b.columns]
+        var = np.diag(block_diag(*fit.solution.covariances()))
+        vt = pd.DataFrame({"sd": np.sqrt(var), "variance": var, "df": np.nan, "chi_square": np.nan,
+                           "p_value": np.nan, "reliability": np.nan},
+                          index=pd.Index(names, name="coefficient"))
+        J = fit.design.blocks[0].n_levels
+        vt.attrs.update({"groups": J, "groups_used": 0, "factor": fit.design.blocks[0].group_name,
+                         "why": f"Chi-square tests and reliabilities not computed: {exc}"})
+        return vt
 
 
 def hlm_summary(fit, robust: str | None = None) -> str:
@@ -260,10 +287,12 @@ def hlm_summary(fit, robust: str | None = None) -> str:
     True
     """
     _check(fit)
-    coefs = _structure(fit)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the left-out groups are said in the table
-        vt = variance_tests(fit)
+    try:
+        coefs = _structure(fit)
+    except VarianceTestError as exc:
+        raise HLMStyleError(f"style='hlm' cannot lay this model out: {exc} Use the default "
+                            "layout: fit.summary().") from None
+    vt = _tests(fit)
     rob = None
     if robust is not None:
         try:
