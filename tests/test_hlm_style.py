@@ -282,6 +282,14 @@ def test_bad_options(null_fit, kw, match):
         null_fit.summary(**kw)
 
 
+def test_generalised_fit_is_refused():
+    m = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                  mlm.load_dataset("cbpp"), family="binomial")
+    with pytest.raises(HLMStyleError, match=r"HLM layout of a generalised model \(HGLM\) is not"):
+        m.summary(style="hlm")
+    assert m.summary(style="lme4") == m.summary()
+
+
 def test_not_a_fit():
     with pytest.raises(HLMStyleError, match=r"must be a fitted model from mlm.lmer.*not DataFrame"):
         hlm_summary(pd.DataFrame({"y": [1.0]}))

@@ -66,6 +66,11 @@ class _Coef:
 
 
 def _check(fit):
+    from ..glmm_results import GLMMResult
+    if isinstance(fit, GLMMResult):
+        raise HLMStyleError(
+            "style='hlm' lays out linear two-level models; the HLM layout of a generalised "
+            "model (HGLM) is not implemented. Use the default layout: fit.summary().")
     require_fit(fit, "summary(style='hlm')'s model", HLMStyleError)
     factors = list(dict.fromkeys(b.group_name for b in fit.design.blocks))
     if len(factors) != 1:
