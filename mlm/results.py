@@ -674,6 +674,11 @@ class MixedResult:
                        "or simplify the random part.")
         return out
 
+    def explain(self):
+        """The fit in plain language: see :func:`mlm.report.explain.explain`."""
+        from .report.explain import explain
+        return explain(self)
+
     def __str__(self) -> str:
         return self.summary()
 
