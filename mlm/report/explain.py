@@ -259,7 +259,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
         text = f"{c.name}: {y} is {size} for each 1 unit higher {c.name}"
         g = between.get("_group")
         if g and between.get(c.name) == 0.0:
-            text += f" (a purely within-{g} predictor: its {g} means are all equal)"
+            text += f" ({c.name} varies only within {_groups(g)}: its {g} means are all equal)"
     if moderated_by:
         text += " when " + " and ".join(moderated_by)
     return f"{text} {_test(row, d)}."
@@ -273,7 +273,7 @@ def _interaction(fit, c, row, d, y, cross):
     hit = cross[cross["term"] == c.name]
     if len(hit) and ":" not in hit.iloc[0]["level1"] and ":" not in hit.iloc[0]["level2"]:
         focal, mod, g = hit.iloc[0]["level1"], hit.iloc[0]["level2"], hit.iloc[0]["factor"]
-        kind = f"cross-level, {g}-level {mod} moderating the effect of {focal}"
+        kind = "cross-level"
     elif len(names) == 2:
         focal, mod, g, kind = names[0], names[1], None, "interaction"
     else:
@@ -284,9 +284,12 @@ def _interaction(fit, c, row, d, y, cross):
     g10 = float(fit.fixef[focal])
     where = _groups(g) if g else "observations"
     direction = "stronger" if b * g10 > 0 else "weaker" if b != 0 else "unchanged"
-    text = (f"{c.name} ({kind}): the effect of {focal} is {direction} in {where} with higher {mod}: "
-            f"the slope of {focal} is {_num(abs(b), d)} {_hl(b)} for each 1-unit higher {mod} "
-            f"{_test(row, d)}.")
+    if mod in fit.fixef.index and _binary(fit, mod):
+        than, per = f"with {mod} = 1 than with {mod} = 0", f"with {mod} = 1"
+    else:
+        than, per = f"with higher {mod}", f"per unit of {mod}"
+    text = (f"{c.name} ({kind}): the effect of {focal} is {direction} in {where} {than}, "
+            f"its slope {_num(abs(b), d)} {_hl(b)} {per} {_test(row, d)}.")
     try:
         ss = simple_slopes(fit, focal, mod)
     except MLMError:
@@ -399,8 +402,9 @@ def _random(fit, d, y, cross):
                 lines.append(f"{_cap(_groups(g))} differ in their average {y}: standard deviation "
                              f"{_num(sd, d)} between them (variance {_var(sd ** 2, d)}) against "
                              f"{_num(sigma, d)} within them (variance {_var(sigma ** 2, d)}). ICC: "
-                             f"{100 * share:.1f}% of the variation in {y} not explained by the "
-                             f"predictors lies between {_groups(g)}.")
+                             f"{100 * share:.1f}% of the variation in {y}"
+                             + (" not explained by the predictors" if len(fit.fixef) > 1 else "")
+                             + f" lies between {_groups(g)}.")
                 continue
             x = str(r["var1"])
             fixed = float(fit.fixef[x]) if x in fit.fixef.index else 0.0
