@@ -204,17 +204,17 @@ def _sample(fit):
             continue
         seen.add(b.group_name)
         n = np.bincount(b.codes, minlength=b.n_levels)
-        each = f"{n.min()} each" if n.min() == n.max() else f"{n.min()} to {n.max()} each, {n.mean():.1f} on average"
-        sizes.append(f"{b.n_levels} {_groups(b.group_name)} ({each})")
+        each = f"{n.min()}" if n.min() == n.max() else f"{n.min()} to {n.max()}"
+        sizes.append(f"{b.n_levels} {_groups(b.group_name)} ({each} per {b.group_name})")
     y = fit.design.formula.response
     from ..inference.ddf import DDF_METHODS
     how = ("Wald z-tests" if fit.ddf == "normal" else "t-tests with residual df"
-           if fit.ddf == "residual" else f"t-tests with {DDF_METHODS[fit.ddf].rstrip('.')}")
+           if fit.ddf == "residual" else f"t-tests ({DDF_METHODS[fit.ddf].replace(' method', ' df')})")
     dropped = f" ({fit.nobs_dropped} row(s) with missing values left out)" if fit.nobs_dropped else ""
-    return [f"A linear mixed model of {y}, fitted by {'REML' if fit.reml else 'maximum likelihood'} "
-            f"to {fit.nobs} observations{dropped} in " + " and ".join(sizes) + ". "
-            f"Each effect is the expected difference in {y} controlling for the other "
-            f"predictors, with its 95% confidence interval (CI) and {how} (significant: p < 0.05)."]
+    return [f"A linear mixed model of {y} ({'REML' if fit.reml else 'ML'}) on {fit.nobs} "
+            f"observations{dropped} in " + " and ".join(sizes) + ". "
+            f"Effects are expected differences in {y}, controlling for the other predictors, "
+            f"with 95% confidence intervals (CI) and {how}; significant: p < 0.05."]
 
 
 def _intercept(fit, cols, co, d, y):
@@ -259,7 +259,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
         text = f"{c.name}: {y} is {size} for each 1 unit higher {c.name}"
         g = between.get("_group")
         if g and between.get(c.name) == 0.0:
-            text += f" ({c.name} varies only within {_groups(g)}: its {g} means are all equal)"
+            text += f" (a within-{g} effect: {c.name} varies only within {_groups(g)})"
     if moderated_by:
         text += " when " + " and ".join(moderated_by)
     return f"{text} {_test(row, d)}."
@@ -276,26 +276,32 @@ def _interaction(fit, c, row, d, y, cross):
         kind = "cross-level"
     elif len(names) == 2:
         focal, mod, g, kind = names[0], names[1], None, "interaction"
+        if _is_binary_part(fit, c.parts[0], focal) and not _is_binary_part(fit, c.parts[1], mod):
+            focal, mod = mod, focal     # read a dummy as the moderator of a numeric predictor
     else:
         return (f"{c.name} (interaction of {', '.join(names)}): {b:+.{d}f} "
                 f"{_test(row, d)}; read it through predictions at chosen values.")
     if focal not in fit.fixef.index:
         return f"{c.name} ({kind}): {_num(b, d)} {_test(row, d)}."
     g10 = float(fit.fixef[focal])
-    where = _groups(g) if g else "observations"
+    where = f"in {_groups(g)} " if g else ""
     direction = "stronger" if b * g10 > 0 else "weaker" if b != 0 else "unchanged"
-    if mod in fit.fixef.index and _binary(fit, mod):
-        than, per = f"with {mod} = 1 than with {mod} = 0", f"with {mod} = 1"
+    mpart = dict(zip(names, c.parts)).get(mod, {"kind": "numeric", "var": mod})
+    one, zero = _binary_words(fit, mpart, mod)
+    if one is not None:
+        than, per = f"with {one} than with {zero}", f"with {one}"
     else:
         than, per = f"with higher {mod}", f"per unit of {mod}"
-    text = (f"{c.name} ({kind}): the effect of {focal} is {direction} in {where} {than}, "
+    text = (f"{c.name} ({kind}): the effect of {focal} is {direction} {where}{than}, "
             f"its slope {_num(abs(b), d)} {_hl(b)} {per} {_test(row, d)}.")
     try:
         ss = simple_slopes(fit, focal, mod)
     except MLMError:
         return text
     at = ss.index.to_numpy()
-    if len(at) == 2:
+    if len(at) == 2 and one is not None and list(at) == [0.0, 1.0]:
+        labels = [zero, one]
+    elif len(at) == 2:
         labels = [f"{mod} = {_num(v, 0 if v == int(v) else d)}" for v in at]
     else:
         labels = [f"{_num(v, d)} (mean{w})" for v, w in zip(at, (" - 1 SD", "", " + 1 SD"))]
@@ -309,6 +315,19 @@ def _interaction(fit, c, row, d, y, cross):
     if (ss["slope"].min() < 0) != (ss["slope"].max() < 0):
         text += f" The slope of {focal} changes sign over this range."
     return text + f" Slopes of {focal}{held_txt}: {slopes}" + (f", {ps[0]} for each." if same else ".")
+
+
+def _is_binary_part(fit, part, name) -> bool:
+    return part["kind"] == "dummy" or (name in fit.fixef.index and _binary(fit, name))
+
+
+def _binary_words(fit, part, name):
+    """('sex = M', 'sex = F') for a dummy, ('sector = 1', 'sector = 0') for a 0/1 column."""
+    if part["kind"] == "dummy" and part.get("category") and part.get("reference"):
+        return f"{part['var']} = {part['category']}", f"{part['var']} = {part['reference']}"
+    if name in fit.fixef.index and _binary(fit, name):
+        return f"{name} = 1", f"{name} = 0"
+    return None, None
 
 
 def _partners(fit, focal):
