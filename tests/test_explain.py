@@ -285,3 +285,36 @@ def test_html_and_str(rb):
 def test_not_a_fit_is_a_clear_error():
     with pytest.raises(mlm.MLMError, match=r"explain\(\)'s argument must be a fitted model"):
         explain("mathach ~ ses + (1 | school)")
+
+
+# --------------------------------------------------------------------------- more shapes
+def test_dummy_moderator_is_named_by_its_categories(exam):
+    f = fit("normexam ~ standLRT * sex + schavg * standLRT + (1 | school)", exam)
+    ex = f.explain()
+    b = f.fixef["standLRT:sexM"]
+    ss = mlm.simple_slopes(f, "standLRT", "sexM")
+    p = para(ex, "standLRT:sexM")
+    word, strength = ("higher", "stronger") if b > 0 else ("lower", "weaker")
+    assert f"the effect of standLRT is {strength} with sex = M than with sex = F" in p
+    assert f"its slope {fmt(abs(b), 3)} {word} with sex = M" in p
+    assert f"Slopes of standLRT (with schavg = 0): {fmt(ss['slope'].iloc[0], 3)} at sex = F, " \
+           f"{fmt(ss['slope'].iloc[1], 3)} at sex = M" in p
+    q = para(ex, "standLRT:schavg")
+    assert "(cross-level)" in q and "(with sex = F)" in q             # the other moderator at 0
+
+
+def test_within_effect_moderated_by_a_school_variable(hsb):
+    f = fit("mathach ~ cwc(ses, school)*sector + gm(ses, school) + (cwc(ses, school) | school)", hsb)
+    ex = f.explain()
+    p = para(ex, "cwc(ses, school):sector")
+    b = f.fixef["cwc(ses, school):sector"]
+    assert b < 0 and "the within-school effect of ses is weaker in schools with sector = 1" in p
+    r = section(ex, "Random effects")[1]
+    assert "beyond what sector explains" in r and "among schools with sector = 0" in r
+
+
+def test_uncorrelated_slopes_name_the_factor(sleep):
+    f = fit("Reaction ~ Days + (Days || Subject)", sleep)
+    rnd = section(f.explain(), "Random effects")
+    assert len(rnd) == 2 and rnd[1].startswith("The effect of Days varies between Subjects:")
+    assert "correlation" not in " ".join(rnd)

@@ -265,7 +265,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
     return f"{text} {_test(row, d)}."
 
 
-def _interaction(fit, c, row, d, y, cross):
+def _interaction(fit, c, row, d, y, cross, cols):
     from ..interactions import simple_slopes
     b = float(row["estimate"])
     names = [p.get("label") or (f"{p['var']}{p['category']}" if p["kind"] == "dummy" else p["var"])
@@ -281,6 +281,8 @@ def _interaction(fit, c, row, d, y, cross):
     else:
         return (f"{c.name} (interaction of {', '.join(names)}): {b:+.{d}f} "
                 f"{_test(row, d)}; read it through predictions at chosen values.")
+    fpart = dict(zip(names, c.parts)).get(focal, {"kind": "numeric", "var": focal})
+    effect, noun, label = _effect_words(fit, fpart, focal)
     if focal not in fit.fixef.index:
         return f"{c.name} ({kind}): {_num(b, d)} {_test(row, d)}."
     g10 = float(fit.fixef[focal])
@@ -292,8 +294,8 @@ def _interaction(fit, c, row, d, y, cross):
         than, per = f"with {one} than with {zero}", f"with {one}"
     else:
         than, per = f"with higher {mod}", f"per unit of {mod}"
-    text = (f"{c.name} ({kind}): the effect of {focal} is {direction} {where}{than}, "
-            f"its slope {_num(abs(b), d)} {_hl(b)} {per} {_test(row, d)}.")
+    text = (f"{c.name} ({kind}): {effect} is {direction} {where}{than}, "
+            f"its {noun} {_num(abs(b), d)} {_hl(b)} {per} {_test(row, d)}.")
     try:
         ss = simple_slopes(fit, focal, mod)
     except MLMError:
@@ -310,11 +312,26 @@ def _interaction(fit, c, row, d, y, cross):
     same = len(set(ps)) == 1
     slopes = ", ".join(f"{_num(s, d)} at {lab}" + ("" if same else f" ({p})")
                        for lab, s, p in zip(labels, ss["slope"], ps))
-    held = [n for n in _partners(fit, focal) if n not in (mod, c.name)]
-    held_txt = f" (with {' and '.join(h + ' = 0' for h in held)})" if held else ""
+    same_factor = {n for n, col in cols.items() if len(col.parts) == 1 and mpart["kind"] == "dummy"
+                   and col.parts[0]["kind"] == "dummy" and col.parts[0]["var"] == mpart["var"]}
+    held = [n for n in _partners(fit, focal) if n not in (mod, c.name) and n not in same_factor]
+    zero_of = {n: _phrase_zero(col.parts[0]) for n, col in cols.items() if len(col.parts) == 1}
+    held_txt = f" (with {' and '.join(zero_of.get(h, h + ' = 0') for h in held)})" if held else ""
     if (ss["slope"].min() < 0) != (ss["slope"].max() < 0):
-        text += f" The slope of {focal} changes sign over this range."
-    return text + f" Slopes of {focal}{held_txt}: {slopes}" + (f", {ps[0]} for each." if same else ".")
+        text += f" {_cap(effect)} changes sign over this range."
+    return text + f" {label}{held_txt}: {slopes}" + (f", {ps[0]} for each." if same else ".")
+
+
+def _effect_words(fit, part, name):
+    """What the focal term's 'slope' is: (phrase, noun, label of the simple slopes)."""
+    if part["kind"] in ("cwc", "gm"):
+        side = "within" if part["kind"] == "cwc" else "between"
+        return f"the {side}-{part['group']} effect of {part['var']}", "slope", f"Slopes of {name}"
+    one, zero = _binary_words(fit, part, name)
+    if one is not None:
+        diff = f"{one} minus {zero.split(' = ')[-1]}"
+        return f"the difference {diff}", "difference", f"Differences {diff}"
+    return f"the effect of {name}", "slope", f"Slopes of {name}"
 
 
 def _is_binary_part(fit, part, name) -> bool:
@@ -368,7 +385,7 @@ def _fixed(fit, cols, levels_table, cross, d, y):
             key = c.parts[0].get("label") or f"{c.parts[0]['var']}{c.parts[0].get('category') or ''}"
             lines.append(_main_effect(fit, c, row, d, y, within, partners.get(key, [])))
         else:
-            lines.append(_interaction(fit, c, row, d, y, cross))
+            lines.append(_interaction(fit, c, row, d, y, cross, cols))
     lines.extend(_contextual(fit, cols, d, y))
     return lines
 
@@ -409,10 +426,12 @@ def _random(fit, d, y, cross):
     vc = fit.varcorr
     sigma = fit.sigma
     tab = icc(fit)
-    for g in dict.fromkeys(vc["grp"]):
-        if g == "Residual":
+    for label in dict.fromkeys(vc["grp"]):
+        if label == "Residual":
             continue
-        part = vc[vc["grp"] == g]
+        part = vc[vc["grp"] == label]
+        # lme4 labels a second term of the same factor 'Subject.1' (x || Subject)
+        g = label if label in fit.ngroups else re.sub(r"\.\d+$", "", label)
         corr = {(r["var1"], r["var2"]): float(r["sdcor"]) for _, r in part[part["var2"].notna()].iterrows()}
         for _, r in part[part["var2"].isna()].iterrows():
             sd = float(r["sdcor"])
@@ -432,7 +451,8 @@ def _random(fit, d, y, cross):
                 if len(cross) else []
             among = f"among {_groups(g)} with {' and '.join(m + ' = 0' for m in mods)}, " if mods else ""
             text = (f"The effect of {x} varies between {_groups(g)}"
-                    + (f" beyond what {' and '.join(mods)} explain" if mods else "")
+                    + (f" beyond what {' and '.join(mods)} explain{'s' if len(mods) == 1 else ''}"
+                       if mods else "")
                     + f": standard deviation {_num(sd, d)} (variance {_var(sd ** 2, d)}), so "
                     f"{among}the middle 95% of slopes lie between {_num(lo, d)} and {_num(hi, d)} "
                     f"(the fixed slope {_num(fixed, d)} +- 1.96 SD).")
