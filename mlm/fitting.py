@@ -171,7 +171,8 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     {'school': 160}
     """
     data = _check_frame(data)  # type, emptiness, duplicate names first: parsing needs the columns
-    parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
+    parsed = parse_formula(formula, columns=[str(c) for c in data.columns],
+                           index_names=[str(n) for n in data.index.names if n is not None])
     design = build_design(parsed, data)
     result = fit_design(design, reml=reml, engine=engine, ddf=ddf)
     result.data = data
