@@ -26,7 +26,6 @@ from support import fit, hsb_with_cses
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_comparison.json").read_text())
 RB = REF["slopes_as_outcomes"]
 RB_FORMULA = "mathach ~ meanses*cses + sector*cses + (cses | school)"
-NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
 
 
 def section(ex: Explanation, title: str) -> tuple:
@@ -318,3 +317,19 @@ def test_uncorrelated_slopes_name_the_factor(sleep):
     rnd = section(f.explain(), "Random effects")
     assert len(rnd) == 2 and rnd[1].startswith("The effect of Days varies between Subjects:")
     assert "correlation" not in " ".join(rnd)
+
+
+def test_dropped_rows_are_counted(sleep):
+    data = sleep.copy()
+    data.loc[[0, 5, 17], "Reaction"] = np.nan
+    f = fit("Reaction ~ Days + (1 | Subject)", data)
+    head = section(f.explain(), "")[0]
+    assert "on 177 observations (3 row(s) with missing values left out)" in head
+    assert data["Reaction"].isna().sum() == 3                       # the caller's data untouched
+
+
+def test_glmm_fit_is_refused_with_a_clear_message():
+    cbpp = mlm.load_dataset("cbpp")
+    g = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    with pytest.raises(mlm.MLMError, match=r"explain\(\)'s argument must be a fitted model from mlm.lmer"):
+        explain(g)

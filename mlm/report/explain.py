@@ -187,7 +187,8 @@ def _columns(fit, levels_table):
 def _phrase_zero(part) -> str:
     """What 'this predictor at 0' means, for the intercept and conditional effects."""
     if part["kind"] == "dummy":
-        return f"{part['var']} = {part['reference']}" if part["reference"] else f"{part['var']} at its reference"
+        ref = part["reference"] or "its reference category"
+        return f"{part['var']} = {ref}"
     if part["kind"] == "cwc":
         return f"{part['var']} is at its {part['group']}'s mean"
     if part["kind"] == "gm":
@@ -258,7 +259,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
     else:
         text = f"{c.name}: {y} is {size} for each 1 unit higher {c.name}"
         g = between.get("_group")
-        if g and between.get(c.name) == 0.0:
+        if g and between.get(c.name, 1.0) <= 1e-10:
             text += f" (a within-{g} effect: {c.name} varies only within {_groups(g)})"
     if moderated_by:
         text += " when " + " and ".join(moderated_by)
