@@ -429,6 +429,11 @@ class MixedResult(ModelResult):
                 for i in range(1, len(names))]
         return " " * label + "".join(f"{s:>{width}}" for s in short[:-1]) + "\n" + "\n".join(rows)
 
+    def explain(self):
+        """The fit in plain language: see :func:`mlm.report.explain.explain`."""
+        from .report.explain import explain
+        return explain(self)
+
     def __repr__(self) -> str:
         crit = "REML" if self.reml else "ML"
         return (f"<MixedResult {self.formula!r}: {crit}, nobs={self.nobs}, "
