@@ -146,9 +146,11 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     moderator : str
         The moderating term (e.g. ``"meanses"``).
     at : sequence of float, optional
-        Moderator values. Default: the mean and the mean +- 1 SD of the moderator over
-        the model rows (SD with n - 1); for a moderator with only the values 0 and 1,
-        0 and 1.
+        Moderator values. Default: the mean and the mean +- 1 SD of the moderator (SD with
+        n - 1) over the units it describes: over the groups when it is constant within the
+        groups of a grouping factor (a school-level moderator: one value per school), over
+        the model rows otherwise; for a moderator with only the values 0 and 1, 0 and 1.
+        ``attrs["at"]`` says which.
     level : float, default 0.95
         Confidence level of the intervals.
 
@@ -186,13 +188,9 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     _check_fit(fit)
     focal, moderator = _model_names(fit, focal, moderator)
     inter, g10, g11, v10, v11, c, df = _slope_parts(fit, focal, moderator, level)
+    basis = "the values given"
     if at is None:
-        w = _moderator_values(fit, moderator)
-        if set(np.unique(w)) <= {0.0, 1.0}:
-            at = np.array([0.0, 1.0])
-        else:
-            m, s = float(np.mean(w)), float(np.std(w, ddof=1))
-            at = np.array([m - s, m, m + s])
+        at, basis = _default_moderator_values(fit, moderator)
     at = np.atleast_1d(np.asarray(at, dtype=float))
     slope = g10 + g11 * at
     var = v10 + 2 * at * c + at ** 2 * v11
@@ -202,11 +200,52 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     out = pd.DataFrame({"slope": slope, "std_error": se, "statistic": stat,
                         "p_value": _pvalue(stat, df), "conf_low": slope - crit * se,
                         "conf_high": slope + crit * se}, index=pd.Index(at, name=moderator))
+    others = _other_moderators(fit, focal, inter)
+    held = f"; {', '.join(others)} held at 0" if others else ""
     out.attrs.update({"focal": focal, "moderator": moderator, "interaction": inter, "df": df,
-                      "level": level,
-                      "note": f"Slope of {focal} at values of {moderator}, other predictors at zero; "
+                      "level": level, "at": basis, "held_at_zero": others,
+                      "note": f"Slope of {focal} at {basis}{held} (every other predictor at zero); "
                               + ("Wald z-tests." if not np.isfinite(df) else f"t-tests with df = {df:.1f}.")})
     return out
+
+
+def _other_moderators(fit, focal, inter):
+    """The other terms that interact with ``focal`` (held at 0 in its simple slopes)."""
+    out = []
+    for name in fit.design.fixed_names:
+        parts = _split_name(name)
+        if name != inter and len(parts) > 1 and focal in parts:
+            out.append(":".join(p for p in parts if p != focal))
+    return out
+
+
+def _default_moderator_values(fit, moderator):
+    """0 and 1 for a 0/1 moderator; else its mean and mean +- 1 SD, over the units it describes.
+
+    A moderator constant within the groups of a grouping factor (a school-level variable
+    such as meanses) is summarised over those groups, one value per group, not over the
+    rows: weighting schools by their size would describe students, not schools (issue 13).
+    """
+    w = _moderator_values(fit, moderator)
+    if set(np.unique(w)) <= {0.0, 1.0}:
+        return np.array([0.0, 1.0]), f"{moderator} = 0 and 1"
+    d = fit.design
+    factors = {}
+    for b in d.blocks:
+        factors.setdefault(b.group_name, (b.codes, b.n_levels))
+    for g, (codes, G) in sorted(factors.items(), key=lambda kv: kv[1][1]):
+        first = np.full(G, np.nan)
+        order = np.argsort(codes, kind="stable")
+        starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
+        first[codes[order][starts]] = w[order][starts]
+        if np.allclose(w, first[codes], rtol=1e-12, atol=1e-12 * max(1.0, np.max(np.abs(w)))):
+            vals = first[~np.isnan(first)]
+            m, s = float(np.mean(vals)), float(np.std(vals, ddof=1))
+            return (np.array([m - s, m, m + s]),
+                    f"the mean of {moderator} and +- 1 SD over the {len(vals)} groups of {g} "
+                    f"({moderator} is constant within {g})")
+    m, s = float(np.mean(w)), float(np.std(w, ddof=1))
+    return np.array([m - s, m, m + s]), f"the mean of {moderator} and +- 1 SD over the {len(w)} rows"
 
 
 # --------------------------------------------------------------------------- Johnson-Neyman

@@ -41,6 +41,9 @@ def para(ex: Explanation, term: str) -> str:
 
 
 def fmt(x, d=2):
+    """d decimals; a small nonzero number that would print as 0 gets 2 significant digits."""
+    if x != 0 and abs(x) < 0.5 * 10 ** -d:
+        return f"{x:.2g}"
     s = f"{x:.{d}f}"
     return "0" + s[2:] if s.startswith("-0") and float(s) == 0 else s
 
@@ -173,10 +176,10 @@ def test_rb_numbers_are_lme4s(rb):
 
 def test_rb_simple_slopes_are_r_and_mlm_simple_slopes(rb):
     ex = rb.explain()
-    s = json.loads(RB["simple_slopes_meanses"].replace("'", '"')) \
-        if isinstance(RB["simple_slopes_meanses"], str) else RB["simple_slopes_meanses"]
+    s = RB["simple_slopes_meanses_schools"]
     p = para(ex, "meanses:cses")
-    # R: g[cses] + W g[meanses:cses] at W = mean(meanses) + c(-1, 0, 1) sd(meanses)
+    # R: g[cses] + W g[meanses:cses] at W = mean(sch$meanses) + c(-1, 0, 1) sd(sch$meanses), over
+    # schools (meanses is school-level; sch <- hsb[!duplicated(hsb$school), ])
     for w, slope, lab in zip(s["at"], s["slope"], ["mean - 1 SD", "mean", "mean + 1 SD"]):
         assert f"{fmt(slope)} at {'meanses = ' if lab == 'mean - 1 SD' else ''}{fmt(w)} ({lab})" in p
     assert "(with sector = 0)" in p                            # what simple_slopes holds at 0

@@ -58,12 +58,15 @@ def test_fixef_and_vcov_match_lme4(rb):
     np.testing.assert_allclose(rb.vcov.to_numpy(), V, rtol=2e-3, atol=1e-7)
 
 
-@pytest.mark.parametrize("moderator,key", [("meanses", "simple_slopes_meanses"),
-                                           ("sector", "simple_slopes_sector")])
-def test_simple_slopes_match_r(rb, moderator, key):
+@pytest.mark.parametrize("moderator,key,given", [("meanses", "simple_slopes_meanses_schools", False),
+                                                 ("meanses", "simple_slopes_meanses", True),
+                                                 ("sector", "simple_slopes_sector", False)])
+def test_simple_slopes_match_r(rb, moderator, key, given):
     r = RB[key]
-    out = simple_slopes(rb, "cses", moderator)
-    # defaults: R's mean(meanses) + c(-1, 0, 1) * sd(meanses); sector 0/1
+    out = simple_slopes(rb, "cses", moderator, at=r["at"] if given else None)
+    # defaults: meanses is school-level, so R's sch <- hsb[!duplicated(hsb$school), ];
+    # mean(sch$meanses) + c(-1, 0, 1) * sd(sch$meanses) (over schools, issue 13); sector 0/1.
+    # The rows-based values (mean(hsb$meanses) + c(-1, 0, 1) * sd(hsb$meanses)) when given.
     np.testing.assert_allclose(out.index.to_numpy(), r["at"], rtol=1e-12)
     assert out.index.name == moderator and list(out.columns) == COLS
     # R: g[cses] + W g[inter]; sqrt(V10 + 2 W C + W^2 V11); z; 2 pnorm(-|z|); est -+ qnorm(0.975) se
@@ -74,6 +77,14 @@ def test_simple_slopes_match_r(rb, moderator, key):
     np.testing.assert_allclose(out["conf_low"], r["conf_low"], rtol=1e-3)
     np.testing.assert_allclose(out["conf_high"], r["conf_high"], rtol=1e-3)
     assert np.isinf(out.attrs["df"]) and "Wald z" in out.attrs["note"]
+
+
+def test_simple_slopes_say_what_they_hold(rb):
+    out = simple_slopes(rb, "cses", "meanses")
+    assert "over the 160 groups of school (meanses is constant within school)" in out.attrs["at"]
+    assert out.attrs["held_at_zero"] == ["sector"]
+    assert "sector held at 0" in out.attrs["note"]
+    assert simple_slopes(rb, "cses", "sector").attrs["held_at_zero"] == ["meanses"]
 
 
 def test_simple_slopes_interaction_in_either_order(rb, hsb):
@@ -253,11 +264,11 @@ def test_term_names_match_regardless_of_spaces(hsb):
     f = fit("mathach ~ meanses*cwc(ses, school) + sector*cwc(ses, school) "
             "+ (cwc(ses, school) | school)", hsb, ddf="normal")  # z-tests, as the R reference
     assert "cwc(ses, school)" in f.fixef.index
-    r = RB["simple_slopes_meanses"]
+    r = RB["simple_slopes_meanses_schools"]
     for focal, moderator in [("cwc(ses,school)", "meanses"), ("cwc( ses , school )", " meanses"),
                              ("cwc(ses, school)", "meanses")]:
         out = simple_slopes(f, focal, moderator)
-        # R: g[cses] + W g[meanses:cses], W = mean(meanses) + c(-1, 0, 1) sd(meanses)
+        # R: g[cses] + W g[meanses:cses], W = mean + c(-1, 0, 1) sd of meanses over schools
         np.testing.assert_allclose(out["slope"], r["slope"], rtol=1e-4)
         np.testing.assert_allclose(out["std_error"], r["std_error"], rtol=2e-3)
         assert out.attrs["focal"] == "cwc(ses, school)" and out.index.name == "meanses"

@@ -84,6 +84,9 @@ slopes <- function(focal, inter, W) {
        conf_high = unname(est + q * se))
 }
 W <- mean(hsb$meanses) + c(-1, 0, 1) * sd(hsb$meanses)
+## meanses is a school-level variable: its mean and SD over the 160 schools (one value each)
+sch <- hsb[!duplicated(hsb$school), ]
+W_schools <- mean(sch$meanses) + c(-1, 0, 1) * sd(sch$meanses)
 jn <- local({
   q <- qnorm(0.975); b0 <- g["cses"]; b1 <- g["meanses:cses"]
   v0 <- V["cses", "cses"]; v1 <- V["meanses:cses", "meanses:cses"]; c01 <- V["cses", "meanses:cses"]
@@ -96,6 +99,8 @@ out$slopes_as_outcomes <- list(
   fixef_names = names(g), fixef = unname(g), vcov = unname(V),
   simple_slopes_meanses = c(list(r_call = "w(W) = g[cses] + W g[meanses:cses], Var = V10 + 2 W C + W^2 V11; W = mean(meanses) + c(-1,0,1) sd(meanses); Wald z, CI with qnorm(0.975)"),
                             slopes("cses", "meanses:cses", W)),
+  simple_slopes_meanses_schools = c(list(r_call = "as simple_slopes_meanses with W = mean + c(-1,0,1) sd of meanses over schools: sch <- hsb[!duplicated(hsb$school), ]"),
+                                    slopes("cses", "meanses:cses", W_schools)),
   simple_slopes_sector = c(list(r_call = "same with moderator sector at 0, 1"),
                            slopes("cses", "cses:sector", c(0, 1))),
   johnson_neyman_meanses = list(r_call = "roots of (b0 + b1 W)^2 = qnorm(0.975)^2 (v0 + 2 W c01 + W^2 v1), polyroot", roots = jn,
