@@ -197,13 +197,16 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     se = np.sqrt(np.maximum(var, 0.0))
     stat = slope / se
     crit = _critical(df, level)
-    out = pd.DataFrame({"slope": slope, "std_error": se, "statistic": stat,
+    from .report.printed import PrintedTable
+
+    out = PrintedTable({"slope": slope, "std_error": se, "statistic": stat,
                         "p_value": _pvalue(stat, df), "conf_low": slope - crit * se,
                         "conf_high": slope + crit * se}, index=pd.Index(at, name=moderator))
     others = _other_moderators(fit, focal, inter)
     held = f"; {', '.join(others)} held at 0" if others else ""
     out.attrs.update({"focal": focal, "moderator": moderator, "interaction": inter, "df": df,
                       "level": level, "at": basis, "held_at_zero": others,
+                      "title": f"Simple slopes of {focal} by {moderator}",
                       "note": f"Slope of {focal} at {basis}{held} (every other predictor at zero); "
                               + ("Wald z-tests." if not np.isfinite(df) else f"t-tests with df = {df:.1f}.")})
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 import mlm
@@ -70,3 +71,17 @@ def test_data_line():
     d = mlm.load_dataset("sleepstudy")
     d.attrs.clear()
     assert "   Data: a data frame of 180 rows" in str(fit("Reaction ~ Days + (1 | Subject)", d))
+
+
+def test_anova_and_simple_slopes_print_like_r(rb):
+    """Readable tables (issue 13): a title, R-style p-values, and what is held at 0."""
+    a = mlm.anova(rb)
+    text = str(a)
+    assert text.splitlines()[0] == "Type III Analysis of Variance Table (Satterthwaite's method)"
+    assert "<2e-16" in text and "..." not in text
+    assert type(a[["F"]]) is pd.DataFrame                  # subsets are plain frames
+    s = mlm.simple_slopes(rb, "cses", "meanses")
+    lines = str(s).splitlines()
+    assert lines[0] == "Simple slopes of cses by meanses"
+    assert "sector held at 0" in lines[-1] and "over the 160 groups of school" in lines[-1]
+    assert "<b>Simple slopes of cses by meanses</b>" in s._repr_html_()

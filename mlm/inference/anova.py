@@ -217,8 +217,17 @@ def anova(fit, type=3, ddf=None) -> pd.DataFrame:
             continue
         r = contrast_test(fit, L, ddf=method, joint=True)
         rows[lab] = [r.sum_sq, r.mean_sq, r.num_df, r.den_df, r.F, r.p_value]
-    out = pd.DataFrame.from_dict(rows, orient="index",
-                                 columns=["sum_sq", "mean_sq", "num_df", "den_df", "F", "p_value"])
+    from ..report.printed import PrintedTable
+
+    out = PrintedTable(pd.DataFrame.from_dict(
+        rows, orient="index", columns=["sum_sq", "mean_sq", "num_df", "den_df", "F", "p_value"]))
     out.index.name = "term"
-    out.attrs.update({"type": "III" if kind == 3 else "I", "ddf": method})
+    roman = "III" if kind == 3 else "I"
+    out.attrs.update({"type": roman, "ddf": method,
+                      "title": f"Type {roman} Analysis of Variance Table ({_METHOD_WORDS.get(method, method)})"})
     return out
+
+
+#: How the title names each df method (lmerTest's words)
+_METHOD_WORDS = {"satterthwaite": "Satterthwaite's method", "kenward-roger": "Kenward-Roger's method",
+                 "residual": "residual df", "normal": "normal approximation: chi-square / df"}
