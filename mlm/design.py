@@ -231,6 +231,17 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
     return ~bad, frame.index[bad]
 
 
+def _index_names(data: pd.DataFrame) -> list:
+    return [str(n) for n in data.index.names if n is not None and n not in data.columns]
+
+
+def known_names(data: pd.DataFrame) -> list:
+    """The names a formula may use: the columns, and the index levels' names, so that a
+    variable kept in the index (after set_index or groupby) is reported by
+    :func:`build_design` with the way out, ``reset_index()`` (issue 11)."""
+    return [str(c) for c in data.columns] + _index_names(data)
+
+
 def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
     for col in frame.columns:
         values = frame[col]
@@ -243,7 +254,14 @@ def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
     resp = parsed.response
     if resp in frame.columns:
         values = frame[resp]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        present = values.dropna()
+        if pd.api.types.is_bool_dtype(values) or (
+                len(present) and all(isinstance(v, (bool, np.bool_)) for v in present)):
+            raise DataError(f"The outcome '{resp}' is logical (True/False). A linear model needs "
+                            f"numbers: code it 0/1 with data['{resp}'].astype(int) (a linear model "
+                            "of a binary outcome); the usual model for a binary outcome is "
+                            f"mlm.glmer(formula, data, family='binomial').")
+        if not pd.api.types.is_numeric_dtype(values):
             raise DataError(f"The outcome '{resp}' is not numeric (dtype {values.dtype}). "
                             "A linear mixed model needs a numeric outcome: convert numbers stored "
                             "as text with pandas.to_numeric; a binary (yes/no) outcome must be "
@@ -368,9 +386,14 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
     ((180, 2), 18)
     """
     data = _check_frame(data)
+    in_index = _index_names(data)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
-        formula, columns=[str(c) for c in data.columns])
+        formula, columns=known_names(data))
     missing_cols = [v for v in parsed.variables if v not in data.columns]
+    if any(v in in_index for v in missing_cols):
+        raise DataError(f"Column(s) {', '.join(repr(v) for v in missing_cols if v in in_index)} "
+                        "are in the data's index, not among its columns. Make them columns "
+                        "first: data.reset_index().")
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .design import Design, _check_frame, build_design
+from .design import Design, _check_frame, build_design, known_names
 from .errors import FitError, MLMError
 from .formula import parse_formula
 from .inference.ddf import check_ddf
@@ -171,7 +171,7 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     {'school': 160}
     """
     data = _check_frame(data)  # type, emptiness, duplicate names first: parsing needs the columns
-    parsed = parse_formula(formula, columns=[str(c) for c in data.columns])
+    parsed = parse_formula(formula, columns=known_names(data))
     design = build_design(parsed, data)
     result = fit_design(design, reml=reml, engine=engine, ddf=ddf)
     result.data = data
