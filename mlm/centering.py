@@ -97,6 +97,17 @@ gm.__doc__ = """The mean of x in each group g (the between-group part of x); use
 FORMULA_HELPERS = {"cwc": cwc, "gm": gm}
 
 
+def _names(value, what: str) -> list:
+    """A column name or a list of them, as given to :func:`center`."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, (list, tuple, pd.Index)) and all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return list(value)
+    raise DataError(f"center's {what} must be a column name or a list of column names, not "
+                    f"{type(value).__name__}; e.g. mlm.center(data, 'ses', by='school').")
+
+
 def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     """Grand-mean or group-mean center columns, returning a new DataFrame.
 
@@ -130,8 +141,7 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     0.0
     """
     data = as_pandas(data)
-    cols = [columns] if isinstance(columns, str) else list(columns)
-    levels = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    cols, levels = _names(columns, "columns"), ([] if by is None else _names(by, "by"))
     for c in cols + levels:
         if c not in data.columns:
             raise DataError(f"Column '{c}' not found in the data. Columns available: "

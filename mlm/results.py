@@ -17,6 +17,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from .checks import flag, level as check_level
 from .errors import DataError
 from .frames import as_pandas, model_columns
 
@@ -466,11 +467,13 @@ class MixedResult:
         0  352.0  296.2  407.8
         1  303.7  209.1  398.4
         """
-        if interval is not None and interval not in ("confidence", "prediction"):
+        if interval is not None and (not isinstance(interval, str)
+                                     or interval not in ("confidence", "prediction")):
             raise DataError(f"interval={interval!r} is not available; use None, 'confidence' "
                             "or 'prediction'.")
-        if interval is not None and not 0 < level < 1:
-            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        include_random = flag(include_random, "include_random", DataError)
+        if interval is not None:
+            level = check_level(level, DataError)
         with_groups = include_random and interval != "confidence"
         index, ok, X, blocks = self._new_rows(newdata, with_groups, interval == "prediction")
         mu = np.full(len(ok), np.nan)
