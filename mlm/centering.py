@@ -146,13 +146,15 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
         if c not in data.columns:
             raise DataError(f"Column '{c}' not found in the data. Columns available: "
                             f"{', '.join(map(str, list(data.columns)[:15]))}.")
+    # numpy twins as lmer sees them (an object column of numbers is numeric; issue 11)
+    values = model_columns(data, cols)
     for c in cols:
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
+        if not pd.api.types.is_numeric_dtype(values[c]) or pd.api.types.is_bool_dtype(values[c]):
             raise DataError(f"Column '{c}' is not numeric (dtype {data[c].dtype}); only numeric "
                             "columns can be centered. For a categorical variable, center its dummy columns.")
     out = data.copy()
     for c in cols:
-        x = pd.Series(data[c].to_numpy(dtype=float, na_value=np.nan), index=data.index)
+        x = pd.Series(values[c].to_numpy(dtype=float, na_value=np.nan), index=data.index)
         if not levels:
             out[f"{c}_centered"] = x - x.mean()
             continue
