@@ -176,7 +176,7 @@ DATA_TAKERS = [
     ("center", lambda d: mlm.center(d, "b", by="g")),
     ("describe_nesting", lambda d: mlm.describe_nesting(d, "g")),
     ("predict", lambda d: mlm.lmer("Reaction ~ Days + (1 | Subject)", sleep()).predict(
-        d.set_axis(["Reaction", "Days", "Subject", "Days", "b"], axis=1), "newdata")),
+        d.set_axis(["Reaction", "Days", "Subject", "Days", "b"], axis=1))),
 ]
 
 
