@@ -231,17 +231,6 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
     return ~bad, frame.index[bad]
 
 
-def _index_names(data: pd.DataFrame) -> list:
-    return [str(n) for n in data.index.names if n is not None and n not in data.columns]
-
-
-def known_names(data: pd.DataFrame) -> list:
-    """The names a formula may use: the columns, and the index levels' names, so that a
-    variable kept in the index (after set_index or groupby) is reported by
-    :func:`build_design` with the way out, ``reset_index()`` (issue 11)."""
-    return [str(c) for c in data.columns] + _index_names(data)
-
-
 def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
     for col in frame.columns:
         values = frame[col]
@@ -307,7 +296,13 @@ def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
 
 
 def _matrices(termlists, memo: pd.DataFrame, kept: pd.DataFrame, env, what: str):
-    """patsy's matrices for ``termlists`` on ``kept``, transforms memorised on ``memo``."""
+    """patsy's matrices for ``termlists`` on ``kept``, transforms memorised on ``memo``.
+
+    The parser has checked the syntax; what can still fail is evaluation on these data
+    (arithmetic on text, an unknown level, a transform that gives NaN). Every failure,
+    patsy's or one raised past it by Python, numpy or pandas, becomes one MLMError naming
+    the term (issue 11).
+    """
     try:
         # log(0) in a dropped row, or of a bad value reported below by column, would
         # otherwise surface as numpy's warning.
@@ -317,7 +312,28 @@ def _matrices(termlists, memo: pd.DataFrame, kept: pd.DataFrame, env, what: str)
             return patsy.build_design_matrices(builders, kept, NA_action="raise",
                                                return_type="dataframe")
     except patsy.PatsyError as exc:
-        raise FormulaError(f"Could not build the {what}: {exc.message}") from None
+        raise _evaluation_error(what, exc.message, getattr(exc, "origin", None)) from None
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            ArithmeticError, RecursionError, MemoryError) as exc:
+        raise _evaluation_error(what, f"{type(exc).__name__}: {exc}", None) from None
+
+
+def _evaluation_error(what: str, message: str, origin):
+    """The MLMError for a term patsy could not evaluate: the term named and marked."""
+    message = message.removeprefix("Error evaluating factor: ")
+    found = re.fullmatch(r"(.*) from '(.*)'", what, flags=re.S)
+    part, formula = (found.group(1), found.group(2)) if found else (what, None)
+    term = origin.code[origin.start:origin.end] if origin is not None else None
+    where = f"'{term}' in the {part}" if term else f"the {what}"
+    pos = origin.start if term and origin.code == formula else None
+    if "missing values" in message:
+        return DataError(f"Could not build {where}: it gives missing (NaN) values on some rows "
+                         f"(e.g. the log of a negative number). Transform the variable "
+                         f"differently, or drop those rows first.")
+    return FormulaError(f"Could not build {where}: {message}. Check that the columns it uses "
+                        f"hold the kind of values it needs (numbers for arithmetic, existing "
+                        f"levels for C()), or change the term.", formula=formula, position=pos,
+                        length=max(1, origin.end - origin.start) if pos is not None else 1)
 
 
 def _evaluate(formula_rhs: str, memo, kept, env, what: str):
@@ -386,14 +402,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
     ((180, 2), 18)
     """
     data = _check_frame(data)
-    in_index = _index_names(data)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
-        formula, columns=known_names(data))
+        formula, columns=[str(c) for c in data.columns],
+        index_names=[str(n) for n in data.index.names if n is not None])
     missing_cols = [v for v in parsed.variables if v not in data.columns]
-    if any(v in in_index for v in missing_cols):
-        raise DataError(f"Column(s) {', '.join(repr(v) for v in missing_cols if v in in_index)} "
-                        "are in the data's index, not among its columns. Make them columns "
-                        "first: data.reset_index().")
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import flag
-from .design import Design, _check_frame, build_design, known_names
+from .design import Design, _check_frame, build_design
 from .errors import FitError, MLMError
 from .formula import parse_formula
 from .inference.ddf import check_ddf
@@ -176,7 +176,8 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, engine: str = "
     {'school': 160}
     """
     data = _check_frame(data)  # type, emptiness, duplicate names first: parsing needs the columns
-    parsed = parse_formula(formula, columns=known_names(data))
+    parsed = parse_formula(formula, columns=[str(c) for c in data.columns],
+                           index_names=[str(n) for n in data.index.names if n is not None])
     design = build_design(parsed, data)
     result = fit_design(design, reml=reml, engine=engine, ddf=ddf)
     result.data = data

@@ -28,7 +28,11 @@ A multilevel-model formula looks like ``mathach ~ ses + sector + (1 + ses | scho
 Only column names and a short list of functions may appear, so that a formula
 can never run arbitrary Python code when patsy later evaluates it (see
 :data:`ALLOWED_FUNCTIONS`).  Column names must be Python identifiers; any other
-name is written ``Q("my column")``.
+name is written ``Q("my column")``.  The Python inside each term (``np.log(z)``,
+``I(x < 2)``) is read by :mod:`mlm.exprcheck` before patsy compiles it, so a slip
+such as ``np.log(, + 10)`` is a :class:`FormulaError` with the spot marked.  R habits
+get pointed hints: ``I(x^2)`` (write ``I(x**2)``), ``b %in% a`` (nesting is
+``(1 | a/b)``), ``y ~ .`` (write the columns out), ``factor(x)`` (``C(x)``).
 
 :func:`parse_formula` turns the text into a :class:`ParsedFormula` holding the
 response, the fixed part as a patsy string and the expanded
@@ -42,12 +46,14 @@ import io
 import keyword
 import re
 import tokenize
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import patsy
 
 from .errors import FormulaError
+from .exprcheck import check_expression
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -55,6 +61,8 @@ __all__ = [
     "RandomTerm",
     "ParsedFormula",
     "parse_formula",
+    "canonical_term",
+    "match_term",
 ]
 
 #: Numeric functions that may also be called with a ``np.`` / ``numpy.`` prefix.
@@ -93,6 +101,12 @@ _ALLOWED_OPS = frozenset([
     "<", ">", "<=", ">=", "==", "!=",
 ])
 _BINARY_OPS = frozenset(["+", "-", "*", "/", "//", "%", "**", ":", "|", "~"])
+#: Most formula operators (outside function calls) accepted: patsy's parser recurses once
+#: per operator and stops near 490 (RecursionError).
+_MAX_OPERATORS = 300
+#: Deepest nesting of parentheses accepted (Python's own parser stops at 200; patsy's
+#: and the expression check recurse once per level).
+_MAX_DEPTH = 50
 _SKIP_TOKENS = frozenset([tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER,
                           tokenize.INDENT, tokenize.DEDENT])
 
@@ -334,6 +348,11 @@ def _prescan(text: str, formula: str, offset: int = 0) -> None:
             raise _not_allowed("A brace '" + ch + "'", formula, pos, 1)
         if ch == "(":
             stack.append((ch, pos))
+            if len(stack) > _MAX_DEPTH:
+                raise FormulaError(
+                    f"Parentheses are nested more than {_MAX_DEPTH} deep here. Simplify the "
+                    f"expression, or compute it as a new column first.",
+                    formula=formula, position=pos)
         elif ch == ")":
             if not stack:
                 raise FormulaError(
@@ -360,8 +379,13 @@ def _tokenize(text: str, formula: str, offset: int = 0) -> list[_Tok]:
                 continue
             start = offset + t.start[1]
             if t.type == tokenize.ERRORTOKEN:
-                if t.string.isspace():
+                if t.string == " ":
                     continue
+                if t.string.isspace():
+                    name = unicodedata.name(t.string[0], "unusual space").lower()
+                    raise FormulaError(f"The character {t.string!r} ({name}, often pasted from "
+                                       f"a document) cannot be read in a formula: replace it "
+                                       f"with a plain space.", formula=formula, position=start)
                 raise _not_allowed(f"The character {t.string!r}", formula, start, 1)
             if t.type == tokenize.COMMENT:
                 raise _not_allowed("A comment '#'", formula, start, 1)
@@ -389,6 +413,51 @@ _R_HINTS = {
 }
 
 
+def _power_hint(in_call: bool) -> str:
+    """R writes powers with '^'; Python (and so patsy) with '**' ('^' is a bitwise xor)."""
+    if in_call:
+        return ("'^' does not raise to a power here: Python writes powers '**', so R's "
+                "I(x^2) is I(x**2).")
+    return ("'^' does not raise to a power here: Python writes powers '**', so R's "
+            "(a + b)^2 (the terms and their two-way interactions) is (a + b)**2, and a "
+            "square is I(x**2).")
+
+
+def _no_tilde(formula: str, prev: _Tok, t: _Tok) -> FormulaError:
+    """Two operands in a row and no '~' anywhere: the tilde is what is missing."""
+    fixed = formula[:prev.end] + " ~ " + formula[t.start:].lstrip()
+    return FormulaError(
+        f"The formula has no '~'. Write the response, '~', then the predictors; it seems to "
+        f"be missing between {prev.string!r} and {t.string!r}: \"{fixed}\".",
+        formula=formula, position=t.start, length=max(1, t.end - t.start))
+
+
+def _r_dot(formula: str, dot: _Tok, toks: list[_Tok], columns) -> FormulaError:
+    """R's ``y ~ .`` (every other column): say so, and list the columns to write."""
+    msg = ("The dot '.' (R's shorthand for 'every other column') is not supported: write "
+           "the predictors out, e.g. \"y ~ x1 + x2 + (1 | group)\".")
+    if columns is not None:
+        used = {t.string for t in toks if t.type == tokenize.NAME}
+        used |= {_string_value(t.string) for t in toks if t.type == tokenize.STRING}
+        rest = [_render_name(c) for c in columns if c not in used]
+        if rest:
+            shown = " + ".join(rest[:20]) + (f" + ... ({len(rest) - 20} more)" if len(rest) > 20 else "")
+            msg += f" Columns not yet in the formula: {shown}."
+    return FormulaError(msg, formula=formula, position=dot.start)
+
+
+def _check_r_operators(formula: str, toks: list[_Tok]) -> None:
+    """R's ``%in%`` (nesting), which would otherwise read as a column named ``in``."""
+    for k in range(len(toks) - 2):
+        a, b, c = toks[k:k + 3]
+        if a.string == "%" and b.string == "in" and c.string == "%":
+            raise FormulaError(
+                "R's %in% is not supported. Nesting is written in the random part: "
+                "(1 | a/b) for b nested in a (the same as (1 | a) + (1 | a:b)), or (1 | a:b) "
+                "for one group per combination. In the fixed part, R's 'b %in% a' is 'a:b'.",
+                formula=formula, position=a.start, length=c.end - a.start)
+
+
 def _check_unquoted_columns(formula: str, columns) -> None:
     """A column that is not a Python name (``Reaction.time``, ``class``) written bare.
 
@@ -399,6 +468,10 @@ def _check_unquoted_columns(formula: str, columns) -> None:
         col = str(col)
         if col.isidentifier() and not keyword.iskeyword(col):
             continue
+        if not keyword.iskeyword(col) and not re.match(r"[^\W\d]", col):
+            # Only names that start like a name (Reaction.time, my col, class); a column
+            # named "1" or "+" must not turn the intercept or an operator into an error.
+            continue
         found = re.search(rf"(?<![\w.\"']){re.escape(col)}(?![\w\"'])", formula)
         if found:
             raise FormulaError(f"The column {col!r} is not a plain Python name, so the formula "
@@ -407,12 +480,13 @@ def _check_unquoted_columns(formula: str, columns) -> None:
 
 
 def _scan(text: str, formula: str, functions: frozenset[str] | None,
-          offset: int = 0) -> _Scan:
+          offset: int = 0, columns: list[str] | None = None) -> _Scan:
     """Tokenise ``text`` and reject everything outside the allow-list.
 
     Returns the tokens (positions relative to ``formula``) and the column names used.
     ``functions=None`` accepts any function name (for re-reading text that was
-    already checked, e.g. with ``extra_functions``).
+    already checked, e.g. with ``extra_functions``). ``columns`` only improves a message
+    (R's ``y ~ .``).
     """
     toks = _tokenize(text, formula, offset)
     variables: list[tuple[str, int]] = []
@@ -445,6 +519,8 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
         if prev is not None and _is_operand_end(prev) and (
                 t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING) or s == "("):
             if not (s == "(" and prev.is_call):
+                if not stack and not any(x.string in ("~", "=") for x in toks):
+                    raise _no_tilde(formula, prev, t)
                 if s == "(":
                     what = ("Calling the result of an expression" if prev.string == ")"
                             else f"Calling {prev.string!r}")
@@ -458,6 +534,9 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                     length=length)
 
         if t.type == tokenize.OP:
+            if s in ("^", "^="):
+                raise FormulaError(_power_hint(enclosing_call() is not None), formula=formula,
+                                   position=t.start, length=length)
             if s not in _ALLOWED_OPS:
                 raise _not_allowed(f"The operator {s!r}", formula, t.start, length)
             if s == "(":
@@ -466,6 +545,9 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                 stack.pop()
             elif s == ".":
                 after = nxt(i + 1)
+                if (prev is None or not _is_operand_end(prev)) and (
+                        after is None or after.type != tokenize.NAME):
+                    raise _r_dot(formula, t, toks, columns)
                 attr = after.string if after is not None else ""
                 raise _not_allowed(f"Attribute access '.{attr}'", formula, t.start,
                                    (after.end if after else t.end) - t.start)
@@ -502,6 +584,14 @@ def _scan(text: str, formula: str, functions: frozenset[str] | None,
                                "level names inside C()/Treatment().")
 
         # NAME (keywords, forbidden and private names were rejected above)
+        normal = unicodedata.normalize("NFKC", s)
+        if normal != s:
+            # Python's compiler normalises identifiers (PEP 3131), so patsy would look
+            # up another name than the one written.
+            raise FormulaError(f"Python reads the name {s!r} as {normal!r} (Unicode "
+                               f"normalisation), so it cannot be written bare. If it is a "
+                               f"column name, write Q(\"{s}\").", formula=formula,
+                               position=t.start, length=length)
         after = nxt(i + 1)
         if after is not None and after.string == ".":
             if s in _NUMPY_PREFIXES:
@@ -594,16 +684,42 @@ def _patsy_error(exc: patsy.PatsyError, formula: str, offset: int, what: str) ->
         formula=formula, position=pos, length=length)
 
 
+def _model_desc(text: str, formula: str, offset: int, what: str):
+    """patsy's reading of ``text`` (a part of ``formula`` starting at ``offset``)."""
+    try:
+        return patsy.ModelDesc.from_formula(text)
+    except patsy.PatsyError as exc:
+        raise _patsy_error(exc, formula, offset, what) from None
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - patsy asserts on input it does not expect
+        raise FormulaError(f"Cannot read {what}: patsy could not parse it ({type(exc).__name__}). "
+                           f"Check the operators and parentheses (terms are joined with '+', "
+                           f"e.g. 'x + z').", formula=formula) from None
+
+
+def _check_factors(formula: str, toks: list[_Tok], terms, offset: int) -> None:
+    """Every factor patsy will compile must be one valid, bounded Python expression."""
+    seen = set()
+    for term in terms:
+        for factor in term.factors:
+            origin = factor.origin
+            if origin is None:  # pragma: no cover - patsy always records it
+                continue
+            span = (offset + origin.start, offset + origin.end)
+            if span not in seen:
+                seen.add(span)
+                check_expression(formula, [t for t in toks
+                                           if span[0] <= t.start and t.end <= span[1]])
+
+
 def _parse_lhs(formula: str, toks: list[_Tok], open_tok: _Tok, bar: _Tok
                ) -> tuple[bool, tuple[str, ...]]:
     """Intercept flag and covariate term strings of the part before the bar."""
     start, end = open_tok.end, bar.start
     text = formula[start:end]
-    try:
-        desc = patsy.ModelDesc.from_formula(text)
-    except patsy.PatsyError as exc:
-        raise _patsy_error(exc, formula, start, "the left side of a random-effects "
-                           "term") from None
+    desc = _model_desc(text, formula, start, "the left side of a random-effects term")
+    _check_factors(formula, toks, desc.rhs_termlist, start)
     intercept = False
     covariates: list[str] = []
     for term in desc.rhs_termlist:
@@ -690,10 +806,18 @@ def _parse_group(formula: str, toks: list[_Tok], bar_end: int, close: _Tok
 
 
 def _check_operators(formula: str, toks: list[_Tok]) -> None:
-    """Operators with nothing after them (trailing '+', '(x + | g)')."""
+    """Operators with nothing after them (trailing '+', '(x + | g)'), and operators that
+    cannot be unary with nothing before them ('(%1 | g)', '~ * x')."""
     for k, t in enumerate(toks):
         if t.type != tokenize.OP or t.string not in _BINARY_OPS or t.string in "|~":
             continue
+        before = toks[k - 1] if k else None
+        if t.string not in "+-" and (before is None or before.string in ("(", "|", "~", ",")):
+            where = "starts the formula" if before is None else f"follows {before.string!r}"
+            raise FormulaError(
+                f"The operator {t.string!r} {where} and has nothing before it to act on. Put "
+                f"a term before it or remove it, e.g. 'y ~ x * z'.",
+                formula=formula, position=t.start, length=max(1, t.end - t.start))
         after = toks[k + 1] if k + 1 < len(toks) else None
         if after is None or after.string in (")", "|", "~", ","):
             where = "ends the formula" if after is None else f"is followed by {after.string!r}"
@@ -703,8 +827,76 @@ def _check_operators(formula: str, toks: list[_Tok]) -> None:
                 formula=formula, position=t.start, length=max(1, t.end - t.start))
 
 
+def _check_known(formula: str, variables, columns: list[str], index_names) -> None:
+    """Every name must be a column; say which are not, the near misses and index levels."""
+    cols = [str(c) for c in columns]
+    colset = set(cols)
+    unknown: dict[str, int] = {}
+    for name, pos in variables:
+        if name not in colset and name not in unknown:
+            unknown[name] = pos
+    if unknown:
+        names = list(unknown)
+        label = "variable" if len(names) == 1 else "variables"
+        msg = f"Unknown {label} {', '.join(repr(n) for n in names)} in the formula."
+        hints = []
+        for n in names:
+            close = difflib.get_close_matches(n, cols, n=1)
+            if close:
+                hints.append(f"'{close[0]}'" + (f" for '{n}'" if len(names) > 1 else ""))
+        if hints:
+            msg += " Did you mean " + ", ".join(hints) + "?"
+        shown = ", ".join(cols[:10]) + (", ..." if len(cols) > 10 else "")
+        msg += f" Columns available: {shown}"
+        in_index = [n for n in names if n in {str(i) for i in index_names or () if i is not None}]
+        if in_index:
+            msg += (f". {', '.join(repr(n) for n in in_index)} "
+                    f"{'is a level' if len(in_index) == 1 else 'are levels'} of the data's "
+                    f"index, not {'a column' if len(in_index) == 1 else 'columns'}: make "
+                    f"{'it a column' if len(in_index) == 1 else 'them columns'} with "
+                    f"data.reset_index(), e.g. mlm.lmer(formula, data.reset_index())")
+        pos = unknown[names[0]]
+        raise FormulaError(msg, formula=formula, position=pos, length=len(names[0])
+                           if formula[pos:pos + len(names[0])] == names[0] else 1)
+
+
+def _check_fixed_part(formula: str, response: str, fixed: str, first_term: _Tok) -> None:
+    """The fixed part left once the random terms are taken out must still be a formula
+    (``y ~ x -+ (1 | g)`` leaves ``x -``)."""
+    try:
+        patsy.ModelDesc.from_formula(f"{response} ~ {fixed}")
+    except patsy.PatsyError as exc:
+        raise FormulaError(
+            f"The fixed part left after taking out the random-effects terms, '{fixed}', cannot "
+            f"be read ({exc.message}). Check the operators next to the random-effects terms: "
+            f"join each with '+', e.g. \"y ~ x + (1 | group)\".",
+            formula=formula, position=first_term.start) from None
+
+
+def _check_size(formula: str, toks: list[_Tok]) -> None:
+    """At most ``_MAX_OPERATORS`` operators between terms, so that patsy can read it."""
+    calls: list[bool] = []
+    count = 0
+    for t in toks:
+        if t.type != tokenize.OP:
+            continue
+        if t.string == "(":
+            calls.append(t.func is not None)
+        elif t.string == ")":
+            calls.pop()
+        elif t.string in _BINARY_OPS and t.string not in "|~" and not any(calls):
+            count += 1
+            if count > _MAX_OPERATORS:
+                raise FormulaError(
+                    f"The formula has more than {_MAX_OPERATORS} operators between terms, more "
+                    f"than patsy can read. Shorten it, e.g. by combining predictors into new "
+                    f"columns first.", formula=formula[:t.end] + " ...", position=t.start,
+                    length=max(1, t.end - t.start))
+
+
 def parse_formula(formula: str, columns: Iterable[str] | None = None,
-                  extra_functions: Iterable[str] = ()) -> ParsedFormula:
+                  extra_functions: Iterable[str] = (), *,
+                  index_names: Iterable[str] | None = None) -> ParsedFormula:
     """Parse and check an lme4-style formula without evaluating any of it.
 
     Parameters
@@ -718,6 +910,10 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     extra_functions : iterable of str, optional
         More function names to allow (bare identifiers), on top of
         :data:`ALLOWED_FUNCTIONS`.
+    index_names : iterable of str, optional
+        The names of the data's index levels (``data.index.names``). Only used for the
+        message when a name is not a column but is an index level: it suggests
+        ``data.reset_index()``.
 
     Returns
     -------
@@ -732,10 +928,11 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     Raises
     ------
     FormulaError
-        If the formula is not a string, is malformed, has no random-effects
-        term, uses anything outside the allow-list (function calls, attribute
-        access, brackets, ...), or names a column not in ``columns``.  The
-        message names the culprit, says how to fix it and marks the spot.
+        If the formula is not a string, is malformed (including the Python inside
+        a function call), has no random-effects term, uses anything outside the
+        allow-list (function calls, attribute access, brackets, ...), or names a
+        column not in ``columns``.  The message names the culprit, says how to fix
+        it and marks the spot.
 
     Examples
     --------
@@ -753,6 +950,16 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     ...
     mlm.errors.FormulaError: Unknown variable 'sess' in the formula. Did you mean 'ses'? ...
     """
+    try:
+        return _parse_formula(formula, columns, extra_functions, index_names)
+    except RecursionError:
+        raise FormulaError(
+            f"The formula is too long or too deeply nested to read ({len(formula)} "
+            f"characters; patsy reads a few hundred terms). Shorten it, e.g. by computing "
+            f"long expressions as new columns first.") from None
+
+
+def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedFormula:
     if not isinstance(formula, str):
         raise FormulaError(
             f"The formula must be a string such as \"y ~ x + (1 | group)\", not "
@@ -770,8 +977,11 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     functions = ALLOWED_FUNCTIONS | frozenset(extra)
 
     if columns is not None:
+        columns = [str(c) for c in columns]
+    _check_r_operators(formula, _tokenize(formula, formula))
+    if columns is not None:
         _check_unquoted_columns(formula, columns)
-    scan = _scan(formula, formula, functions)
+    scan = _scan(formula, formula, functions, columns=columns)
     toks = scan.tokens
 
     # Match parentheses (balance already checked) and find bars.
@@ -826,6 +1036,7 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
                 f"here combines several. For arithmetic wrap it in I(...), e.g. "
                 f"'I(y1 + y2) ~ ...'.", formula=formula, position=t.start)
     _check_operators(formula, toks)
+    _check_size(formula, toks)
 
     # Bars: which parentheses are random-effects terms?
     bars_by_paren: dict[int, list[int]] = {}
@@ -917,41 +1128,72 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
         placeholder[open_tok.start:close_tok.end] = list("1" + " " * (width - 1))
 
     # Whole-formula syntax check, with the random terms blanked out (same offsets).
-    try:
-        desc = patsy.ModelDesc.from_formula("".join(placeholder))
-    except patsy.PatsyError as exc:
-        raise _patsy_error(exc, formula, 0, "the formula") from None
+    desc = _model_desc("".join(placeholder), formula, 0, "the formula")
+    _check_factors(formula, toks, desc.lhs_termlist + desc.rhs_termlist, 0)
     if len(desc.lhs_termlist) != 1:  # pragma: no cover - caught above
         raise FormulaError("The response must be one column or expression.",
                            formula=formula, position=0)
 
     fixed_toks = [t for k, t in enumerate(toks) if k > ti and k not in removed]
     fixed = _text(formula, fixed_toks) or "1"
+    if (len(fixed_toks) > 1 and fixed_toks[0].string == "-" and (ti + 1) in removed
+            and fixed_toks[1].string not in ("0", "1")):
+        fixed = "1 " + fixed   # y ~ (1 | g) - x: patsy reads '- x' alone as a unary minus
     response = _text(formula, resp_toks)
+    _check_fixed_part(formula, response, fixed, toks[min(bars_by_paren)])
 
     if columns is not None:
-        cols = [str(c) for c in columns]
-        colset = set(cols)
-        unknown: dict[str, int] = {}
-        for name, pos in scan.variables:
-            if name not in colset and name not in unknown:
-                unknown[name] = pos
-        if unknown:
-            names = list(unknown)
-            label = "variable" if len(names) == 1 else "variables"
-            msg = f"Unknown {label} {', '.join(repr(n) for n in names)} in the formula."
-            hints = []
-            for n in names:
-                close = difflib.get_close_matches(n, cols, n=1)
-                if close:
-                    hints.append(f"'{close[0]}'" + (f" for '{n}'" if len(names) > 1 else ""))
-            if hints:
-                msg += " Did you mean " + ", ".join(hints) + "?"
-            shown = ", ".join(cols[:10]) + (", ..." if len(cols) > 10 else "")
-            msg += f" Columns available: {shown}"
-            pos = unknown[names[0]]
-            raise FormulaError(msg, formula=formula, position=pos, length=len(names[0])
-                               if formula[pos:pos + len(names[0])] == names[0] else 1)
+        _check_known(formula, scan.variables, columns, index_names)
 
     return ParsedFormula(formula=formula, response=response, fixed=fixed,
                          random=tuple(random))
+
+
+# ---------------------------------------------------------------------------
+# Term names given to the toolkit
+# ---------------------------------------------------------------------------
+
+def canonical_term(name: str) -> str:
+    """The key under which term and coefficient names are compared: no spaces outside quotes.
+
+    patsy writes ``cwc(ses, school)``; a user may type ``cwc(ses,school)`` or
+    ``cwc( ses, school )``. Spaces inside quotes belong to a column or level name
+    (``Q("my col")``) and are kept.
+
+    Examples
+    --------
+    >>> canonical_term("cwc( ses , school )")
+    'cwc(ses,school)'
+    >>> canonical_term('Q("my col") : x')
+    'Q("my col"):x'
+    """
+    out, quote = [], None
+    for ch in str(name):
+        if quote is None and ch.isspace():
+            continue
+        if ch in "\"'":
+            quote = ch if quote is None else (None if ch == quote else quote)
+        out.append(ch)
+    return "".join(out)
+
+
+def match_term(name: str, available: Iterable[str]) -> str | None:
+    """The entry of ``available`` that ``name`` means, regardless of spacing; None if none.
+
+    The one place where the toolkit (simple slopes, Johnson-Neyman, ...) matches a
+    term or coefficient name written by a user against the model's names: an exact
+    match first, then a unique match of :func:`canonical_term`.
+
+    Examples
+    --------
+    >>> match_term("cwc(ses,school)", ["(Intercept)", "cwc(ses, school)"])
+    'cwc(ses, school)'
+    >>> match_term("sex", ["(Intercept)", "ses"]) is None
+    True
+    """
+    available = [str(a) for a in available]
+    if name in available:
+        return name
+    key = canonical_term(name)
+    found = [a for a in available if canonical_term(a) == key]
+    return found[0] if len(found) == 1 else None

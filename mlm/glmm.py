@@ -33,7 +33,7 @@ from scipy.special import logsumexp
 
 from .errors import FitError
 from .glmm_structure import OneFactor, make_structure
-from .pls import single_threaded_blas
+from .pls import single_threaded_blas, theta_scale
 
 __all__ = ["GLMMProblem"]
 
@@ -75,7 +75,7 @@ class GLMMProblem:
         self.nagq = int(nagq)
         self.n_theta = self.rs.n_theta
         self._u = np.zeros(self.rs.q)
-        self.theta_scale = self._theta_scale(terms)
+        self.theta_scale = theta_scale(terms, self.rs.idx)
         sd = self.X.std(axis=0)
         rms = np.sqrt(np.mean(self.X ** 2, axis=0))
         spread = np.where(sd > 1e-8 * rms, sd, rms)
@@ -87,18 +87,6 @@ class GLMMProblem:
                                "random-effects term such as (1 | g), as in lme4.")
             z, w = np.polynomial.hermite_e.hermegauss(self.nagq)
             self._nodes, self._logw = z, np.log(w / np.sqrt(2 * np.pi))
-
-    def _theta_scale(self, terms):
-        """1 / spread of each template row's Z column (as mlm.pls: unit-free search)."""
-        out = []
-        for (Z, _, _, _), idx in zip(terms, self.rs.idx):
-            Z = np.asarray(Z, dtype=float)
-            rms = np.sqrt(np.mean(Z * Z, axis=0))
-            sd = Z.std(axis=0)
-            spread = np.where(sd > 1e-8 * rms, sd, rms)
-            spread = np.where(spread > 0, spread, 1.0)
-            out.extend(1.0 / spread[i] for (i, _) in idx)
-        return np.asarray(out, dtype=float)
 
     # --- the conditional distribution ---------------------------------------------------
     def _cond(self, eta):

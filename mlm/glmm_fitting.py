@@ -121,6 +121,10 @@ def glmer(formula: str, data, family: str = "binomial", link: str | None = None,
     fam = make_family(family, link)
     data = as_pandas(data)
     gd = build_glmm_design(formula, data, fam, weights=weights, offset=offset)
+    if gd.design.X.shape[1] == 0:  # as lmer (mlm.fitting.fit_design); was numpy's ValueError
+        raise FitError(f"'{formula}' has no fixed effects ('0 +' or '- 1' removed the intercept "
+                       "and no other fixed term is left). mlm needs at least one; keep the "
+                       "intercept (drop '0 +') or add a predictor.")
     _check_nagq(nagq, gd.design)
     problem = GLMMProblem(gd.y, gd.design.X, gd.design.pls_terms(), fam, gd.weights, gd.offset,
                           nagq=int(nagq))

@@ -1,27 +1,27 @@
 """Results of a generalized linear mixed model fit (:func:`mlm.glmer`).
 
 Names are lme4's where they mean the same as for linear fits (``fixef``, ``vcov``,
-``varcorr``, ``ranef``, ``coef``, ``loglik``, ...). Label and table helpers that do not
-depend on the family are borrowed from :class:`mlm.results.MixedResult` (they read only
-``self.design``); a shared base class for both results is the next step.
+``varcorr``, ``ranef``, ``coef``, ``loglik``, ...): what does not depend on the family is
+built by their shared base, :class:`mlm.results_base.ModelResult`; this module supplies
+the GLMM's numbers (PIRLS at the optimum) and what only a GLMM has.
 """
 
 from __future__ import annotations
 
+import html
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import DataError
 from .glmm_design import _argument_values, _expression_values
-from .results import MixedResult
+from .results_base import ModelResult
 
 __all__ = ["GLMMResult"]
 
 
-class GLMMResult:
+class GLMMResult(ModelResult):
     """A fitted GLMM: estimates, tests, random effects, predictions and a summary.
 
     Attributes
@@ -46,7 +46,7 @@ class GLMMResult:
 
     def __init__(self, gdesign, problem, theta, beta, info, data=None):
         self.gdesign = gdesign
-        self.design = gdesign.design  # the linear design (read by MixedResult's helpers)
+        self.design = gdesign.design  # the linear design (read by ModelResult)
         self.problem = problem
         self.family = gdesign.family
         self._theta = np.asarray(theta, dtype=float)
@@ -59,15 +59,6 @@ class GLMMResult:
         u, _, eta, F = problem.pirls(self._theta, self._beta, problem._u)
         self._u, self._eta, self._factor = u, eta, F
         self._vcov = problem.vcov_beta(info["x"], info.get("hessian_scaled"), info.get("free"))
-
-    # lme4-style labels, borrowed (they depend only on self.design)
-    _term_labels = MixedResult._term_labels
-    _lme4_order = MixedResult._lme4_order
-    _ranef_parts = MixedResult._ranef_parts
-    _random_effects_lines = MixedResult._random_effects_lines
-    _fixed_vars = MixedResult._fixed_vars
-    _new_rows = MixedResult._new_rows
-    _data_text = MixedResult._data_text
 
     @property
     def success(self):
@@ -91,11 +82,6 @@ class GLMMResult:
         return self.gdesign.nobs_dropped
 
     @property
-    def ngroups(self) -> dict:
-        """Number of levels of each grouping factor."""
-        return {g: len(lv) for g, lv in self.design.grouping_factors.items()}
-
-    @property
     def theta(self) -> np.ndarray:
         """Relative covariance factors (lme4's ``getME(fit, "theta")``)."""
         return self._theta
@@ -107,53 +93,18 @@ class GLMMResult:
 
     @property
     def deviance(self) -> float:
-        """-2 log-likelihood (lme4's ``deviance``... for glmer, ``-2 * logLik``)."""
+        """-2 log-likelihood (lme4's ``deviance``... for glmer, ``-2 * logLik``).
+
+        The Laplace approximation, or AGQ with ``nagq`` nodes, constants included.
+        """
         return float(self.fit_info["deviance"])
 
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood (Laplace approximation, or AGQ with ``nagq`` nodes), constants included."""
-        return -0.5 * self.deviance
-
-    @property
-    def aic(self) -> float:
-        """Akaike's information criterion."""
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Schwarz's criterion, with the number of observations (rows) as n, as lme4."""
-        return self.deviance + np.log(self.nobs) * self.npar
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom as lme4 prints them: ``nobs - npar``."""
-        return self.nobs - self.npar
-
     # --- fixed effects ---------------------------------------------------------------------
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed effects on the link scale."""
-        return pd.Series(self._beta, index=pd.Index(self.design.fixed_names, name="term"), name="estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects: lme4's Hessian-based ``vcov`` for glmer."""
-        names = pd.Index(self.design.fixed_names, name="term")
-        V = np.full((len(names),) * 2, np.nan) if self._vcov is None else self._vcov
-        return pd.DataFrame(V, index=names, columns=names.rename(None))
-
     def coefficients_at(self, level: float = 0.95) -> pd.DataFrame:
         """The coefficient table (as :attr:`coefficients`) with intervals of another coverage."""
         if not 0 < level < 1:
             raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        z = self._beta / se
-        q = stats.norm.ppf(0.5 + level / 2)
-        return pd.DataFrame({"estimate": self._beta, "std_error": se, "df": np.inf, "statistic": z,
-                             "p_value": 2 * stats.norm.sf(np.abs(z)),
-                             "conf_low": self._beta - q * se, "conf_high": self._beta + q * se},
-                            index=self.fixef.index)
+        return self._wald_table(level)
 
     @cached_property
     def coefficients(self) -> pd.DataFrame:
@@ -183,52 +134,25 @@ class GLMMResult:
             raise DataError(f"Rate ratios need the log link; this model's link is {self.family.link}.")
         return self._ratio_table("rate_ratio")
 
-    # --- variance components and random effects ----------------------------------------------
+    # --- hooks of ModelResult -------------------------------------------------------------
+    def _vcov_matrix(self):
+        """lme4's Hessian-based ``vcov`` for glmer (NaN where the Hessian is not positive definite)."""
+        return np.full((len(self.design.fixed_names),) * 2, np.nan) if self._vcov is None else self._vcov
+
     def _covariances(self):
         return [T @ T.T for T in self.problem.rs.templates(self._theta)]
 
-    @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components (``as.data.frame(VarCorr(fit))`` without a residual row)."""
-        rows = []
-        labels = self._term_labels()
-        covs = self._covariances()
-        for i in self._lme4_order():
-            b = self.design.blocks[i]
-            C = covs[i]
-            sd = np.sqrt(np.diag(C))
-            for a, name in enumerate(b.columns):
-                rows.append((labels[i], name, None, C[a, a], sd[a]))
-            for a in range(b.k):
-                for c in range(a + 1, b.k):
-                    corr = C[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
-                    rows.append((labels[i], b.columns[a], b.columns[c], C[a, c], corr))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+    def _residual_row(self):
+        return None  # no residual variance in a GLMM's VarCorr
 
-    @property
-    def singular(self) -> bool:
-        """lme4's ``isSingular``: a diagonal theta entry below 1e-4."""
-        lower = self.problem.rs.theta_lower()
-        return bool(np.any(self._theta[np.isfinite(lower)] < 1e-4))
+    def _theta_lower(self):
+        return self.problem.rs.theta_lower()
 
     def _effects(self):
         return self.problem.rs.effects(self._theta, self._u)
 
-    @cached_property
-    def ranef(self) -> dict:
-        """Conditional modes of the random effects: factor -> DataFrame by level."""
-        b = self._effects()
-        out = {}
-        for g, idx in self._ranef_parts().items():
-            parts = [pd.DataFrame(b[i], columns=list(self.design.blocks[i].columns)) for i in idx]
-            frame = pd.concat(parts, axis=1)
-            frame.index = pd.Index(self.design.blocks[idx[0]].levels, name=g)
-            out[g] = frame
-        return out
-
-    @cached_property
-    def ranef_sd(self) -> dict:
-        """Conditional SDs of the random effects (lme4's ``condVar``): ``Lambda A^-1 Lambda'``."""
+    def _cond_sds(self):
+        """Conditional SDs (lme4's ``condVar``): the diagonal of ``Lambda A^-1 Lambda'``."""
         rs, F = self.problem.rs, self._factor
         blocks = []
         if hasattr(F, "inverse_blocks"):
@@ -243,15 +167,12 @@ class GLMMResult:
             d = np.sqrt(np.diag(lam @ F.inverse() @ lam.T))
             for t, (k, G) in enumerate(zip(rs.ks, rs.n_levels)):
                 blocks.append(d[rs.offsets[t]:rs.offsets[t + 1]].reshape(G, k))
-        out = {}
-        for g, idx in self._ranef_parts().items():
-            parts = [pd.DataFrame(blocks[i], columns=list(self.design.blocks[i].columns)) for i in idx]
-            frame = pd.concat(parts, axis=1)
-            frame.index = pd.Index(self.design.blocks[idx[0]].levels, name=g)
-            out[g] = frame
-        return out
+        return blocks
 
-    coef = MixedResult.coef
+    def _shortfall(self) -> str:
+        from .glmm_fitting import _shortfall
+
+        return _shortfall(self.fit_info)
 
     # --- fitted values, residuals, predictions -------------------------------------------------
     @property
@@ -326,9 +247,7 @@ class GLMMResult:
             return index, eta
         fixed = X @ self._beta
         if include_random:
-            for (Z, pos), bb in zip(blocks, self._effects()):
-                known = pos >= 0
-                fixed[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+            self._add_seen_groups(blocks, fixed)
         off = np.zeros(len(newdata))
         for expr in self.gdesign.offsets:
             off += _expression_values(expr, newdata, "offset")
@@ -348,16 +267,18 @@ class GLMMResult:
 
         return summary_text(self)
 
-    def messages(self) -> list:
-        """Plain-language notes about this fit."""
-        from .glmm_display import messages
+    def _family_messages(self) -> list:
+        from .glmm_display import family_messages
 
-        return messages(self)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return family_messages(self)
 
     def __repr__(self) -> str:
         return (f"<GLMMResult {self.formula!r}: {self.family.name}({self.family.link}), "
                 f"nobs={self.nobs}, groups={self.ngroups}, logLik={self.loglik:.3f}>")
 
+    def _repr_html_(self) -> str:
+        from .glmm_display import method
+
+        return self._html(f"<b>Generalized linear mixed model</b> ({html.escape(self.family.label)}) "
+                          f"fit by maximum likelihood ({method(self)})",
+                          "Wald z tests and intervals (df = inf), as lme4's summary of a glmer fit.")

@@ -29,6 +29,7 @@ import patsy
 from scipy import stats
 
 from .errors import MLMError
+from .formula import match_term
 from .results import require_fit
 
 __all__ = ["cross_level", "simple_slopes", "johnson_neyman", "JohnsonNeyman", "InteractionError"]
@@ -73,6 +74,18 @@ def _pvalue(stat, df):
 
 def _terms_text(fit):
     return ", ".join(repr(t) for t in fit.design.fixed_names)
+
+
+def _model_names(fit, focal, moderator):
+    """The model's own spelling of the names asked for, whatever their spacing
+    (``"cwc(ses,school)"`` for ``cwc(ses, school)``; issue 11)."""
+    names = list(fit.design.fixed_names)
+    columns = [str(c) for c in fit.design.frame.columns]
+    if isinstance(focal, str):
+        focal = match_term(focal, names) or focal
+    if isinstance(moderator, str):
+        moderator = match_term(moderator, names) or match_term(moderator, columns) or moderator
+    return focal, moderator
 
 
 def _find_interaction(fit, focal, moderator):
@@ -171,6 +184,7 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     [2.939, 1.296]
     """
     _check_fit(fit)
+    focal, moderator = _model_names(fit, focal, moderator)
     inter, g10, g11, v10, v11, c, df = _slope_parts(fit, focal, moderator, level)
     if at is None:
         w = _moderator_values(fit, moderator)
@@ -291,6 +305,7 @@ def johnson_neyman(fit, focal: str, moderator: str, level: float = 0.95) -> John
     [-6.393, -1.83]
     """
     _check_fit(fit)
+    focal, moderator = _model_names(fit, focal, moderator)
     inter, g10, g11, v10, v11, c, df = _slope_parts(fit, focal, moderator, level)
     crit = _critical(df, level)
     q2 = crit ** 2

@@ -42,7 +42,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
-__all__ = ["PLSProblem", "PLSSolution", "theta_layout"]
+__all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 
 _LOG2PI = np.log(2.0 * np.pi)
 
@@ -90,6 +90,28 @@ def theta_layout(ks):
     for k in ks:
         out.append([(i, j) for j in range(k) for i in range(j, k)])
     return out
+
+
+def theta_scale(terms, idx):
+    """The natural unit of every theta entry: 1 / (spread of its row's Z column).
+
+    Row ``i`` of a template maps ``u`` to the coefficient of the term's column ``i``;
+    multiplying that column by ``c`` divides the row by ``c``. Optimisers work in
+    ``theta / scale``, where the column's standard deviation (its root mean square for a
+    constant column such as the intercept) is divided out, so that rescaling a predictor
+    rescales the answer exactly instead of sending the optimiser down another path
+    (issue 11: ``Days * 1000`` stopped 14 log-likelihood units short). ``idx`` is
+    :func:`theta_layout`'s output for the terms.
+    """
+    out = []
+    for (Z, _, _, _), rows in zip(terms, idx):
+        Z = np.asarray(Z, dtype=float)
+        rms = np.sqrt(np.mean(Z * Z, axis=0))
+        sd = Z.std(axis=0)
+        spread = np.where(sd > 1e-8 * rms, sd, rms)
+        spread = np.where(spread > 0, spread, 1.0)
+        out.extend(1.0 / spread[i] for (i, _) in rows)
+    return np.asarray(out, dtype=float)
 
 
 _dtrtrs = sla.get_lapack_funcs("trtrs", (np.empty(1),))
@@ -559,24 +581,8 @@ class PLSProblem:
 
     # --- theta ------------------------------------------------------------------------
     def _theta_scale(self, terms):
-        """The natural unit of every theta entry: 1 / (spread of its row's Z column).
-
-        Row ``i`` of a template maps ``u`` to the coefficient of the term's column ``i``;
-        multiplying that column by ``c`` divides the row by ``c``. The optimiser works in
-        ``theta / scale``, where the column's standard deviation (its root mean square
-        for a constant column such as the intercept) is divided out, so that rescaling a
-        predictor rescales the answer exactly instead of sending the optimiser down
-        another path (issue 11: ``Days * 1000`` stopped 14 log-likelihood units short).
-        """
-        out = []
-        for (Z, _, _, _), idx in zip(terms, self._idx):
-            Z = np.asarray(Z, dtype=float)
-            rms = np.sqrt(np.mean(Z * Z, axis=0))
-            sd = Z.std(axis=0)
-            spread = np.where(sd > 1e-8 * rms, sd, rms)
-            spread = np.where(spread > 0, spread, 1.0)
-            out.extend(1.0 / spread[i] for (i, _) in idx)
-        return np.asarray(out, dtype=float)
+        """The optimiser's unit for every theta entry: see :func:`theta_scale`."""
+        return theta_scale(terms, self._idx)
 
     def templates(self, theta):
         """The ``T_t`` factors for ``theta``, one per term."""

@@ -1,4 +1,8 @@
-"""The result of a fit: lme4's names, pandas objects, a summary laid out like lme4's.
+"""The result of a linear fit: lme4's names, pandas objects, a summary laid out like lme4's.
+
+:class:`MixedResult` extends :class:`mlm.results_base.ModelResult`, which it shares with
+GLMM fits (:class:`mlm.GLMMResult`); this module supplies the linear fit's numbers and
+what only a linear fit has (``sigma``, residuals, t tests with lmerTest's df, intervals).
 
 Every number is computed from one solution of the profiled deviance
 (:class:`mlm.pls.PLSSolution`) with lme4's definitions, whichever engine found the
@@ -9,17 +13,16 @@ lme4's ``ranef(condVar = TRUE)``, and under REML the log-likelihood is the REML 
 
 from __future__ import annotations
 
-import html
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats
 
 from .checks import flag, level as check_level
 from .errors import DataError
-from .frames import as_pandas, model_columns
+# _format_p and the level lookups lived here before the base existed: still importable from here
+from .results_base import ModelResult, _format_p, _level_positions, _loose_label  # noqa: F401
 
 __all__ = ["MixedResult"]
 
@@ -31,14 +34,7 @@ def _ddf():
     return ddf
 
 
-def _format_p(p: float) -> str:
-    """p-values as R prints them: '<2e-16' below machine precision, 3 significant digits."""
-    if p < 2.2e-16:
-        return "<2e-16"
-    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
-
-
-class MixedResult:
+class MixedResult(ModelResult):
     """A fitted linear mixed model.
 
     Created by :func:`mlm.lmer` (or :func:`mlm.fit_design` from a built design); not meant to be
@@ -80,6 +76,13 @@ class MixedResult:
     >>> fit.fixef.round(3).to_dict()
     {'(Intercept)': 251.405, 'Days': 10.467}
     """
+
+    _SINGULAR_ADVICE = ("its estimates are at the edge of what is possible. Consider dropping the "
+                        "term or correlation concerned (see varcorr); the fixed effects can still "
+                        "be used.")
+    _CONVERGENCE_ADVICE = ("Treat the estimates with caution. Rescale predictors with very "
+                           "different ranges, or simplify the random part.")
+    _DROPPED_WHERE = "in model variables "
 
     def __init__(self, design, problem, solution, *, reml, engine, converged, fit_info=None,
                  notes=(), ddf="satterthwaite"):
@@ -149,12 +152,6 @@ class MixedResult:
 
         return simulate(self, nsim=nsim, seed=seed)
 
-    def _data_text(self) -> str:
-        """lme4's ``Data:`` line: the data set's name when known, else its size."""
-        name = getattr(self.data, "attrs", {}).get("name") if self.data is not None else None
-        rows = self.nobs + self.nobs_dropped
-        return f"{name} ({rows} rows)" if name else f"a data frame of {rows} rows"
-
     # --- sizes ---------------------------------------------------------------------------
     @property
     def formula(self) -> str:
@@ -172,11 +169,6 @@ class MixedResult:
         return self.design.nobs_dropped
 
     @property
-    def ngroups(self) -> dict:
-        """Number of levels of each grouping factor: ``{"school": 160}``."""
-        return {g: len(lv) for g, lv in self.design.grouping_factors.items()}
-
-    @property
     def theta(self) -> np.ndarray:
         """Relative covariance factors, lme4's ``getME(fit, "theta")`` (in formula order)."""
         return self.solution.theta
@@ -186,44 +178,15 @@ class MixedResult:
         """Number of parameters: fixed effects, variance parameters and the residual variance."""
         return len(self.solution.beta) + self.problem.n_theta + 1
 
-    # --- likelihood ----------------------------------------------------------------------
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood at the optimum: the REML log-likelihood for REML fits (as lme4)."""
-        return -0.5 * self.solution.deviance
-
     @property
     def deviance(self) -> float:
         """-2 log-likelihood: the REML criterion for REML fits, the deviance for ML fits."""
         return self.solution.deviance
 
     @property
-    def aic(self) -> float:
-        """AIC = -2 logLik + 2 npar (under REML from the REML log-likelihood, as lme4's AIC)."""
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """BIC = -2 logLik + log(nobs) npar (under REML from the REML log-likelihood)."""
-        return self.deviance + np.log(self.nobs) * self.npar
-
-    @property
     def sigma(self) -> float:
         """Residual standard deviation."""
         return float(np.sqrt(self.solution.sigma2))
-
-    # --- fixed effects ---------------------------------------------------------------------
-    @cached_property
-    def fixef(self) -> pd.Series:
-        """Fixed-effect estimates, indexed by term (lme4's names)."""
-        return pd.Series(self.solution.beta, index=pd.Index(self.design.fixed_names, name="term"),
-                         name="estimate")
-
-    @cached_property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects (lme4's ``vcov``)."""
-        idx = pd.Index(self.design.fixed_names, name="term")
-        return pd.DataFrame(self.solution.vcov_beta, index=idx, columns=idx.rename(None))
 
     @property
     def df_method(self) -> str:
@@ -269,126 +232,35 @@ class MixedResult:
             return self.coefficients.copy()
         return _ddf().coef_table(self, ddf, level)
 
-    # --- random effects --------------------------------------------------------------------
-    def _term_labels(self):
-        """lme4's label of each term's group: duplicates become 'g', 'g.1', ..."""
-        seen = {}
-        labels = []
-        for b in self.design.blocks:
-            n = seen.get(b.group_name, 0)
-            labels.append(b.group_name if n == 0 else f"{b.group_name}.{n}")
-            seen[b.group_name] = n + 1
-        return labels
+    # --- hooks of ModelResult -------------------------------------------------------------
+    @property
+    def _beta(self) -> np.ndarray:
+        return self.solution.beta
 
-    def _lme4_order(self):
-        """Terms in lme4's order: by number of levels, largest first (stable)."""
-        blocks = self.design.blocks
-        return sorted(range(len(blocks)), key=lambda i: -blocks[i].n_levels)
+    def _vcov_matrix(self):
+        return self.solution.vcov_beta
 
-    @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components, like lme4's ``as.data.frame(VarCorr(fit))``.
+    def _covariances(self):
+        return self.solution.covariances()
 
-        Columns ``grp, var1, var2, vcov, sdcor``: for a variance row ``var2`` is
-        missing, ``vcov`` the variance and ``sdcor`` the standard deviation; for a
-        covariance row ``vcov`` is the covariance and ``sdcor`` the correlation. The
-        last row is the residual. Variances are on their own scale (not statsmodels'
-        scaled parameters).
-        """
-        rows = []
-        labels = self._term_labels()
-        covs = self.solution.covariances()
-        for i in self._lme4_order():
-            b = self.design.blocks[i]
-            C = covs[i]
-            sd = np.sqrt(np.diag(C))
-            for a, name in enumerate(b.columns):
-                rows.append((labels[i], name, None, C[a, a], sd[a]))
-            for a in range(b.k):
-                for c in range(a + 1, b.k):
-                    corr = C[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
-                    rows.append((labels[i], b.columns[a], b.columns[c], C[a, c], corr))
-        rows.append(("Residual", None, None, self.solution.sigma2, self.sigma))
-        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
-        return out
+    def _residual_row(self):
+        return ("Residual", None, None, self.solution.sigma2, self.sigma)
 
-    @cached_property
-    def singular(self) -> bool:
-        """True when a variance is (near) zero or a correlation (near) +-1: lme4's ``isSingular``.
+    def _theta_lower(self):
+        return self.problem.theta_lower()
 
-        As lme4: some diagonal entry of a relative covariance factor is below 1e-4.
-        """
-        lower = self.problem.theta_lower()
-        diag = np.isfinite(lower)
-        return bool(np.any(self.theta[diag] < 1e-4))
+    def _effects(self):
+        return self.solution.b
 
-    def _ranef_parts(self):
-        groups = {}
-        for i, b in enumerate(self.design.blocks):
-            groups.setdefault(b.group_name, []).append(i)
-        return groups
-
-    @cached_property
-    def ranef(self) -> dict:
-        """Conditional modes of the random effects (lme4's ``ranef``).
-
-        A dict: grouping factor -> DataFrame indexed by level, one column per term
-        column. Conditional standard deviations are in :attr:`ranef_sd`.
-        """
-        out = {}
-        for g, idx in self._ranef_parts().items():
-            levels = self.design.blocks[idx[0]].levels
-            parts = [pd.DataFrame(self.solution.b[i], columns=list(self.design.blocks[i].columns))
-                     for i in idx]
-            frame = pd.concat(parts, axis=1)
-            frame.index = pd.Index(levels, name=g)
-            out[g] = frame
-        return out
-
-    @cached_property
-    def ranef_sd(self) -> dict:
-        """Conditional standard deviations of the random effects (lme4's ``condsd``)."""
-        out = {}
+    def _cond_sds(self):
         cv = self.solution.cond_var
         if cv is None:  # refits (bootstrap) skip them until asked
             cv = self.problem.solve(self.theta, cond_var=True).cond_var
-        for g, idx in self._ranef_parts().items():
-            levels = self.design.blocks[idx[0]].levels
-            parts = [pd.DataFrame(np.sqrt(np.diagonal(cv[i], axis1=1, axis2=2)),
-                                  columns=list(self.design.blocks[i].columns)) for i in idx]
-            frame = pd.concat(parts, axis=1)
-            frame.index = pd.Index(levels, name=g)
-            out[g] = frame
-        return out
+        return [np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in cv]
 
-    def ranef_table(self) -> pd.DataFrame:
-        """All conditional modes in one long table, like lme4's ``as.data.frame(ranef(fit))``.
-
-        Columns ``grpvar, term, grp, condval, condsd``.
-        """
-        rows = []
-        for g, modes in self.ranef.items():
-            sds = self.ranef_sd[g]
-            for j, term in enumerate(modes.columns):
-                rows.append(pd.DataFrame({"grpvar": g, "term": term, "grp": modes.index.astype(str),
-                                          "condval": modes.iloc[:, j].to_numpy(),
-                                          "condsd": sds.iloc[:, j].to_numpy()}))
-        return pd.concat(rows, ignore_index=True)
-
-    @cached_property
-    def coef(self) -> dict:
-        """Per-group coefficients: fixed effects plus the group's random effects (lme4's ``coef``)."""
-        out = {}
-        for g, modes in self.ranef.items():
-            frame = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(modes), 1)),
-                                 index=modes.index, columns=list(self.fixef.index))
-            for col in modes.columns:
-                if col in frame.columns:
-                    frame[col] = frame[col] + modes[col].to_numpy()
-                else:
-                    frame[col] = modes[col].to_numpy()
-            out[g] = frame
-        return out
+    def _shortfall(self) -> str:
+        decrement = self.fit_info.get("decrement", float("nan"))
+        return f"the -2 log-likelihood could still drop by about {decrement:.3g}."
 
     # --- fitted values and predictions ----------------------------------------------------
     @cached_property
@@ -481,9 +353,7 @@ class MixedResult:
             fixed = X @ self.solution.beta
             random = np.zeros(len(fixed))
             if include_random and interval != "confidence":
-                for (Z, pos), bb in zip(blocks, self.solution.b):
-                    known = pos >= 0
-                    random[known] += np.sum(Z[known] * bb[pos[known]], axis=1)
+                self._add_seen_groups(blocks, random)
             mu[ok] = fixed + random
         if interval is None:
             return pd.Series(mu, index=index, name="prediction")
@@ -507,58 +377,6 @@ class MixedResult:
             var[known] += np.einsum("ia,iab,ib->i", Z[known], cvb[pos[known]], Z[known])
         return var + self.solution.sigma2
 
-    def _new_rows(self, newdata, with_groups, with_z=False):
-        """(index, rows usable, X, [(Z, level position or -1)] per term) for predictions.
-
-        ``with_groups``: the rows' groups are looked up (the grouping columns are needed);
-        ``with_z``: the terms' columns are built even so (every group then unseen).
-        """
-        d = self.design
-        if newdata is None:
-            blocks = [(b.Z, b.codes) for b in d.blocks]
-            return d.frame.index, np.ones(d.nobs, dtype=bool), d.X, blocks
-        newdata = as_pandas(newdata, "newdata")
-        needed = [v for v in d.formula.variables if v != d.formula.response]
-        if with_groups:
-            needed_cols = needed
-        else:
-            group_cols = {c for b in d.blocks for c in b.term.group}
-            needed_cols = [v for v in needed if v not in group_cols or v in self._fixed_vars()]
-        missing = [c for c in needed_cols if c not in newdata.columns]
-        if missing:
-            raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} that the "
-                            "model needs for prediction.")
-        frame = model_columns(newdata, needed_cols, "newdata")
-        for col in frame.columns:
-            # patsy compares a categorical's own level set with the fitted one, and new rows
-            # may hold only some levels: hand it the values, coded with the fitted levels.
-            if isinstance(frame[col].dtype, pd.CategoricalDtype):
-                frame[col] = frame[col].astype(object)
-        ok = ~frame.isna().any(axis=1).to_numpy()
-        # positions, not labels: a MultiIndex or repeated labels must not be realigned
-        sub = frame.iloc[np.flatnonzero(ok)].reset_index(drop=True)
-        if not len(sub):
-            return newdata.index, ok, None, []
-        try:
-            (X,) = patsy.build_design_matrices([d.x_info], sub, NA_action="raise")
-            X = np.asarray(X)[:, list(d.x_order)]
-            blocks = []
-            if with_groups or with_z:
-                for b in d.blocks:
-                    (Z,) = patsy.build_design_matrices([b.design_info], sub, NA_action="raise")
-                    pos = (_level_positions(sub, b) if with_groups
-                           else np.full(len(sub), -1, dtype=np.intp))
-                    blocks.append((np.asarray(Z)[:, list(b.order)], pos))
-        except patsy.PatsyError as exc:
-            raise DataError("newdata cannot be coded like the data the model was fitted to: "
-                            f"{exc.message}") from None
-        return newdata.index, ok, X, blocks
-
-    def _fixed_vars(self):
-        import re
-        text = self.design.formula.fixed
-        return {v for v in self.design.formula.variables if re.search(rf"\b{re.escape(v)}\b", text)}
-
     # --- display ----------------------------------------------------------------------------
     def summary(self, robust: str | None = None) -> str:
         """The fit laid out like lme4's ``summary()``, with plain-language notes.
@@ -566,40 +384,18 @@ class MixedResult:
         ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
         errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
         """
-        lines = []
         crit = "REML" if self.reml else "maximum likelihood"
-        lines.append(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
-        lines.append(f"Formula: {self.formula}")
-        lines.append(f"   Data: {self._data_text()}")
-        lines.append("")
+        lines = self._head_lines(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
         if self.reml:
             lines.append(f"REML criterion at convergence: {self.deviance:.4f}")
         else:
-            lines.append(f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}")
-            lines.append(f"{self.aic:10.1f} {self.bic:10.1f} {self.loglik:10.1f} {self.deviance:10.1f} "
-                         f"{self.nobs - self.npar:9d}")
+            lines.extend(self._criteria_lines())
         lines.append("")
-        scaled = self.residuals.to_numpy() / self.sigma
-        q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])
-        lines.append("Scaled residuals:")
-        lines.append("".join(f"{h:>9}" for h in ("Min", "1Q", "Median", "3Q", "Max")))
-        lines.append("".join(f"{v:9.4f}" for v in q))
-        lines.append("")
-        lines.append("Random effects:")
-        lines.extend(self._random_effects_lines())
-        groups = "; ".join(f"{g}, {n}" for g, n in sorted(self.ngroups.items(), key=lambda kv: -kv[1]))
-        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
-        lines.append("")
+        lines.extend(self._scaled_residual_lines(self.residuals.to_numpy() / self.sigma))
+        lines.extend(self._random_section_lines())
         lines.append("Fixed effects:")
-        co = self.coefficients
         z = self.ddf == "normal"
-        cols = {"Estimate": co["estimate"].map(lambda v: f"{v:.4f}"),
-                "Std. Error": co["std_error"].map(lambda v: f"{v:.4f}")}
-        if not z:
-            cols["df"] = co["df"].map(lambda v: f"{v:.2f}")
-        cols["z value" if z else "t value"] = co["statistic"].map(lambda v: f"{v:.2f}")
-        cols["Pr(>|z|)" if z else "Pr(>|t|)"] = co["p_value"].map(_format_p)
-        lines.append(pd.DataFrame(cols, index=list(co.index)).to_string())
+        lines.append(self._fixed_table_text("z" if z else "t", 2, df=not z))
         lines.append(_ddf().method_line(self.ddf))
         if robust is not None:
             from .inference.robust import summary_lines
@@ -613,11 +409,7 @@ class MixedResult:
             lines.append("")
             lines.append(f"Correlation of fixed effects not shown: there are {self.problem.p} fixed "
                          f"effects (more than {self.CORRELATION_MAX_P}); use fit.vcov if you need it.")
-        notes = self.messages()
-        if notes:
-            lines.append("")
-            lines.append("Notes:")
-            lines.extend(f"- {n}" for n in notes)
+        lines.extend(self._notes_lines())
         return "\n".join(lines)
 
     #: Above this many fixed effects the summary leaves their correlations out, as lme4 does.
@@ -635,66 +427,14 @@ class MixedResult:
                 for i in range(1, len(names))]
         return " " * label + "".join(f"{s:>{width}}" for s in short[:-1]) + "\n" + "\n".join(rows)
 
-    def _random_effects_lines(self):
-        """lme4's random-effects table, columns as wide as their longest entry."""
-        vc = self.varcorr
-        rows, any_corr = [], False
-        for grp, sub in vc.groupby("grp", sort=False):
-            var_rows = sub[sub["var2"].isna()]
-            cov_rows = sub[sub["var2"].notna()]
-            names = list(var_rows["var1"])
-            for j, (_, r) in enumerate(var_rows.iterrows()):
-                name = "" if r["var1"] is None or pd.isna(r["var1"]) else str(r["var1"])
-                cs = []
-                for a in range(j):
-                    m = cov_rows[(cov_rows["var1"] == names[a]) & (cov_rows["var2"] == names[j])]
-                    cs.append(f"{float(m['sdcor'].iloc[0]):5.2f}" if len(m) else " " * 5)
-                any_corr = any_corr or bool(len(cov_rows))
-                rows.append((str(grp) if j == 0 else "", name, f"{r['vcov']:.4f}", f"{r['sdcor']:.4f}",
-                             " ".join(cs).rstrip()))
-        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in
-             enumerate(("Groups", "Name", "Variance", "Std.Dev."))]
-        fmt = lambda g, n, v, s: f" {g:<{w[0]}} {n:<{w[1]}} {v:>{w[2]}} {s:>{w[3]}}"  # noqa: E731
-        out = [fmt("Groups", "Name", "Variance", "Std.Dev.") + ("   Corr" if any_corr else "")]
-        out.extend((fmt(*r[:4]) + (f"  {r[4]}" if r[4] else "")).rstrip() for r in rows)
-        return out
-
-    def messages(self) -> list:
-        """Plain-language notes and warnings about this fit (also in the summary)."""
-        out = list(self.notes)
-        if self.nobs_dropped:
-            out.append(f"{self.nobs_dropped} row(s) with missing values in model variables were "
-                       f"dropped; {self.nobs} used.")
-        if self.singular:
-            out.append("Singular fit: a variance is estimated as (nearly) zero or a correlation as "
-                       "(nearly) +-1. The data do not support this random-effects structure; its "
-                       "estimates are at the edge of what is possible. Consider dropping the term "
-                       "or correlation concerned (see varcorr); the fixed effects can still be used.")
-        if not self.converged:
-            out.append("The optimizer did not reach the optimum: the -2 log-likelihood could "
-                       f"still drop by about {self.fit_info.get('decrement', float('nan')):.3g}. Treat "
-                       "the estimates with caution. Rescale predictors with very different ranges, "
-                       "or simplify the random part.")
-        return out
-
-    def __str__(self) -> str:
-        return self.summary()
-
     def __repr__(self) -> str:
         crit = "REML" if self.reml else "ML"
         return (f"<MixedResult {self.formula!r}: {crit}, nobs={self.nobs}, "
                 f"groups={self.ngroups}, logLik={self.loglik:.3f}>")
 
     def _repr_html_(self) -> str:
-        head = (f"<p><b>Linear mixed model</b> fit by {'REML' if self.reml else 'ML'}: "
-                f"<code>{html.escape(self.formula)}</code><br>nobs = {self.nobs}; groups: "
-                + ", ".join(f"{html.escape(str(g))} = {n}" for g, n in self.ngroups.items())
-                + f"; logLik = {self.loglik:.3f}</p>")
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.messages())
-        return (head + "<p><b>Random effects</b></p>" + self.varcorr.to_html(index=False, na_rep="")
-                + "<p><b>Fixed effects</b></p>" + self.coefficients.to_html(float_format="%.4f")
-                + f"<p><i>{html.escape(_ddf().method_line(self.ddf))}</i></p>"
-                + (f"<ul>{notes}</ul>" if notes else ""))
+        return self._html(f"<b>Linear mixed model</b> fit by {'REML' if self.reml else 'ML'}",
+                          _ddf().method_line(self.ddf))
 
 
 def _abbreviate(names, minlength=6):
@@ -717,37 +457,27 @@ def _abbreviate(names, minlength=6):
             out[i] = names[i][:len(out[i]) + 1]
 
 
-def require_fit(fit, what: str = "fit", error=DataError) -> None:
-    """Raise ``error`` unless ``fit`` is a fitted model; the one check every tool shares."""
+def require_fit(fit, what: str = "fit", error=DataError, glmm: bool = False) -> None:
+    """Raise ``error`` unless ``fit`` is a fitted model; the one check every tool shares.
+
+    Only linear fits (:class:`MixedResult`) pass unless ``glmm=True``, which a tool that
+    also handles :func:`mlm.glmer` fits (:class:`mlm.GLMMResult`) passes.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.results import require_fit
+    >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                 mlm.load_dataset("cbpp"))
+    >>> require_fit(fit, glmm=True)
+    >>> require_fit(fit)
+    Traceback (most recent call last):
+    mlm.errors.DataError: fit must be a fitted model from mlm.lmer (a MixedResult), not GLMMResult. ...
+    """
+    if glmm and isinstance(fit, ModelResult):
+        return
     if not isinstance(fit, MixedResult):
-        raise error(f"{what} must be a fitted model from mlm.lmer (a MixedResult), not "
+        source = "mlm.lmer or mlm.glmer (a MixedResult or GLMMResult)" if glmm else \
+            "mlm.lmer (a MixedResult)"
+        raise error(f"{what} must be a fitted model from {source}, not "
                     f"{type(fit).__name__}. Fit it first, e.g. fit = mlm.lmer('y ~ x + (1 | g)', data).")
-
-
-def _level_positions(frame: pd.DataFrame, block) -> np.ndarray:
-    """Position of each row's group among the fitted levels (-1 for an unseen group)."""
-    cols = list(block.term.group)
-    if len(cols) == 1:
-        labels = frame[cols[0]].astype(str).to_numpy()
-    else:
-        labels = frame[cols].astype(str).agg(":".join, axis=1).to_numpy()
-    lookup = {str(lv): i for i, lv in enumerate(block.levels)}
-    # A numeric group id read back as float (e.g. a column with a NaN) prints as '308.0'.
-    loose = {}
-    for i, lv in enumerate(block.levels):
-        loose.setdefault(_loose_label(str(lv)), i)
-    return np.array([lookup.get(lab, loose.get(_loose_label(lab), -1)) for lab in labels],
-                    dtype=np.intp)
-
-
-def _loose_label(label: str) -> str:
-    """A group label with integral numbers written as integers: '308.0' -> '308'."""
-    parts = []
-    for piece in label.split(":"):
-        try:
-            value = float(piece)
-        except ValueError:
-            parts.append(piece)
-            continue
-        parts.append(str(int(value)) if value.is_integer() else piece)
-    return ":".join(parts)

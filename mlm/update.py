@@ -9,6 +9,7 @@ right-hand side and keeps the outcome; ``". ~ . - x"`` removes the term ``x``;
 from __future__ import annotations
 
 from .errors import FormulaError
+from .formula import canonical_term
 
 __all__ = ["update_formula"]
 
@@ -37,7 +38,8 @@ def _split_top(text: str, seps: str) -> list[tuple[str, str]]:
 
 
 def _key(term: str) -> str:
-    return "".join(term.split())
+    # the toolkit's one comparison of term names (spaces inside quotes count)
+    return canonical_term(term)
 
 
 def update_formula(old: str, new: str) -> str:

@@ -6,6 +6,7 @@ Every user-facing error is matched on its message: it must name the culprit and 
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -296,3 +297,63 @@ def test_callers_data_not_modified(call):
     assert data.dtypes.equals(dtypes)
     assert data.index.equals(index) and data.index.name == "row"
     assert list(data["sex"].cat.categories) == ["F", "M"]
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: what can only fail when patsy evaluates a term on the data is reported
+# as one MLMError naming the term (never patsy's, Python's, numpy's or pandas' own)
+# ---------------------------------------------------------------------------
+
+def _text_column():
+    s = _sleep()
+    s["txt"] = np.where(s["Days"] % 2 == 0, "even", "odd")
+    return s
+
+
+EVALUATION_ERRORS = [
+    ("text-arithmetic", "Reaction ~ I(txt + 1) + (1 | Subject)", FormulaError,
+     r"Could not build 'I\(txt \+ 1\)' in the fixed effects: TypeError: .*Check that the "
+     r"columns it uses hold the kind of values it needs"),
+    ("text-outcome-arithmetic", "I(txt - 2) ~ Days + (1 | Subject)", FormulaError,
+     r"Could not build 'I\(txt - 2\)' in the fixed effects"),
+    ("unknown-level", "Reaction ~ C(txt, Treatment('none')) + (1 | Subject)", FormulaError,
+     r"Could not build the fixed effects from 'Reaction ~ C\(txt, Treatment\('none'\)\)': "
+     r"specified level 'none' not found"),
+    ("repeated-level", "Reaction ~ C(txt, levels=('even', 'odd', 'odd')) + (1 | Subject)",
+     FormulaError, r"Could not build the fixed effects from .*ValueError"),
+    ("contrast-level-not-iterable", "Reaction ~ C(txt, Helmert, levels=1) + (1 | Subject)",
+     FormulaError, r"Could not build the fixed effects from .*TypeError"),
+    ("text-centered", "Reaction ~ center(txt) + (1 | Subject)", FormulaError,
+     r"Could not build 'center\(txt\)' in the fixed effects: ValueError"),
+    ("log-negative", "Reaction ~ np.log(Days - 5) + (1 | Subject)", DataError,
+     r"Could not build 'np\.log\(Days - 5\)' in the fixed effects: it gives missing \(NaN\) "
+     r"values on some rows \(e\.g\. the log of a negative number\)"),
+    ("random-slope-text", "Reaction ~ Days + (I(txt + 1) | Subject)", FormulaError,
+     r"Could not build 'I\(txt \+ 1\)' in the random-effects columns of "
+     r"\(1 \+ I\(txt \+ 1\) \| Subject\)"),
+]
+
+
+@pytest.mark.parametrize("formula, error, match", [c[1:] for c in EVALUATION_ERRORS],
+                         ids=[c[0] for c in EVALUATION_ERRORS])
+@pytest.mark.parametrize("call", ["lmer", "build_design"])
+def test_evaluation_errors_name_the_term(formula, error, match, call):
+    data = _text_column()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=match) as info:
+            getattr(mlm, call)(formula, data)
+    assert isinstance(info.value, MLMError)
+    lines = str(info.value).splitlines()
+    if isinstance(info.value, FormulaError) and info.value.position is not None:
+        # the patsy formula is reprinted with the term marked
+        term = re.search(r"Could not build '(.*)' in", lines[0]).group(1)
+        assert lines[-2][4:][info.value.position:].startswith(term)
+        assert lines[-1].strip() == "^" * len(term)
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ 0 + (1 | Subject)", "Reaction ~ (1 | Subject) - 1"])
+def test_no_fixed_columns_is_an_mlm_error(sleep, formula):
+    # lme4 allows it; the engine needs a column (it ended in scipy's ValueError; issue 11)
+    with pytest.raises(mlm.FitError, match=r"has no fixed effects \('0 \+' or '- 1' removed"):
+        mlm.lmer(formula, sleep)

@@ -219,6 +219,34 @@ def test_numeric_and_string_groups_same_ranef():
     assert [str(v) for v in a.ranef["Subject"].index] == list(b.ranef["Subject"].index)
 
 
+def test_group_in_the_index_suggests_reset_index():
+    """Issue 11: a grouping column moved into the index is named, with the way out."""
+    indexed = data("sleepstudy").set_index(["Subject", "Days"], drop=False).drop(columns="Subject")
+    for call in (mlm.lmer, mlm.build_design):
+        with pytest.raises(mlm.FormulaError, match=r"Unknown variable 'Subject'.*'Subject' is a "
+                                                   r"level of the data's index, not a column: "
+                                                   r"make it a column with data\.reset_index\(\)"):
+            call("Reaction ~ Days + (Days | Subject)", indexed)
+    a = mlm.lmer("Reaction ~ Days + (Days | Subject)", indexed.reset_index(level="Subject"))
+    b = mlm.lmer("Reaction ~ Days + (Days | Subject)", data("sleepstudy"))
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("formula, match", [
+    ("Reaction ~ np.log(, + 10) + (1 | Subject)", r"Nothing before the comma ',' inside np\.log"),
+    ("Reaction ~ np.log(Days : 10) + (1 | Subject)", r"':' cannot be used inside np\.log"),
+    ('Reaction ~ Q("Days) + (1 | Subject)', r"Unterminated string"),
+    ("Reaction ~ I(Days^2) + (1 | Subject)", r"Python writes powers '\*\*'"),
+])
+def test_toolkit_formulas_raise_formula_errors(formula, match):
+    """Functions that take a formula report a malformed one the way lmer does."""
+    d = data("sleepstudy")
+    for call in (lambda: mlm.lmer(formula, d), lambda: mlm.icc(formula, d),
+                 lambda: mlm.build_design(formula, d), lambda: mlm.parse_formula(formula)):
+        with pytest.raises(mlm.FormulaError, match=match):
+            call()
+
+
 def test_no_fixed_effects_is_a_clear_error():
     """lme4 allows a model without fixed effects; mlm says it needs one (found in issue 12's work)."""
     with pytest.raises(FitError, match=r"has no fixed effects.*keep the intercept"):

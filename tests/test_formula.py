@@ -425,3 +425,175 @@ def test_r_habits_get_a_pointed_hint(formula, columns, message):
 def test_quoted_unusual_column_names_parse():
     p = parse_formula('Q("Reaction.time") ~ x + (1 | Q("class"))', columns=["Reaction.time", "x", "class"])
     assert p.variables == ("Reaction.time", "x", "class")
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: malformed Python inside calls, caught before patsy compiles anything
+# ---------------------------------------------------------------------------
+
+PYTHON_INSIDE = [
+    # (formula, message, caret position)
+    ("y ~ np.log(, + 10) + (1 | g)", r"Nothing before the comma ',' inside np\.log\(\.\.\.\)", 11),
+    ("y ~ np.log(z : 10) + (1 | g)", r"':' cannot be used inside np\.log\(\.\.\.\): it is "
+                                     r"patsy's interaction operator.*I\(x \* z\)", 13),
+    ("np.log(,) ~ x + (1 | g)", r"Nothing before the comma ',' inside np\.log", 7),
+    ("y ~ x + (np.log(, ) | g)", r"Nothing before the comma", 16),
+    ("y ~ I(, x) + (1 | g)", r"Nothing before the comma ',' inside I\(\.\.\.\)", 6),
+    ("y ~ I(x < ) + (1 | g)", r"The operator '<' is followed by '\)' and has nothing to act "
+                              r"on inside I\(\.\.\.\)", 8),
+    ("y ~ x < + z + (1 | g)", r"The operator '<' has nothing after it", 6),
+    ("y ~ I(x <= < z) + (1 | g)", r"The operator '<=' is followed by '<'", 8),
+    ("y ~ C(x, Treatment(, 'a')) + (1 | g)", r"Nothing before the comma ',' inside "
+                                             r"Treatment\(\.\.\.\)", 19),
+    ("y ~ np.log(z, 10) + (1 | g)", r"np\.log\(\) takes 1 argument, but is given 2: R's "
+                                    r"log\(x, base\) is written np\.log\(x\) / np\.log\(base\)", 10),
+    ("y ~ sqrt(z, z) + (1 | g)", r"sqrt\(\) takes 1 argument, but is given 2: e\.g\. sqrt\(x\)", 8),
+    ("y ~ I() + (1 | g)", r"I\(\) takes 1 argument, but is given 0: e\.g\. I\(x\*\*2\)", 5),
+    ("y ~ C(x, Sum, Sum) + (1 | g)", r"C\(\) takes 1 to 2 arguments, but is given 3", 5),
+    ("y ~ cwc(x) + (1 | g)", r"cwc\(\) takes 2 arguments, but is given 1: e\.g\. cwc\(x, g\)", 7),
+    ("y ~ gm(x, g, g) + (1 | g)", r"gm\(\) takes 2 arguments, but is given 3", 6),
+    ("y ~ C(x, levels=('a',), levels=('b',)) + (1 | g)",
+     r"The keyword argument 'levels=' is given twice in C\(\.\.\.\)", 24),
+    ("y ~ C(x, levels=('a',), Sum) + (1 | g)",
+     r"A positional argument follows a keyword argument in C\(\.\.\.\)", 24),
+    ("y ~ C(x, levels=('a',) * 99999) + (1 | g)", r"A tuple cannot be an operand of '\*'", 23),
+    ("y ~ C(x, Treatment('a' * 9)) + (1 | g)", r"A string cannot be an operand of '\*'", 23),
+    ("y ~ I(x * 10**10**10) + (1 | g)", r"A power of constants inside I\(\.\.\.\) could take too "
+                                        r"long to compute.*I\(x / 10\*\*3\)", 12),
+    ("y ~ I(x * (10**999)**999) + (1 | g)", r"A power of constants", 19),
+    ("y ~ I(x * 9**9999) + (1 | g)", r"A power of constants", 11),
+    ("y ~ I(x * 1" + "0" * 50 + ") + (1 | g)", r"The number literal is 51 characters long", 10),
+    ("y ~ I(1j * x) + (1 | g)", r"The complex number '1j' cannot be used", 6),
+    ("y ~ x + \u00a0(1 | g)", r"'\\xa0' \(no-break space, often pasted from a document\).*"
+                              r"replace it with a plain space", 8),
+    ("y ~ \ufb01 + (1 | g)", r"Python reads the name '\ufb01' as 'fi' \(Unicode normalisation\).*"
+                             r"Q\(\"\ufb01\"\)", 4),
+    ("y ~ " + "(" * 60 + "x" + ")" * 60 + " + (1 | g)", r"Parentheses are nested more than 50 "
+                                                        r"deep", 54),
+]
+
+
+@pytest.mark.parametrize("text, pattern, pos", PYTHON_INSIDE, ids=[p[0][:40] for p in PYTHON_INSIDE])
+def test_python_inside_calls_is_checked(text, pattern, pos):
+    with pytest.raises(FormulaError, match=pattern) as info:
+        parse_formula(text)
+    lines = str(info.value).splitlines()
+    assert lines[-2] == "    " + text
+    assert info.value.position == pos and lines[-1].index("^") == 4 + pos
+
+
+@pytest.mark.parametrize("text", [
+    "y ~ I(x / 10**3) + (1 | g)",          # a power of two small literals is fine
+    "y ~ I(2**x) + I(x**-1) + I((x + 1)**0.5) + (1 | g)",
+    "y ~ I(x, ) + (1 | g)",                # a trailing comma is valid Python
+    "y ~ I(x < 2) + I(-x) + I(+x) + I(x // 2 % 3) + (1 | g)",
+    "y ~ C(x, levels=('a', 'b')) + C(z, Treatment(reference='b')) + C(h, Sum) + (1 | g)",
+    "y ~ np.log(z) + numpy.sqrt(z) + log10(z) + (np.log(z) | g)",
+    "y ~ I(1 < x < 2) + (1 | g)",
+    "y ~ I((x)) + I(()) + (1 | g)",
+])
+def test_valid_python_inside_calls_passes(text):
+    parse_formula(text)
+
+
+def test_very_long_formula_is_a_formula_error():
+    text = "y ~ " + " + ".join(["x"] * 20000) + " + (1 | g)"
+    with pytest.raises(FormulaError, match=r"more than 300 operators between terms, more than "
+                                           r"patsy can read") as info:
+        parse_formula(text)
+    assert info.value.position == 4 + 301 * 4 - 2   # the 301st '+'
+    assert str(info.value).splitlines()[-2].endswith(" + ...")
+    parse_formula("y ~ " + " + ".join(f"x{i}" for i in range(300)) + " + (1 | g)")
+    parse_formula("y ~ I(" + " + ".join(["x"] * 5000) + ") + (1 | g)")  # Python code: no limit
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: R habits
+# ---------------------------------------------------------------------------
+
+R_HABITS = [
+    ("y ~ I(age^2) + (1 | g)", None, r"^'\^' does not raise to a power here: Python writes "
+                                     r"powers '\*\*', so R's I\(x\^2\) is I\(x\*\*2\)\.", 9),
+    ("y ~ (age + x)^2 + (1 | g)", None, r"R's \(a \+ b\)\^2 \(the terms and their two-way "
+                                        r"interactions\) is \(a \+ b\)\*\*2", 13),
+    ("y ~ age %in% g + (1 | g)", None, r"R's %in% is not supported\. Nesting is written in the "
+                                       r"random part: \(1 \| a/b\).*\(1 \| a:b\).*'a:b'", 8),
+    ("y ~ x + (1 | cls %in% g)", None, r"R's %in% is not supported", 17),
+    ("y ~ .", None, r"The dot '\.' \(R's shorthand for 'every other column'\) is not "
+                    r"supported: write the predictors out", 4),
+    ("score ~ . + (1 | school)", ["score", "age", "school", "Reaction.time", "ses"],
+     r"not supported.*Columns not yet in the formula: age \+ Q\(\"Reaction\.time\"\) \+ ses\.", 8),
+    ("y x + (1 | g)", None, r"The formula has no '~'\. Write the response, '~', then the "
+                            r"predictors; it seems to be missing between 'y' and 'x': "
+                            r"\"y ~ x \+ \(1 \| g\)\"", 2),
+    ("mathach ses + (1 | school)", None, r"has no '~'.*\"mathach ~ ses \+ \(1 \| school\)\"", 8),
+]
+
+
+@pytest.mark.parametrize("text, columns, pattern, pos", R_HABITS, ids=[r[0] for r in R_HABITS])
+def test_r_habits_issue11(text, columns, pattern, pos):
+    with pytest.raises(FormulaError, match=pattern) as info:
+        parse_formula(text, columns=columns)
+    assert str(info.value).splitlines()[-2] == "    " + text
+    assert info.value.position == pos
+
+
+def test_dot_lists_many_columns_shortly():
+    cols = ["y"] + [f"x{i}" for i in range(30)]
+    with pytest.raises(FormulaError, match=r"x0 \+ x1 .* \+ x19 \+ \.\.\. \(10 more\)\."):
+        parse_formula("y ~ .", columns=cols)
+
+
+def test_a_name_in_the_index_suggests_reset_index():
+    with pytest.raises(FormulaError, match=r"Unknown variable 'school'.*'school' is a level of "
+                                           r"the data's index, not a column: make it a column "
+                                           r"with data\.reset_index\(\)"):
+        parse_formula("y ~ x + (1 | school)", columns=["y", "x"], index_names=["school", "id"])
+    with pytest.raises(FormulaError, match=r"'id', 'school' are levels of the data's index, not "
+                                           r"columns: make them columns"):
+        parse_formula("y ~ id + (1 | school)", columns=["y", "x"], index_names=["school", "id"])
+    with pytest.raises(FormulaError) as info:   # no index hint when the name is not there
+        parse_formula("y ~ x + (1 | school)", columns=["y", "x"], index_names=["id"])
+    assert "reset_index" not in str(info.value)
+
+
+@pytest.mark.parametrize("columns", [["y", "x", "g", "1"], ["y", "x", "g", "0", "+"]])
+def test_odd_column_names_do_not_capture_the_intercept(columns):
+    # a frame with integer column names (pandas.DataFrame(array)) has a column "1"
+    assert parse_formula("y ~ 1 + x + (1 | g)", columns=columns).random[0].intercept
+
+
+# ---------------------------------------------------------------------------
+# Term names matched regardless of spaces
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, available, expected", [
+    ("cwc(ses,school)", ["(Intercept)", "cwc(ses, school)"], "cwc(ses, school)"),
+    ("cwc( ses , school )", ["cwc(ses, school)"], "cwc(ses, school)"),
+    ("cwc(ses, school):meanses", ["cwc(ses,school) : meanses"], "cwc(ses,school) : meanses"),
+    ('Q("my col")', ['Q("my col")'], 'Q("my col")'),
+    ('Q("mycol")', ['Q("my col")'], None),          # spaces inside quotes count
+    ("ses", ["(Intercept)", "sess"], None),
+    ("a b", ["ab", "a  b"], None),                   # ambiguous: no guess
+    ("a b", ["a b", "ab"], "a b"),                   # exact match first
+])
+def test_match_term(name, available, expected):
+    from mlm.formula import canonical_term, match_term
+    assert match_term(name, available) == expected
+    assert canonical_term(" x ") == "x"
+
+
+def test_column_with_a_space_written_bare_needs_q():
+    with pytest.raises(FormulaError, match=r"'my col' is not a plain Python name.*Q\(\"my col\"\)"):
+        parse_formula("y ~ my col + (1 | g)", columns=["y", "my col", "g"])
+
+
+def test_fixed_part_left_after_the_random_terms_must_read():
+    # found by the property tests: the '+' joining the term was taken out, leaving 'x -'
+    with pytest.raises(FormulaError, match=r"The fixed part left after taking out the "
+                                           r"random-effects terms, 'x -', cannot be read") as info:
+        parse_formula("y ~ x -+(1|g)")
+    assert info.value.position == 8
+    # a term first and then '- x': patsy reads '- x' alone as a unary minus
+    p = parse_formula("y ~ (1 | g) - x")
+    assert p.fixed == "1 - x" and patsy.ModelDesc.from_formula(p.fixed_formula)

@@ -465,14 +465,6 @@ def test_logical_outcome_names_the_ways_out(dtype):
         mlm.lmer("slow ~ Days + (1 | Subject)", s)
 
 
-def test_group_in_the_index_suggests_reset_index():
-    s = sleep().set_index("Subject")
-    with pytest.raises(DataError, match=r"'Subject' are in the data's index.*reset_index\(\)"):
-        mlm.lmer(F, s)
-    with pytest.raises(DataError, match=r"reset_index\(\)"):
-        mlm.build_design(F, s)
-
-
 @pytest.mark.skipif(pl is None, reason="polars not installed")
 def test_lazy_polars_frame_says_collect():
     with pytest.raises(DataError, match=r"lazy frame \(LazyFrame\).*collect\(\)"):

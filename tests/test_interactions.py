@@ -242,3 +242,29 @@ def test_contextual_effect_identity(hsb):
     assert within == pytest.approx(r["within"], rel=1e-4)
     assert between == pytest.approx(r["between"], rel=1e-4)
     assert ctx.loglik == pytest.approx(r["loglik1"], abs=0.01)
+
+
+# ----------------------------------------------------------------------------- term names
+def test_term_names_match_regardless_of_spaces(hsb):
+    """Issue 11: "cwc(ses,school)" names the term patsy writes "cwc(ses, school)".
+
+    cwc(ses, school) is R&B's cses exactly, so the numbers are R's for the cses model.
+    """
+    f = fit("mathach ~ meanses*cwc(ses, school) + sector*cwc(ses, school) "
+            "+ (cwc(ses, school) | school)", hsb, ddf="normal")  # z-tests, as the R reference
+    assert "cwc(ses, school)" in f.fixef.index
+    r = RB["simple_slopes_meanses"]
+    for focal, moderator in [("cwc(ses,school)", "meanses"), ("cwc( ses , school )", " meanses"),
+                             ("cwc(ses, school)", "meanses")]:
+        out = simple_slopes(f, focal, moderator)
+        # R: g[cses] + W g[meanses:cses], W = mean(meanses) + c(-1, 0, 1) sd(meanses)
+        np.testing.assert_allclose(out["slope"], r["slope"], rtol=1e-4)
+        np.testing.assert_allclose(out["std_error"], r["std_error"], rtol=2e-3)
+        assert out.attrs["focal"] == "cwc(ses, school)" and out.index.name == "meanses"
+    jn = johnson_neyman(f, "cwc(ses,school)", "meanses")
+    # R: sort(Re(polyroot(c(cc, b, a)))) (see test_johnson_neyman_matches_r)
+    np.testing.assert_allclose(jn.bounds, RB["johnson_neyman_meanses"]["roots"], rtol=2e-3)
+    assert jn.focal == "cwc(ses, school)"
+    with pytest.raises(InteractionError, match=r"focal predictor 'cwc\(ses,schol\)' is not a "
+                                               r"fixed-effect term"):
+        simple_slopes(f, "cwc(ses,schol)", "meanses")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..formula import match_term
 from ..bootstrap import bootstrap
 from ..errors import MLMError
 from ..pls import single_threaded_blas
@@ -73,6 +74,8 @@ def _select(parm, vnames, fnames):
         wanted = [str(p) if isinstance(p, str) else p for p in parm]
     except TypeError:
         wanted = [parm]
+    # the model's spelling, whatever the spacing (issue 11)
+    wanted = [match_term(p, every) or p if isinstance(p, str) else p for p in wanted]
     unknown = [p for p in wanted if not isinstance(p, str) or p not in every]
     if unknown:
         raise MLMError(f"parm names unknown parameter(s) {', '.join(map(repr, unknown))}. "

@@ -19,6 +19,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from ..formula import match_term
 from ..errors import MLMError
 from .ddf import check_ddf, contrast_test
 
@@ -73,6 +74,8 @@ def _check_specs(fit, specs, by, levels):
 
 def _means_L(fit, specs, by):
     levels, means = _grid_variables(fit)
+    # the model's spelling, whatever the spacing (issue 11)
+    specs, by = ((match_term(v, list(levels)) or v) if isinstance(v, str) else v for v in (specs, by))
     _check_specs(fit, specs, by, levels)
     grid, X = _grid_rows(fit, levels, means)
     keys = [specs] + ([by] if by else [])

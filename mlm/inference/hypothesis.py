@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..formula import match_term
 from ..errors import MLMError
 from .ddf import check_ddf, contrast_test
 
@@ -97,9 +98,9 @@ def _match_name(text, i, names, by_len, whole):
         j = text.find("`", i + 1)
         if j < 0:
             raise MLMError(f"Cannot read {whole!r}: a backtick-quoted name is not closed.")
-        name = text[i + 1:j]
-        if name not in names:
-            raise _unknown(name, names)
+        name = match_term(text[i + 1:j], names)   # whatever the spacing (issue 11)
+        if name is None:
+            raise _unknown(text[i + 1:j], names)
         return names.index(name), j + 1
     for k in by_len:
         nm = names[k]
@@ -146,6 +147,8 @@ def _from_matrix(fit, L, rhs):
     if isinstance(L, pd.Series):
         L = L.to_frame().T
     if isinstance(L, pd.DataFrame):
+        # the model's spelling, whatever the spacing (issue 11)
+        L = L.rename(columns=lambda c: match_term(c, names) or c if isinstance(c, str) else c)
         unknown = [c for c in L.columns if c not in names]
         if unknown:
             raise _unknown(unknown[0], names)
