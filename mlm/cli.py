@@ -147,10 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare REML likelihoods (valid only when the fixed parts are the same)")
     p.set_defaults(run=_cmd_compare)
 
-    from .results import MixedResult
-
-    ready = hasattr(MixedResult, "explain")
-    p = _sub(sub, "explain", common, "the fitted model in words" + ("" if ready else " (not available yet)"),
+    p = _sub(sub, "explain", common, "the fitted model in words",
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
              "the variance components and the ICC in words).",
              [f'mlm explain "{EXAMPLE}" --data hsb'])
@@ -281,13 +278,6 @@ def _cmd_compare(args) -> str:
 
 
 def _cmd_explain(args) -> str:
-    from .results import MixedResult
-
-    if not hasattr(MixedResult, "explain"):
-        # Say so rather than print something that merely looks like an explanation.
-        raise MLMError(f"mlm explain is not available in mlm {__version__} yet: explanations in "
-                       "words (fit.explain(), issue 13 item 1) are still to come. mlm fit prints "
-                       "the summary with its notes in words meanwhile.")
     fit = _fit(_need_formula(args.formula, args, "explain"), _need_data(args), args)
     return str(fit.explain())
 

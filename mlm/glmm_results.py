@@ -261,8 +261,11 @@ class GLMMResult(ModelResult):
         return index, eta
 
     # --- display ---------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()`` of a glmer fit."""
+        if style != "lme4":
+            from .report.hlm_style import styled_summary
+            return styled_summary(self, style)
         from .glmm_display import summary_text
 
         return summary_text(self)

@@ -378,12 +378,17 @@ class MixedResult(ModelResult):
         return var + self.solution.sigma2
 
     # --- display ----------------------------------------------------------------------------
-    def summary(self, robust: str | None = None) -> str:
+    def summary(self, robust: str | None = None, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()``, with plain-language notes.
 
         ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
         errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
+        ``style="hlm"`` lays a two-level model out as the HLM program does
+        (:func:`mlm.report.hlm_style.hlm_summary`).
         """
+        if style != "lme4":
+            from .report.hlm_style import styled_summary
+            return styled_summary(self, style, robust)
         crit = "REML" if self.reml else "maximum likelihood"
         lines = self._head_lines(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
         if self.reml:
@@ -426,6 +431,11 @@ class MixedResult(ModelResult):
         rows = [f"{short[i]:<{label}}" + "".join(f"{C[i, j]:{width}.3f}" for j in range(i))
                 for i in range(1, len(names))]
         return " " * label + "".join(f"{s:>{width}}" for s in short[:-1]) + "\n" + "\n".join(rows)
+
+    def explain(self):
+        """The fit in plain language: see :func:`mlm.report.explain.explain`."""
+        from .report.explain import explain
+        return explain(self)
 
     def __repr__(self) -> str:
         crit = "REML" if self.reml else "ML"

@@ -320,14 +320,18 @@ def test_compare_against_lme4_ml_logliks(capsys):
 
 
 # --------------------------------------------------------------------------- explain, datasets
-def test_explain_is_honest(capsys):
+def test_explain_prints_the_explanation(capsys):
     code, out, err = run(capsys, ["explain", SLEEP, "--data", "sleepstudy"])
-    if hasattr(mlm.MixedResult, "explain"):
-        fit = mlm.lmer(SLEEP, mlm.load_dataset("sleepstudy"))
-        assert code == 0 and out == str(fit.explain()) + "\n"
-    else:                                              # never a made-up explanation
-        assert code == 1 and out == ""
-        assert err.startswith("mlm: error: mlm explain is not available") and "item 1" in err
+    fit = mlm.lmer(SLEEP, mlm.load_dataset("sleepstudy"))
+    assert code == 0 and err == "" and out == str(fit.explain()) + "\n"
+    assert "Days: Reaction is 10.47 higher" in out                   # lme4: fixef(fit)["Days"] 10.4673
+    code, out, err = run(capsys, ["explain", "--help"])
+    assert code == 0 and "not available" not in out
+
+
+def test_explain_without_formula_is_one_line(capsys):
+    code, out, err = run(capsys, ["explain", "--data", "sleepstudy"])
+    assert code != 0 and out == "" and err.count("\n") == 1 and "formula" in err.lower()
 
 
 def test_datasets_list(capsys):
