@@ -386,7 +386,7 @@ class MixedResult(ModelResult):
         ``style="hlm"`` lays a two-level model out as the HLM program does
         (:func:`mlm.report.hlm_style.hlm_summary`).
         """
-        if style != "lme4":
+        if not isinstance(style, str) or style != "lme4":
             from .report.hlm_style import styled_summary
             return styled_summary(self, style, robust)
         crit = "REML" if self.reml else "maximum likelihood"

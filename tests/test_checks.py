@@ -54,6 +54,8 @@ CASES = [
     ("robust level None", lambda f, d: mlm.robust(f, level=None), RobustError,
      r"level must be between 0 and 1"),
     ("summary robust array", lambda f, d: f.summary(robust=ARRAY), RobustError, r"type=.*not available"),
+    ("summary style array", lambda f, d: f.summary(style=ARRAY), MLMError,
+     r"style=array\(.*is not a summary layout"),
     ("pairwise adjust array", lambda f, d: mlm.pairwise(f, "Days", adjust=ARRAY), MLMError,
      r"Unknown adjust"),
     ("predict interval array", lambda f, d: f.predict(d, interval=ARRAY), DataError,
