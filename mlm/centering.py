@@ -97,6 +97,17 @@ gm.__doc__ = """The mean of x in each group g (the between-group part of x); use
 FORMULA_HELPERS = {"cwc": cwc, "gm": gm}
 
 
+def _names(value, what: str) -> list:
+    """A column name or a list of them, as given to :func:`center`."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, (list, tuple, pd.Index)) and all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return list(value)
+    raise DataError(f"center's {what} must be a column name or a list of column names, not "
+                    f"{type(value).__name__}; e.g. mlm.center(data, 'ses', by='school').")
+
+
 def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     """Grand-mean or group-mean center columns, returning a new DataFrame.
 
@@ -130,19 +141,20 @@ def center(data: pd.DataFrame, columns, by=None) -> pd.DataFrame:
     0.0
     """
     data = as_pandas(data)
-    cols = [columns] if isinstance(columns, str) else list(columns)
-    levels = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    cols, levels = _names(columns, "columns"), ([] if by is None else _names(by, "by"))
     for c in cols + levels:
         if c not in data.columns:
             raise DataError(f"Column '{c}' not found in the data. Columns available: "
                             f"{', '.join(map(str, list(data.columns)[:15]))}.")
+    # numpy twins as lmer sees them (an object column of numbers is numeric; issue 11)
+    values = model_columns(data, cols)
     for c in cols:
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
+        if not pd.api.types.is_numeric_dtype(values[c]) or pd.api.types.is_bool_dtype(values[c]):
             raise DataError(f"Column '{c}' is not numeric (dtype {data[c].dtype}); only numeric "
                             "columns can be centered. For a categorical variable, center its dummy columns.")
     out = data.copy()
     for c in cols:
-        x = pd.Series(data[c].to_numpy(dtype=float, na_value=np.nan), index=data.index)
+        x = pd.Series(values[c].to_numpy(dtype=float, na_value=np.nan), index=data.index)
         if not levels:
             out[f"{c}_centered"] = x - x.mean()
             continue

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checks import flag
 from .errors import DataError
 
 __all__ = ["load_dataset", "list_datasets", "describe_dataset"]
@@ -70,7 +71,7 @@ def list_datasets(variables: bool = False) -> pd.DataFrame:
     >>> mlm.list_datasets(variables=True).loc[("hsb", "meanses"), "level"]
     'school'
     """
-    if variables:
+    if flag(variables, "variables"):
         return _variable_table()
     rows = []
     for name, entry in _manifest().items():

@@ -243,7 +243,14 @@ def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
     resp = parsed.response
     if resp in frame.columns:
         values = frame[resp]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        present = values.dropna()
+        if pd.api.types.is_bool_dtype(values) or (
+                len(present) and all(isinstance(v, (bool, np.bool_)) for v in present)):
+            raise DataError(f"The outcome '{resp}' is logical (True/False). A linear model needs "
+                            f"numbers: code it 0/1 with data['{resp}'].astype(int) (a linear model "
+                            "of a binary outcome); the usual model for a binary outcome is "
+                            f"mlm.glmer(formula, data, family='binomial').")
+        if not pd.api.types.is_numeric_dtype(values):
             raise DataError(f"The outcome '{resp}' is not numeric (dtype {values.dtype}). "
                             "A linear mixed model needs a numeric outcome: convert numbers stored "
                             "as text with pandas.to_numeric; a binary (yes/no) outcome must be "

@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .checks import flag
 from .design import Design, _check_frame, build_design
 from .errors import FitError, MLMError
 from .formula import parse_formula
@@ -65,8 +66,12 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto",
     -------
     MixedResult
     """
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         raise MLMError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    reml = flag(reml, "reml")
+    if not isinstance(design, Design):
+        raise MLMError(f"fit_design needs a Design from mlm.build_design(formula, data), not "
+                       f"{type(design).__name__}; or fit in one step with mlm.lmer(formula, data).")
     if design.X.shape[1] == 0:
         raise FitError(f"'{design.formula.formula}' has no fixed effects ('0 +' or '- 1' removed the "
                        "intercept and no other fixed term is left). mlm needs at least one; keep the "

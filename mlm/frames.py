@@ -14,6 +14,8 @@ as a missing value, so both give the same estimates.
 
 from __future__ import annotations
 
+import decimal
+import numbers
 import warnings
 
 import numpy as np
@@ -71,6 +73,9 @@ def as_pandas(data, what: str = "data") -> pd.DataFrame:
 
 def _convert(data, what: str) -> pd.DataFrame:
     has_stream = hasattr(data, "__arrow_c_stream__")
+    if hasattr(data, "collect") and not has_stream and not hasattr(data, "__dataframe__"):
+        raise DataError(f"{what} is a lazy frame ({type(data).__name__}): compute it first with "
+                        f"its collect() method, e.g. data.collect().")
     if not (has_stream or hasattr(data, "__dataframe__")):
         raise DataError(f"{what} must be a pandas DataFrame or another data frame (polars, pyarrow "
                         f"Table, any frame with Arrow's PyCapsule interface), not "
@@ -156,6 +161,11 @@ def _numpy_twin(s: pd.Series, col, what: str):
         if missing.any():
             return s.to_numpy(dtype=float, na_value=np.nan)
         return s.to_numpy(dtype=np.int64)
+    if pd.api.types.is_complex_dtype(dtype):
+        # numpy would drop the imaginary part without a word.
+        raise DataError(f"Column '{col}' of {what} holds complex numbers ({dtype}); a model needs "
+                        f"real numbers. Use data['{col}'].real or abs(data['{col}']) if one of "
+                        "them is what you mean.")
     if pd.api.types.is_numeric_dtype(dtype):
         try:
             return s.to_numpy(dtype=float, na_value=np.nan)
@@ -174,7 +184,15 @@ def _numpy_twin(s: pd.Series, col, what: str):
     if present.size and any(isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat")
                             for v in present[:50]):
         _refuse_datetime(col, "dates", what)
+    if present.size and all(_is_real_number(v) for v in present):
+        # An object column of numbers (a list with None, decimal.Decimal from a database)
+        # is numeric, not text: R's as.numeric would read it so.
+        return np.array(arr, dtype=float)
     return arr
+
+
+def _is_real_number(v) -> bool:
+    return isinstance(v, (numbers.Real, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
 
 
 def _refuse_datetime(col, dtype, what):

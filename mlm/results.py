@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .checks import flag, level as check_level
 from .errors import DataError
 # _format_p and the level lookups lived here before the base existed: still importable from here
 from .results_base import ModelResult, _format_p, _level_positions, _loose_label  # noqa: F401
@@ -338,11 +339,13 @@ class MixedResult(ModelResult):
         0  352.0  296.2  407.8
         1  303.7  209.1  398.4
         """
-        if interval is not None and interval not in ("confidence", "prediction"):
+        if interval is not None and (not isinstance(interval, str)
+                                     or interval not in ("confidence", "prediction")):
             raise DataError(f"interval={interval!r} is not available; use None, 'confidence' "
                             "or 'prediction'.")
-        if interval is not None and not 0 < level < 1:
-            raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+        include_random = flag(include_random, "include_random", DataError)
+        if interval is not None:
+            level = check_level(level, DataError)
         with_groups = include_random and interval != "confidence"
         index, ok, X, blocks = self._new_rows(newdata, with_groups, interval == "prediction")
         mu = np.full(len(ok), np.nan)
@@ -383,7 +386,7 @@ class MixedResult(ModelResult):
         ``style="hlm"`` lays a two-level model out as the HLM program does
         (:func:`mlm.report.hlm_style.hlm_summary`).
         """
-        if style != "lme4":
+        if not isinstance(style, str) or style != "lme4":
             from .report.hlm_style import styled_summary
             return styled_summary(self, style, robust)
         crit = "REML" if self.reml else "maximum likelihood"

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .checks import level as check_level
 from .errors import DataError
 from .results import require_fit
 
@@ -262,9 +263,8 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
             raise DataError("icc() was given a fitted model and data: data is used only with a "
                             "formula. Drop the data argument (the model's own rows are used).")
         fit = fit_or_formula
-    if not (0.0 < float(level) < 1.0):
-        raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
-    if ci not in ("delta", "bootstrap"):
+    level = check_level(level, DataError)
+    if not isinstance(ci, str) or ci not in ("delta", "bootstrap"):
         raise DataError(f"Unknown ci {ci!r} for icc: use 'delta' (Stata's logit delta method, the "
                         "default) or 'bootstrap' (adds a parametric bootstrap interval).")
 

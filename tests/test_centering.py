@@ -112,3 +112,15 @@ def test_prediction_uses_training_group_means(hsb):
     u = m.ranef["school"].loc[1224, "(Intercept)"]
     assert full["p"] == pytest.approx(pred["p"] + u, rel=1e-12)
     assert full["s"] == pytest.approx(pred["s"], rel=1e-12)
+
+
+def test_object_column_of_numbers_is_centered_like_its_float_twin():
+    """Found by QA: lmer read an object column of floats with None as numbers while
+    center() refused it as not numeric."""
+    hsb = mlm.load_dataset("hsb").head(200)
+    obj = hsb.copy()
+    obj["ses"] = pd.Series([None if i % 7 == 0 else v for i, v in enumerate(hsb["ses"])], dtype=object)
+    flt = hsb.copy()
+    flt["ses"] = obj["ses"].astype(float)
+    a, b = mlm.center(obj, "ses", by="school"), mlm.center(flt, "ses", by="school")
+    pd.testing.assert_frame_equal(a.drop(columns="ses"), b.drop(columns="ses"))

@@ -79,7 +79,7 @@ BAD_INPUT = [
      _with(r=lambda s: pd.Categorical(s["Reaction"].round().astype(int))), DataError,
      r"outcome 'r' is not numeric \(dtype category\)"),
     ("bool-outcome", "r ~ Days + (1 | Subject)", _with(r=lambda s: s["Reaction"] > 300), DataError,
-     r"outcome 'r' is not numeric \(dtype bool\).*binary"),
+     r"outcome 'r' is logical \(True/False\).*binary outcome"),
     ("all-missing-outcome", "r ~ Days + (1 | Subject)", _with(r=lambda s: np.nan), DataError,
      r"outcome 'r' is missing in every row"),
     ("every-row-missing", "Reaction ~ x + (1 | Subject)",

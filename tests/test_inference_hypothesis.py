@@ -103,3 +103,16 @@ def test_bad_matrices(hsb_fit):
         mlm.test(hsb_fit, "ses = 0", rhs=1)
     with pytest.raises(mlm.MLMError, match="a fitted model"):
         mlm.test("not a fit", "ses = 0")
+
+
+def test_bad_rhs_and_empty_rows(hsb_fit):
+    """Found by QA: an rhs of the wrong length escaped as numpy's broadcasting ValueError,
+    and a row of zeros gave NaN statistics with a raw RuntimeWarning."""
+    L = np.eye(5)[1:3]
+    with pytest.raises(mlm.MLMError, match=r"rhs must be a number or one number per row of the "
+                                           r"contrast \(2 row\(s\)\), not \[1, 2, 3\]"):
+        mlm.test(hsb_fit, L, rhs=[1, 2, 3])
+    with pytest.raises(mlm.MLMError, match=r"rhs must be a number .* not 'a'"):
+        mlm.test(hsb_fit, L, rhs="a")
+    with pytest.raises(mlm.MLMError, match=r"Row 2 of the contrast has every weight 0"):
+        mlm.test(hsb_fit, np.vstack([L[:1], np.zeros(5)]))

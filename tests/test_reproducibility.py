@@ -35,6 +35,11 @@ MODELS = [
     ("pastes-nested", "pastes", "strength ~ 1 + (1 | batch/cask)", ["batch"], None, 0),
     ("penicillin-crossed", "penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)",
      ["plate", "sample"], None, 0),
+    # added by QA, models no other test fits: crossed with a random slope; three levels
+    ("scotssec-crossed-slope", "scotssec", "attain ~ verbal + sex + (verbal | primary) + (1 | second)",
+     ["primary", "second"], "verbal", 1),
+    ("chem97-three-level", "chem97", "score ~ gcsescore + gender + (1 | lea/school)",
+     ["lea", "school"], "gcsescore", 1),
 ]
 IDS = [m[0] for m in MODELS]
 

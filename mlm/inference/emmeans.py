@@ -170,7 +170,7 @@ def pairwise(fit, specs: str, by: str | None = None, adjust: str = "tukey", ddf=
     from ..results import require_fit
 
     require_fit(fit)
-    if adjust not in ("tukey", "holm", "none"):
+    if not isinstance(adjust, str) or adjust not in ("tukey", "holm", "none"):
         raise MLMError(f"Unknown adjust {adjust!r}: use 'tukey', 'holm' or 'none'.")
     method = check_ddf(ddf, fit)
     L, labels, keys = _means_L(fit, specs, by)

@@ -164,8 +164,17 @@ def _from_matrix(fit, L, rhs):
     if L.ndim != 2 or L.shape[1] != len(names):
         raise MLMError(f"The contrast has {L.shape[-1]} column(s) but the model has {len(names)} fixed "
                        f"effects ({', '.join(names)}): give one weight per fixed effect, in that order.")
-    rhs = np.broadcast_to(np.asarray(0.0 if rhs is None else rhs, dtype=float), (L.shape[0],))
-    return L, np.array(rhs), texts
+    zero = np.flatnonzero(~np.any(L != 0, axis=1))
+    if zero.size:
+        raise MLMError(f"Row {zero[0] + 1} of the contrast has every weight 0: it tests nothing "
+                       "(0 = 0). Give each row at least one non-zero weight.")
+    try:
+        r = np.asarray(0.0 if rhs is None else rhs, dtype=float)
+        r = np.broadcast_to(r, (L.shape[0],))
+    except (TypeError, ValueError):
+        raise MLMError(f"rhs must be a number or one number per row of the contrast "
+                       f"({L.shape[0]} row(s)), not {rhs!r}.") from None
+    return L, np.array(r), texts
 
 
 def test(fit, hypothesis, ddf=None, rhs=None) -> pd.DataFrame:

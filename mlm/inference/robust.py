@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy import stats
 
+from ..checks import choice, level as check_level
 from ..errors import MLMError
 from ..pls import single_threaded_blas
 from ..results import require_fit
@@ -221,11 +222,11 @@ def robust(fit, type: str = "CR2", cluster: str | None = None, level: float = 0.
     Days            10.47       1.55  17.0
     """
     require_fit(fit, "robust()'s argument", RobustError)
-    if type not in TYPES:
-        raise RobustError(f"type={type!r} is not available; use one of {', '.join(TYPES)} "
-                          "(clubSandwich's names).")
-    if not 0 < level < 1:
-        raise RobustError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+    choice(type, TYPES, "type", RobustError, hint=" (clubSandwich's names)")
+    level = check_level(level, RobustError)
+    if cluster is not None and not isinstance(cluster, str):
+        raise RobustError(f"cluster must be the name of a grouping factor (a string) or None, not "
+                          f"{cluster.__class__.__name__}.")
     with single_threaded_blas():  # many small matrices: BLAS threads only cost (see pls.py)
         vcov, df, name, J = _robust_parts(fit, cluster, type)
     est = fit.solution.beta

@@ -335,7 +335,7 @@ def hlm_summary(fit, robust: str | None = None) -> str:
 
 def styled_summary(fit, style: str, robust: str | None = None) -> str:
     """The summary in a named layout: ``"hlm"`` (:func:`hlm_summary`)."""
-    if style == "hlm":
+    if isinstance(style, str) and style == "hlm":
         return hlm_summary(fit, robust=robust)
     raise HLMStyleError(f"style={style!r} is not a summary layout; use one of "
                         f"{', '.join(repr(s) for s in STYLES)}.")
