@@ -29,6 +29,7 @@ import patsy
 from scipy import stats
 
 from .errors import MLMError
+from .checks import level as check_level
 from .formula import match_term
 from .results import require_fit
 
@@ -122,8 +123,7 @@ def _moderator_values(fit, moderator):
 
 
 def _slope_parts(fit, focal, moderator, level):
-    if not (0 < level < 1):
-        raise InteractionError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
+    level = check_level(level, error=InteractionError)
     inter = _find_interaction(fit, focal, moderator)
     g = fit.fixef
     V = fit.vcov

@@ -54,11 +54,20 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
     """
     require_fit(fit)
     nsim = check_nsim(nsim)
+    cells = nsim * fit.nobs
+    if cells > MAX_CELLS:
+        raise MLMError(f"simulate(nsim={nsim}) would hold {cells:,} outcomes ({cells * 8 / 2**30:.1f} GiB) "
+                       f"in one frame; ask for fewer (at most {MAX_CELLS // fit.nobs:,} for these "
+                       f"{fit.nobs:,} rows) and loop, or use mlm.bootstrap / mlm.power, which keep "
+                       "one replicate at a time.")
     template = RefitTemplate.from_fit(fit)
     columns = {f"sim_{i + 1}": template.simulate(np.random.default_rng(s))
                for i, s in enumerate(replicate_seeds(seed, nsim))}
     return pd.DataFrame(columns, index=fit.design.frame.index)
 
+
+#: simulate() refuses to build a frame of more outcomes than this (2 GiB of floats)
+MAX_CELLS = 2**28
 
 # --- teaching data ------------------------------------------------------------------------
 def _count(value, what):

@@ -279,3 +279,12 @@ def test_term_names_match_regardless_of_spaces(hsb):
     with pytest.raises(InteractionError, match=r"focal predictor 'cwc\(ses,schol\)' is not a "
                                                r"fixed-effect term"):
         simple_slopes(f, "cwc(ses,schol)", "meanses")
+
+
+@pytest.mark.parametrize("bad", [None, "x", [0.9], np.array([0.9]), 95])
+def test_level_of_any_type_is_a_clear_error(rb, bad):
+    """Found by the issue-11 QA pass: a non-number level raised a raw TypeError."""
+    with pytest.raises(InteractionError, match="level must be between 0 and 1"):
+        simple_slopes(rb, "cses", "meanses", level=bad)
+    with pytest.raises(InteractionError, match="level must be between 0 and 1"):
+        johnson_neyman(rb, "cses", "meanses", level=bad)

@@ -177,3 +177,10 @@ BAD = [
 def test_simulate_dataset_bad_input(kwargs, match):
     with pytest.raises(MLMError, match=match):
         mlm.simulate_dataset(**kwargs)
+
+
+def test_simulate_refuses_a_frame_that_would_not_fit_in_memory():
+    """Found by the issue-11 QA pass: nsim=10**9 started allocating with no check."""
+    f = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    with pytest.raises(mlm.MLMError, match=r"simulate\(nsim=1000000000\) would hold .* GiB.*ask for fewer"):
+        f.simulate(nsim=10**9)
