@@ -967,6 +967,12 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
     if not formula.strip():
         raise FormulaError("The formula is empty. Write e.g. \"y ~ x + (1 | group)\".",
                            formula=formula)
+    for arg, value in (("columns", columns), ("extra_functions", extra_functions),
+                       ("index_names", index_names)):
+        if value is None and arg != "extra_functions":
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise FormulaError(f"{arg} must be a list of names, not {type(value).__name__}.")
     extra = []
     for name in extra_functions:
         if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)

@@ -597,3 +597,15 @@ def test_fixed_part_left_after_the_random_terms_must_read():
     # a term first and then '- x': patsy reads '- x' alone as a unary minus
     p = parse_formula("y ~ (1 | g) - x")
     assert p.fixed == "1 - x" and patsy.ModelDesc.from_formula(p.fixed_formula)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(columns=3), "columns must be a list of names, not int"),
+    (dict(columns="abc"), "columns must be a list of names, not str"),
+    (dict(extra_functions=None), "extra_functions must be a list of names, not NoneType"),
+    (dict(index_names=7), "index_names must be a list of names, not int"),
+])
+def test_arguments_of_the_wrong_type(kw, match):
+    """Found by the issue-11 QA pass: these raised a raw TypeError."""
+    with pytest.raises(FormulaError, match=match):
+        parse_formula("y ~ x + (1 | g)", **kw)
