@@ -1159,6 +1159,38 @@ def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedForm
 # Term names given to the toolkit
 # ---------------------------------------------------------------------------
 
+def split_top_level(text: str, seps: str) -> list[tuple[str, str]]:
+    """Split ``text`` at the characters ``seps`` that stand outside brackets and quotes.
+
+    The one splitter for names and expressions the toolkit takes apart: interaction
+    names at ``:`` (``C(x, Treatment("a:b")):z``), hypotheses at ``,``, formula sides at
+    ``+``/``-``. Quotes are ``'``, ``"`` and R's backticks. Returns ``(separator, piece)``
+    pairs, the separator being the one before the piece (``""`` for the first).
+
+    Examples
+    --------
+    >>> split_top_level("cwc(ses, school):meanses", ":")
+    [('', 'cwc(ses, school)'), (':', 'meanses')]
+    >>> split_top_level("a + (1 | g) - b", "+-")
+    [('', 'a '), ('+', ' (1 | g) '), ('-', ' b')]
+    """
+    out, depth, quote, sep, start = [], 0, None, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in seps:
+            out.append((sep, text[start:i]))
+            sep, start = ch, i + 1
+    out.append((sep, text[start:]))
+    return out
+
+
 def canonical_term(name: str) -> str:
     """The key under which term and coefficient names are compared: no spaces outside quotes.
 

@@ -28,9 +28,9 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .errors import MLMError
 from .checks import level as check_level
-from .formula import match_term
+from .errors import MLMError
+from .formula import match_term, split_top_level
 from .results import require_fit
 
 __all__ = ["cross_level", "simple_slopes", "johnson_neyman", "JohnsonNeyman", "InteractionError"]
@@ -46,20 +46,8 @@ def _check_fit(fit):
 
 
 def _split_name(name: str) -> list:
-    """Split an interaction column name at ':' outside brackets/parentheses."""
-    parts, depth, cur = [], 0, []
-    for ch in name:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == ":" and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
+    """Split an interaction column name at ':' outside brackets and quotes."""
+    return [piece for _, piece in split_top_level(name, ":")]
 
 
 def _critical(df, level):

@@ -9,32 +9,14 @@ right-hand side and keeps the outcome; ``". ~ . - x"`` removes the term ``x``;
 from __future__ import annotations
 
 from .errors import FormulaError
-from .formula import canonical_term
+from .formula import canonical_term, split_top_level
 
 __all__ = ["update_formula"]
 
 
-def _split_top(text: str, seps: str) -> list[tuple[str, str]]:
-    """Split at top-level characters of ``seps`` (outside brackets and quotes).
-
-    Returns ``(sign, piece)`` pairs, the sign being the separator before the piece
-    (``"+"`` for the first).
-    """
-    out, depth, quote, sign, start = [], 0, None, "+", 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and ch in seps:
-            out.append((sign, text[start:i].strip()))
-            sign, start = ch, i + 1
-    out.append((sign, text[start:].strip()))
-    return out
+def _split_signed(text: str) -> list[tuple[str, str]]:
+    """``(sign, term)`` pairs of a formula side, the first term's sign ``"+"``."""
+    return [(sep or "+", piece.strip()) for sep, piece in split_top_level(text, "+-")]
 
 
 def _key(term: str) -> str:
@@ -76,12 +58,12 @@ def update_formula(old: str, new: str) -> str:
     lhs = old_lhs if new_lhs in ("", ".") else new_lhs
     terms: list[str] = []
     removed: list[str] = []
-    for sign, piece in _split_top(new_rhs, "+-"):
+    for sign, piece in _split_signed(new_rhs):
         if not piece:
             if sign == "-" or len(terms) or removed:
                 raise FormulaError(f"update: an empty term in {new!r}.")
             continue
-        expanded = ([p if sg == "+" else f"- {p}" for sg, p in _split_top(old_rhs, "+-") if p]
+        expanded = ([p if sg == "+" else f"- {p}" for sg, p in _split_signed(old_rhs) if p]
                     if piece == "." else [piece])
         if sign == "+":
             terms.extend(t for t in expanded if _key(t) not in {_key(x) for x in terms})

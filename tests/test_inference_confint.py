@@ -305,7 +305,7 @@ def test_icc_bootstrap_columns_beside_statas():
     (dict(level=1.0), r"level must be a number between 0 and 1 \(e.g. 0.95"),
     (dict(level=0), r"level must be a number between 0 and 1"),
     (dict(level="high"), r"level must be a number between 0 and 1"),
-    (dict(method="bootstrap", nsim=0), r"nsim must be a positive number of bootstrap replicates"),
+    (dict(method="bootstrap", nsim=0), r"nsim must be a positive whole number of replicates, not 0"),
 ])
 def test_confint_bad_input(kwargs, message):
     with pytest.raises(mlm.MLMError, match=message):
@@ -319,7 +319,7 @@ def test_confint_needs_a_fit():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(ci="profile"), r"Unknown ci 'profile' for icc: use 'delta'"),
-    (dict(ci="bootstrap", nsim=0), r"nsim must be a positive number"),
+    (dict(ci="bootstrap", nsim=0), r"nsim must be a positive whole number of replicates, not 0"),
 ])
 def test_icc_ci_bad_input(kwargs, message):
     with pytest.raises(mlm.MLMError, match=message):

@@ -116,3 +116,14 @@ def test_bad_rhs_and_empty_rows(hsb_fit):
         mlm.test(hsb_fit, L, rhs="a")
     with pytest.raises(mlm.MLMError, match=r"Row 2 of the contrast has every weight 0"):
         mlm.test(hsb_fit, np.vstack([L[:1], np.zeros(5)]))
+
+
+def test_comma_inside_a_term_name_does_not_split_the_hypothesis():
+    """One splitter for names and hypotheses (mlm.formula.split_top_level): the comma in
+    cwc(ses, school) is inside brackets, not between two equations."""
+    hsb = mlm.load_dataset("hsb")
+    f = mlm.lmer("mathach ~ cwc(ses, school) + gm(ses, school) + (1 | school)", hsb)
+    one = mlm.test(f, "cwc(ses, school) = gm(ses, school)")
+    assert len(one) == 1
+    both = mlm.test(f, "`cwc(ses, school)` = 0, gm(ses, school) = 0")
+    assert len(both) == 3  # two equations and their joint F

@@ -20,6 +20,7 @@ from ..formula import match_term
 from ..bootstrap import bootstrap
 from ..errors import MLMError
 from ..pls import single_threaded_blas
+from ..replicates import check_nsim
 from ..results import require_fit
 from .profile import Profiler, theta_to_sdcor, varpar_names
 
@@ -276,12 +277,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
         for n in notes:
             warnings.warn(n, BoundaryWarning, stacklevel=2)
     else:
-        try:
-            nsim = int(nsim)
-        except (TypeError, ValueError):
-            nsim = 0
-        if nsim < 1:
-            raise MLMError(f"nsim must be a positive number of bootstrap replicates, not {nsim!r}.")
+        nsim = check_nsim(nsim)
         rows, notes, _ = _bootstrap(fit, level, vnames, fnames, nsim, seed, n_jobs, progress)
     out = _frame([rows[n] for n in wanted], wanted)
     out.attrs.update({"method": key, "level": level, "notes": notes})
@@ -296,12 +292,7 @@ def icc_bootstrap(fit, factors, ancestors, level, nsim, seed):
     """
     from ..variance import _factor_variances
 
-    try:
-        nsim = int(nsim)
-    except (TypeError, ValueError):
-        nsim = 0
-    if nsim < 1:
-        raise MLMError(f"nsim must be a positive number of bootstrap replicates, not {nsim!r}.")
+    nsim = check_nsim(nsim)
 
     def statistic(f):
         V = _factor_variances(f)

@@ -13,27 +13,13 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..formula import match_term
 from ..errors import MLMError
+from ..formula import match_term, split_top_level
 from .ddf import check_ddf, contrast_test
 
 __all__ = ["test", "parse_hypothesis"]
 
 _NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _split_commas(text):
-    parts, cur, quoted = [], [], False
-    for ch in text:
-        if ch == "`":
-            quoted = not quoted
-        if ch == "," and not quoted:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
 
 
 def _side(text, names, whole):
@@ -125,7 +111,7 @@ def parse_hypothesis(hypothesis: str, names) -> tuple[np.ndarray, np.ndarray, li
         raise MLMError("The hypothesis must be a non-empty string such as 'ses = 0' or "
                        "'ses = meanses', or a contrast matrix.")
     rows, rhs, texts = [], [], []
-    for part in _split_commas(hypothesis):
+    for _, part in split_top_level(hypothesis, ","):
         eq = part.replace("==", "=")
         if eq.count("=") > 1:
             raise MLMError(f"Cannot read {part.strip()!r}: one '=' per equation; separate several "
