@@ -65,6 +65,10 @@ class OneFactor(_Layout):
         self.k = self.Z.shape[1]
         # term t's block of the combined k x k template sits at these columns
         self._cols = np.cumsum([0] + self.ks)
+        # contiguous columns and their pairwise products, formed once: every PIRLS step
+        # needs the weighted per-level sums of z_a z_c (issue 14, glmer speed)
+        self.zcol = [np.ascontiguousarray(self.Z[:, a]) for a in range(self.k)]
+        self._zz = {(a, c): self.zcol[a] * self.zcol[c] for a in range(self.k) for c in range(a + 1)}
 
     def template(self, theta):
         """The combined ``k x k`` template (block-diagonal over the terms), cached per theta."""
@@ -91,7 +95,10 @@ class OneFactor(_Layout):
     def linpred(self, theta, u):
         """``Z Lambda u`` for every row."""
         b = self._from_flat(u) @ self.template(theta).T
-        return np.einsum("ij,ij->i", self.Z, b[self.codes]) if self.k > 1 else self.Z[:, 0] * b[self.codes, 0]
+        out = self.zcol[0] * b[:, 0].take(self.codes)
+        for a in range(1, self.k):
+            out += self.zcol[a] * b[:, a].take(self.codes)
+        return out
 
     def effects(self, theta, u):
         """``b = Lambda u`` as one ``(levels, k_t)`` array per term."""
@@ -105,7 +112,7 @@ class OneFactor(_Layout):
         s = np.empty((G, k, r2.shape[1]))
         for j in range(k):
             for c in range(r2.shape[1]):
-                s[:, j, c] = np.bincount(self.codes, weights=self.Z[:, j] * r2[:, c], minlength=G)
+                s[:, j, c] = np.bincount(self.codes, weights=self.zcol[j] * r2[:, c], minlength=G)
         out = self.template(theta).T @ s  # T' s_g, level by level
         out = self._to_flat_matrix(out)
         return out[:, 0] if r.ndim == 1 else out
@@ -116,17 +123,20 @@ class OneFactor(_Layout):
         return np.concatenate([a[:, self._cols[t]:self._cols[t + 1], :].reshape(-1, a.shape[2])
                                for t in range(len(self.ks))])
 
-    def factor(self, theta, w):
-        """The Cholesky factor of ``Lambda' Z' W Z Lambda + I`` for row weights ``w``."""
+    def weighted_blocks(self, w):
+        """``M_j = sum_{i in j} w_i z_i z_i'`` for every level: ``(G, k, k)``."""
         G, k = self.G, self.k
         M = np.empty((G, k, k))
         for a in range(k):
-            for c in range(a, k):
-                M[:, a, c] = M[:, c, a] = np.bincount(self.codes, weights=w * self.Z[:, a] * self.Z[:, c],
-                                                      minlength=G)
+            for c in range(a + 1):
+                M[:, a, c] = M[:, c, a] = np.bincount(self.codes, weights=w * self._zz[a, c], minlength=G)
+        return M
+
+    def factor(self, theta, w):
+        """The Cholesky factor of ``Lambda' Z' W Z Lambda + I`` for row weights ``w``."""
         T = self.template(theta)
-        A = T.T @ M @ T
-        A += np.eye(k)
+        A = T.T @ self.weighted_blocks(w) @ T
+        A += np.eye(self.k)
         return _BatchedFactor(self, _chol_batched(A))
 
 
