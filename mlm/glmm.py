@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from .errors import FitError
-from .glmm_gradient import hessian_from_gradient, laplace_gradient, newton_with_gradient, supports_gradient
+from .glmm_gradient import CANONICAL, hessian_from_gradient, laplace_gradient, newton_with_gradient, supports_gradient
 from .glmm_structure import OneFactor, make_structure
 from .pls import single_threaded_blas, theta_scale
 
@@ -90,6 +90,8 @@ class GLMMProblem:
             self._nodes, self._logw = z, np.log(w / np.sqrt(2 * np.pi))
         #: the exact gradient is available (Laplace, one grouping factor, canonical link)
         self.has_gradient = supports_gradient(self)
+        #: Fisher scoring is Newton's method (canonical links): PIRLS converges quadratically
+        self._newton_pirls = (family.name, family.link) in CANONICAL
 
     # --- the conditional distribution ---------------------------------------------------
     def _cond(self, eta):
@@ -108,20 +110,33 @@ class GLMMProblem:
         """Conditional modes at ``theta`` (and ``beta``; ``None``: ``beta`` joins the search).
 
         Returns ``(u, beta, eta, factor)`` with the factor of ``Lambda'Z'WZLambda + I`` at
-        the mode. Newton (Fisher scoring) steps with step halving, stopped one step after
-        the decrement falls below 1e-10, which takes the mode to rounding precision.
+        the mode. Fisher scoring steps with step halving, stopped after the step whose
+        decrement is below 1e-10 when they are Newton steps (canonical links: convergence
+        is quadratic, and the decrement after that step is about 1e-25), one step later
+        otherwise (linear convergence), which takes the mode to rounding precision.
+        The mean at each ``eta`` is computed once and serves both the log-likelihood and
+        the weights; with ``beta`` fixed, ``offset + X beta`` is formed once.
         """
-        rs = self.rs
+        rs, fam = self.rs, self.family
         joint = beta is None
         u = np.zeros(rs.q) if u0 is None else np.array(u0, dtype=float)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
         if joint:
             b = self.glm_start if b0 is None else np.array(b0, dtype=float)
-        eta = self.offset + self.X @ b + rs.linpred(theta, u)
-        obj = -2.0 * np.sum(self.cond_loglik(eta)) + u @ u
+        fixed = None if joint else self.offset + self.X @ b
+
+        def linear(u_, b_):
+            return (self.offset + self.X @ b_ if joint else fixed) + rs.linpred(theta, u_)
+
+        def objective(eta_, u_):
+            mu_ = fam.linkinv(eta_)
+            return mu_, -2.0 * np.sum(fam.loglik(self.y, mu_, self.weights, self._const)) + u_ @ u_
+
+        eta = linear(u, b)
+        mu, obj = objective(eta, u)
         last = False
         for _ in range(maxit):
-            mu, mu_eta, var = self._cond(eta)
+            mu_eta, var = fam.mu_eta(eta), fam.variance(mu)
             w = self.weights * mu_eta ** 2 / var
             r = self.weights * (self.y - mu) * mu_eta / var
             F = rs.factor(theta, w)
@@ -136,8 +151,8 @@ class GLMMProblem:
             step = 1.0
             while True:
                 u_new, b_new = u + step * du, b + step * db
-                eta_new = self.offset + self.X @ b_new + rs.linpred(theta, u_new)
-                obj_new = -2.0 * np.sum(self.cond_loglik(eta_new)) + u_new @ u_new
+                eta_new = linear(u_new, b_new)
+                mu_new, obj_new = objective(eta_new, u_new)
                 if obj_new <= obj + 1e-10 * max(1.0, abs(obj)):
                     break
                 step /= 2
@@ -145,13 +160,20 @@ class GLMMProblem:
                     break
             if step < 1e-3:
                 break
-            u, b, eta, obj = u_new, b_new, eta_new, obj_new
-            if last:
+            u, b, eta, mu, obj = u_new, b_new, eta_new, mu_new, obj_new
+            if last or (dec < 1e-10 and self._newton_pirls):
                 break
             last = dec < 1e-10
-        mu, mu_eta, var = self._cond(eta)
-        F = rs.factor(theta, self.weights * mu_eta ** 2 / var)
+        F = rs.factor(theta, self.weights * fam.mu_eta(eta) ** 2 / fam.variance(mu))
+        self._mode_objective = (eta, obj)  # -2 log p(y | u) + |u|^2 there, for the deviance
         return u, b, eta, F
+
+    def _penalised(self, eta, u):
+        """``-2 log p(y | u) + |u|^2`` at the mode PIRLS just found (computed there once)."""
+        cached = getattr(self, "_mode_objective", None)
+        if cached is not None and cached[0] is eta:
+            return cached[1]
+        return float(-2.0 * np.sum(self.cond_loglik(eta)) + u @ u)
 
     def _joint_step(self, theta, F, w, r, su):
         """The Newton step in ``(u, beta)`` by the Schur complement of the ``u`` block."""
@@ -196,7 +218,7 @@ class GLMMProblem:
         self._u, self._eta = u, eta
         if self.nagq > 1:
             return self._agq(theta, u, eta, F)
-        return float(-2.0 * np.sum(self.cond_loglik(eta)) + u @ u + F.logdet)
+        return float(self._penalised(eta, u) + F.logdet)
 
     def deviance_gradient(self, theta, beta):
         """The Laplace deviance and its exact gradient in ``(theta, beta)`` (needs ``has_gradient``)."""
@@ -232,7 +254,7 @@ class GLMMProblem:
             return np.inf, None
         self._stage1 = (u, b)
         self._eta1 = eta
-        return float(-2.0 * np.sum(self.cond_loglik(eta)) + u @ u + F.logdet), b
+        return float(self._penalised(eta, u) + F.logdet), b
 
     def stage1_gradient(self, theta):
         """lme4's ``nAGQ = 0`` criterion, its exact gradient in ``theta``, and ``beta`` there."""

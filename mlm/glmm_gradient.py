@@ -148,11 +148,13 @@ def laplace_gradient(problem, theta, u, eta, beta_fixed=True):
 
 # --- optimisation with the exact gradient ---------------------------------------------------
 
-def hessian_from_gradient(fg, x, free, h):
-    """Central differences of the exact gradient over the ``free`` coordinates, symmetrised.
+def hessian_from_gradient(fg, x, free, h, g0=None):
+    """Differences of the exact gradient over the ``free`` coordinates, symmetrised.
 
-    ``2 m`` evaluations for ``m`` free parameters (the deviance alone needs ``m^2 + m + 1``),
-    with an error of order ``h^2`` rather than the rounding of a second difference.
+    Central differences (``2 m`` evaluations for ``m`` free parameters, error of order
+    ``h^2``; the deviance alone needs ``m^2 + m + 1``) or, given the gradient ``g0`` at
+    ``x``, forward differences (``m`` evaluations, error of order ``h``: enough to steer
+    Newton steps, not for the covariance of the estimates).
     """
     m = len(free)
     H = np.empty((m, m))
@@ -160,38 +162,53 @@ def hessian_from_gradient(fg, x, free, h):
         e = np.zeros_like(x)
         e[j] = h[j]
         gp = fg(x + e)[1]
-        gm = fg(x - e)[1]
-        H[:, a] = (gp[free] - gm[free]) / (2.0 * h[j])
+        if g0 is None:
+            H[:, a] = (gp[free] - fg(x - e)[1][free]) / (2.0 * h[j])
+        else:
+            H[:, a] = (gp[free] - g0[free]) / h[j]
     return 0.5 * (H + H.T)
+
+
+def _bfgs_update(H, s, y):
+    """BFGS update of a Hessian approximation for step ``s`` and gradient change ``y``."""
+    sy = float(s @ y)
+    Hs = H @ s
+    sHs = float(s @ Hs)
+    if sy <= 1e-12 * max(1.0, float(np.linalg.norm(s) * np.linalg.norm(y))) or sHs <= 0:
+        return H  # curvature condition fails: keep the old approximation
+    return H + np.outer(y, y) / sy - np.outer(Hs, Hs) / sHs
 
 
 def newton_with_gradient(fg, x, lower, step_size, iterations=10):
     """Newton steps with the exact gradient; returns ``(x, f, H, grad, free)`` as ``glmm._newton``.
 
-    ``fg(x)`` returns the deviance and its gradient. The Hessian (central differences of
-    the gradient) is taken again once the answer has moved away from where it was
-    taken, so that the one returned, used for the covariance of the estimates, is the
-    Hessian at the answer. ``grad' H^-1 grad`` with the last gradient is what a step
-    could still gain (the convergence check).
+    ``fg(x)`` returns the deviance and its gradient. The first Hessian comes from
+    forward differences of the gradient and is updated by BFGS along the steps; once a
+    step could gain nothing more, the Hessian is taken again by central differences at
+    the answer (it gives the covariance of the estimates) and the check repeated with
+    it. ``grad' H^-1 grad`` with the last gradient is what a step could still gain (the
+    convergence check).
     """
     x = np.asarray(x, dtype=float).copy()
     h = step_size * np.maximum(1.0, np.abs(x))
     free = [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
     fx, g = fg(x)
-    H = hessian_from_gradient(fg, x, free, h)
-    x_h = x.copy()
-    for _ in range(iterations):
+    H = hessian_from_gradient(fg, x, free, h, g0=g)
+    exact_at = None  # where H was last taken by central differences
+    for _ in range(iterations + 1):
         grad = g[free]
         try:
             np.linalg.cholesky(H)
             step = -np.linalg.solve(H, grad)
         except np.linalg.LinAlgError:
+            if exact_at is None:  # an indefinite approximation: try the exact Hessian once
+                H, exact_at = hessian_from_gradient(fg, x, free, h), x.copy()
+                continue
             break
         # what a step could gain, against the rounding of a sum of n log-likelihood terms
         if float(-grad @ step) < 1e-10 * max(1.0, abs(fx) / 1e3):
-            if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
-                H = hessian_from_gradient(fg, x, free, h)
-                x_h = x.copy()
+            if exact_at is None or np.max(np.abs(x - exact_at) / np.maximum(1.0, np.abs(x))) > 1e-4:
+                H, exact_at = hessian_from_gradient(fg, x, free, h), x.copy()
                 continue
             break
         for _halving in range(4):
@@ -204,9 +221,8 @@ def newton_with_gradient(fg, x, lower, step_size, iterations=10):
             step = step / 4
         else:
             break
-        moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
+        H = _bfgs_update(H, (trial - x)[free], (gt - g)[free])
         x, fx, g = trial, ft, gt
-        if moved > 1e-2:  # far from where H was taken: a fresh one (full Newton step)
-            H = hessian_from_gradient(fg, x, free, h)
-            x_h = x.copy()
+    if exact_at is None or np.max(np.abs(x - exact_at) / np.maximum(1.0, np.abs(x))) > 1e-4:
+        H = hessian_from_gradient(fg, x, free, h)
     return x, float(fx), H, g[free], free
