@@ -72,6 +72,11 @@ class GLMMProblem:
         self.weights = np.asarray(weights, dtype=float)
         self.offset = np.asarray(offset, dtype=float)
         self._const = family.constant(self.y, self.weights)
+        # the log-likelihood's sum as dot products with these (formed once): binomial
+        # k log(mu) + (w - k) log(1 - mu), Poisson w y log(mu) - w mu, plus the constants
+        self._ll_terms = (self.weights * self.y,
+                          self.weights * (1.0 - self.y) if family.name == "binomial" else self.weights,
+                          float(np.sum(self._const)))
         self.rs = make_structure(terms)
         self.nagq = int(nagq)
         self.n_theta = self.rs.n_theta
@@ -130,15 +135,13 @@ class GLMMProblem:
 
         def objective(eta_, u_):
             mu_ = fam.linkinv(eta_)
-            return mu_, -2.0 * np.sum(fam.loglik(self.y, mu_, self.weights, self._const)) + u_ @ u_
+            return mu_, -2.0 * self._loglik_sum(mu_) + u_ @ u_
 
         eta = linear(u, b)
         mu, obj = objective(eta, u)
         last = False
         for _ in range(maxit):
-            mu_eta, var = fam.mu_eta(eta), fam.variance(mu)
-            w = self.weights * mu_eta ** 2 / var
-            r = self.weights * (self.y - mu) * mu_eta / var
+            w, r = self._irls(eta, mu)
             F = rs.factor(theta, w)
             su = rs.crossprod(theta, r) - u
             if joint:
@@ -164,9 +167,27 @@ class GLMMProblem:
             if last or (dec < 1e-10 and self._newton_pirls):
                 break
             last = dec < 1e-10
-        F = rs.factor(theta, self.weights * fam.mu_eta(eta) ** 2 / fam.variance(mu))
+        F = rs.factor(theta, self._irls(eta, mu)[0])
         self._mode_objective = (eta, obj)  # -2 log p(y | u) + |u|^2 there, for the deviance
         return u, b, eta, F
+
+    def _loglik_sum(self, mu):
+        """``sum_i log p(y_i | mu_i)``, constants included (:meth:`Family.loglik`, summed)."""
+        a, b, const = self._ll_terms
+        if self.family.name == "binomial":
+            return float(a @ np.log(mu) + b @ np.log1p(-mu) + const)
+        return float(a @ np.log(mu) - b @ mu + const)
+
+    def _irls(self, eta, mu):
+        """IRLS weights ``w mu_eta^2 / V(mu)`` and scores ``w (y - mu) mu_eta / V(mu)``.
+
+        For a canonical link ``mu_eta = V(mu)`` (R's guards keep both at the same floor), so
+        they are ``w V(mu)`` and ``w (y - mu)``.
+        """
+        if self._newton_pirls:
+            return self.weights * self.family.variance(mu), self._ll_terms[0] - self.weights * mu
+        mu_eta, var = self.family.mu_eta(eta), self.family.variance(mu)
+        return self.weights * mu_eta ** 2 / var, self.weights * (self.y - mu) * mu_eta / var
 
     def _penalised(self, eta, u):
         """``-2 log p(y | u) + |u|^2`` at the mode PIRLS just found (computed there once)."""
@@ -292,6 +313,7 @@ class GLMMProblem:
                 dev, b = self.deviance_stage1(xt * self.theta_scale)
             if b is not None:
                 beta_at["b"] = b
+                beta_at[np.asarray(xt, dtype=float).tobytes()] = b
             if not grad:
                 return dev
             g = g * self.theta_scale
@@ -310,8 +332,11 @@ class GLMMProblem:
             if trial.fun < res.fun - 1e-7:
                 res = trial
         xt = np.asarray(res.x)
-        f1(xt)
-        beta0 = beta_at.get("b", self.glm_start)
+        if xt.tobytes() not in beta_at:  # the search's answer was not its last evaluation
+            f1(xt)
+        beta0 = beta_at.get(xt.tobytes(), beta_at.get("b", self.glm_start))
+        if getattr(self, "_stage1", None) is not None:
+            self._u = self._stage1[0]  # stage 2's first PIRLS starts from stage 1's modes
         x = np.concatenate([xt, beta0 * self.beta_scale])
 
         def f2(x):

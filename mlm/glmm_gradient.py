@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pls import _bwd_batched, _chol_batched, _fwd_batched
+from .pls import _chol_batched, _fwd_batched
 
 __all__ = ["supports_gradient", "laplace_gradient"]
 
@@ -58,9 +58,7 @@ def _dvar(family, mu):
 
 def _group_sums(rs, v):
     """``sum_{i in j} z_i v_i`` for every level: ``(G, k)``."""
-    G = rs.G
-    return np.column_stack([np.bincount(rs.codes, weights=rs.zcol[a] * v, minlength=G)
-                            for a in range(rs.k)])
+    return np.column_stack([S @ v for S in rs.Sz])
 
 
 def _rowdot(rs, B):
@@ -90,12 +88,9 @@ def laplace_gradient(problem, theta, u, eta, beta_fixed=True):
         ``beta`` at its joint mode with ``u``; returns the gradient over ``theta``.
     """
     rs, fam, X = problem.rs, problem.family, problem.X
-    G, k = rs.G, rs.k
-    pw = problem.weights
+    k = rs.k
     mu = fam.linkinv(eta)
-    me = fam.mu_eta(eta)
-    s = pw * (problem.y - mu)                 # dl/deta (canonical link: mu_eta = variance)
-    w = pw * me                               # IRLS weight = -d2l/deta2 (canonical)
+    w, s = problem._irls(eta, mu)             # -d2l/deta2 and dl/deta (canonical link)
     q_slope = w * _dvar(fam, mu)              # dw/deta = pw * var'(mu) * mu_eta
 
     T = rs.template(theta)
