@@ -1,4 +1,4 @@
-"""The exact gradient of the Laplace deviance (mlm.glmm_gradient) against central differences.
+"""The exact gradient of the Laplace deviance (mlm.glmm.gradient) against central differences.
 
 An analytic identity: the adjoint gradient must equal the numerical derivative of the
 deviance it differentiates, for lme4's stage-2 criterion in ``(theta, beta)`` and for its
@@ -12,10 +12,10 @@ import pytest
 from scipy import special
 
 import mlm
-from mlm.glmm import GLMMProblem
-from mlm.glmm_design import build_glmm_design
-from mlm.glmm_family import make_family
-from mlm.glmm_gradient import laplace_gradient, supports_gradient
+from mlm.glmm.design import build_glmm_design
+from mlm.glmm.engine import GLMMProblem
+from mlm.glmm.family import make_family
+from mlm.glmm.gradient import laplace_gradient, supports_gradient
 
 
 @pytest.fixture(scope="module")

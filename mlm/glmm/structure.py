@@ -1,7 +1,7 @@
 """The random-effects structure of a GLMM as penalised IRLS needs it.
 
 Each penalised iteratively reweighted least squares (PIRLS) step of
-:mod:`mlm.glmm` solves ``(Lambda' Z' W Z Lambda + I) delta = rhs`` for new weights ``W``
+:mod:`mlm.glmm.engine` solves ``(Lambda' Z' W Z Lambda + I) delta = rhs`` for new weights ``W``
 (Bates, Maechler, Bolker & Walker 2015, JSS 67(1), section 5; lme4's ``pwrssUpdate``).
 Two structures provide that system:
 
@@ -23,8 +23,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .errors import FitError
-from .pls import PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, _template, theta_layout
+from mlm.errors import FitError
+from mlm.engine.pls import PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, _template, theta_layout
 
 __all__ = ["OneFactor", "General", "make_structure"]
 

@@ -1,6 +1,6 @@
 """The exact gradient of the Laplace deviance for one grouping factor and a canonical link.
 
-:class:`mlm.glmm.GLMMProblem` optimises lme4's Laplace criterion
+:class:`mlm.glmm.engine.GLMMProblem` optimises lme4's Laplace criterion
 
     ``D = -2 sum_i l_i(eta_i) + |u|^2 + sum_j log |A_j|``,  ``A_j = I + T' M_j T``,
 
@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pls import _chol_batched, _fwd_batched
+from mlm.engine.pls import _chol_batched, _fwd_batched
+from mlm.glmm.structure import OneFactor
 
 __all__ = ["supports_gradient", "laplace_gradient"]
 
@@ -44,8 +45,6 @@ CANONICAL = {("binomial", "logit"), ("poisson", "log")}
 
 def supports_gradient(problem) -> bool:
     """Whether :func:`laplace_gradient` applies: Laplace, one grouping factor, canonical link."""
-    from .glmm_structure import OneFactor
-
     fam = problem.family
     return (problem.nagq == 1 and isinstance(problem.rs, OneFactor)
             and (fam.name, fam.link) in CANONICAL)
@@ -74,7 +73,7 @@ def laplace_gradient(problem, theta, u, eta, beta_fixed=True):
 
     Parameters
     ----------
-    problem : mlm.glmm.GLMMProblem
+    problem : mlm.glmm.engine.GLMMProblem
         With :func:`supports_gradient` true.
     theta : ndarray
         Relative covariance factors.
@@ -175,7 +174,7 @@ def _bfgs_update(H, s, y):
 
 
 def newton_with_gradient(fg, x, lower, step_size, iterations=10):
-    """Newton steps with the exact gradient; returns ``(x, f, H, grad, free)`` as ``glmm._newton``.
+    """Newton steps with the exact gradient; returns ``(x, f, H, grad, free)`` as ``glmm.engine._newton``.
 
     ``fg(x)`` returns the deviance and its gradient. The first Hessian comes from
     forward differences of the gradient and is updated by BFGS along the steps; once a
