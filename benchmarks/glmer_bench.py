@@ -178,8 +178,8 @@ def main(argv=None) -> int:
            "machine": platform.machine(), "cores": os.cpu_count(),
            "load_average_at_end": os.getloadavg(), "simulation_seed": SIM_SEED, "models": results,
            "note": "medians of wall-clock times (median_s) and of CPU times, user + system "
-                   "(median_cpu_s: less sensitive to other load on the machine); peak_mib is each process's maximum resident set size "
-                   "(interpreter and libraries included); below_best is the log-likelihood short of "
+                   "(median_cpu_s: less sensitive to other load on the machine); peak_mib is each "
+                   "process's maximum resident set size (interpreter and libraries included); below_best is the log-likelihood short of "
                    "the best fit of that model"}
     target = Path(args.out) if args.out else HERE / f"glmer_bench_{time.strftime('%Y-%m-%d')}.json"
     target.write_text(json.dumps(out, indent=1, default=float))

@@ -21,6 +21,13 @@ the precision of the arithmetic (lme4's default tolerance leaves the log-likelih
 to 4e-4 low: field notes), and the answer is polished by Newton steps. The covariance of
 the fixed effects is lme4's: twice the inverse Hessian of the deviance in
 ``(theta, beta)``, its ``beta`` block (``vcov.merMod``'s ``use.hessian``).
+
+With one grouping factor, a canonical link and the Laplace approximation, both stages
+use the exact gradient of :mod:`mlm.glmm.gradient` (an adjoint through the modes, about
+the cost of one PIRLS step), and the Hessian is formed from differences of it; otherwise
+derivatives are finite differences of the deviance. On 100,000 binary rows in 2,000
+groups with ``(x | g)`` that takes a fit from 155 deviance evaluations to 29 (issue 14;
+``benchmarks/glmer_bench.py``).
 """
 
 from __future__ import annotations
@@ -303,7 +310,6 @@ class GLMMProblem:
         lower_t = self.rs.theta_lower()
         bounds_t = [(0.0 if np.isfinite(lo) else None, None) for lo in lower_t]
         beta_at = {}
-
         grad = self.has_gradient
 
         def f1(xt):
