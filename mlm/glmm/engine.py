@@ -351,15 +351,19 @@ class GLMMProblem:
             th, b = self._split(x)
             return self.deviance(th, b)
 
-        def f2g(x):
+        def f2g_exact(x):
             counter[0] += 1
             th, b = self._split(x)
             dev, g = self.deviance_gradient(th, b)
-            return dev, _bound_slopes(f2, x, dev, self._scale_gradient(g), lower, counter)
+            return dev, self._scale_gradient(g)
+
+        def f2g(x):  # for the bounded quasi-Newton search (Newton leaves bounded coordinates out)
+            dev, g = f2g_exact(x)
+            return dev, _bound_slopes(f2, x, dev, g, lower, counter)
 
         def newton(x, fx, iterations=10):
             if grad:
-                return newton_with_gradient(f2g, x, lower, NEWTON_STEP, iterations)
+                return newton_with_gradient(f2g_exact, x, lower, NEWTON_STEP, iterations)
             return _newton(f2, x, fx if fx is not None else f2(x), lower, iterations)
 
         lower = self._lower()
@@ -371,6 +375,8 @@ class GLMMProblem:
         x, fx, H, gr, free = newton(x, None, iterations=10)
         decrement = _decrement(H, gr)
         interior = np.all(x[:self.n_theta][np.isfinite(lower[:self.n_theta])] > 1e-2)
+        if grad and decrement < 1e-6 and not interior:
+            interior = _stationary_at_bounds(f2, x, fx, lower, free)
         n2 = counter[0]
         if not (decrement < 1e-6 and interior):
             best = self._polish(f2g if grad else f2, x, bounds, grad)
@@ -471,6 +477,25 @@ def _bound_slopes(f, x, fx, g, lower, counter):
         counter[0] += 1
         g[i] = (f(x + e) - fx) / BOUND_STEP
     return g
+
+
+def _stationary_at_bounds(f, x, fx, lower, free):
+    """Whether ``x`` is a minimum on the bounds: every bounded coordinate left out of the
+    Newton steps sits exactly at its bound, and moving it off the bound raises ``f``.
+
+    Newton's converged answer with a variance at zero is then the optimum (the search
+    restarted off a zero variance already in stage 1), and the polishing searches would
+    only confirm it at the cost of dozens of evaluations.
+    """
+    fixed = [i for i in range(len(lower)) if np.isfinite(lower[i]) and i not in free]
+    if any(x[i] > lower[i] for i in fixed):
+        return False  # a coordinate frozen just inside its bound: not settled
+    for i in fixed:
+        e = np.zeros_like(x)
+        e[i] = BOUND_STEP
+        if not f(x + e) > fx:
+            return False
+    return True
 
 
 def _decrement(H, grad):
