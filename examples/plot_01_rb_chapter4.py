@@ -34,6 +34,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 hsb = mlm.load_dataset("hsb")
 hsb["cses"] = hsb["ses"] - hsb["meanses"]
 
@@ -197,6 +198,7 @@ print(m3.explain())
 # %%
 # A picture of the cross-level interaction
 # ----------------------------------------
-# The slope of ``cses`` at low, average and high ``meanses`` (mean and +- 1 SD over
-# students), with 95% confidence bands, in public schools (``sector = 0``).
+# Predicted achievement against ``cses`` at low, average and high ``meanses`` (the mean
+# and +- 1 SD over the 160 schools), with 95% confidence bands, for public schools
+# (``sector = 0``): the richer the school, the steeper the line.
 fig = mlm.plot_simple_slopes(m3, "cses", "meanses")

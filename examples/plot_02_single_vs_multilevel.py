@@ -33,6 +33,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 hsb = mlm.load_dataset("hsb")
 ri = mlm.lmer("mathach ~ ses + sector + (1 | school)", hsb)
 cmp = mlm.compare_ols(ri)

@@ -26,6 +26,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 sleep = mlm.load_dataset("sleepstudy")
 m = mlm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
 RESULTS = {}     # every number printed below, checked by tests/test_examples.py

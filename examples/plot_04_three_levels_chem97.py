@@ -28,6 +28,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 chem = mlm.load_dataset("chem97")
 nesting = mlm.describe_nesting(chem, ["lea", "school"])
 print(nesting.factors[["n_groups", "min_size", "median_size", "max_size", "singletons"]])

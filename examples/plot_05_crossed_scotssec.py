@@ -26,6 +26,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 scots = mlm.load_dataset("scotssec")
 nesting = mlm.describe_nesting(scots, ["primary", "second"])
 print(nesting.factors[["n_groups", "min_size", "max_size"]])

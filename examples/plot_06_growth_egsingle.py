@@ -25,6 +25,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 eg = mlm.load_dataset("egsingle")
 fig = mlm.plot_groups(eg, "year", "math", "childid", max_groups=40, seed=1)
 

@@ -27,6 +27,7 @@ import pandas as pd
 import mlm
 
 pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 20)
 hsb = mlm.load_dataset("hsb")
 RESULTS = {}     # every number printed below, checked by tests/test_examples.py
 blend = mlm.lmer("mathach ~ ses + (1 | school)", hsb)

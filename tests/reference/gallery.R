@@ -32,6 +32,18 @@ put_fixed <- function(res, prefix, m, names_map) {
   }
   res
 }
+## lmerTest's t-tests with Satterthwaite df, and the 95% interval estimate +- t(0.975, df) SE
+coef_table <- function(m) {
+  s <- summary(m)$coefficients
+  list(terms = rownames(s), estimate = unname(s[, "Estimate"]), std_error = unname(s[, "Std. Error"]),
+       df = unname(s[, "df"]), statistic = unname(s[, "t value"]), p_value = unname(s[, "Pr(>|t|)"]),
+       conf_low = unname(s[, "Estimate"] - qt(0.975, s[, "df"]) * s[, "Std. Error"]),
+       conf_high = unname(s[, "Estimate"] + qt(0.975, s[, "df"]) * s[, "Std. Error"]))
+}
+## group sizes as mlm.describe_nesting counts them
+sizes <- function(g) { n <- table(g); n <- n[n > 0]
+  list(n_groups = length(n), min_size = min(n), median_size = median(n), max_size = max(n),
+       singletons = sum(n == 1)) }
 out <- list(r_version = R.version.string,
             lme4_version = as.character(packageVersion("lme4")),
             lmerTest_version = as.character(packageVersion("lmerTest")))
@@ -109,15 +121,27 @@ r$full_explained0 <- 1 - r$full_tau00 / r$rc_tau00
 r$full_explained1 <- 1 - r$full_tau11 / r$rc_tau11
 r$full_reliability0 <- unname(t3$rel[1]); r$full_reliability1 <- unname(t3$rel[2])
 r$full_chi2_0 <- unname(t3$chi[1]); r$full_chi2_1 <- unname(t3$chi[2]); r$full_df <- t3$J - 3
+r$full_chi2_0_p <- pchisq(r$full_chi2_0, r$full_df, lower.tail = FALSE)
+r$full_chi2_1_p <- pchisq(r$full_chi2_1, r$full_df, lower.tail = FALSE)
 r$full_loglik <- as.numeric(logLik(m3))
 r$full_remlcrit <- unname(REMLcrit(m3))
 s3 <- coefs(m3)
-r$full_terms <- rownames(s3)
-r$full_estimate <- unname(s3[, "Estimate"]); r$full_std_error <- unname(s3[, "Std. Error"])
-r$full_df_satt <- unname(s3[, "df"]); r$full_t <- unname(s3[, "t value"])
-r$full_conf_low <- unname(s3[, "Estimate"] - qt(0.975, s3[, "df"]) * s3[, "Std. Error"])
-r$full_conf_high <- unname(s3[, "Estimate"] + qt(0.975, s3[, "df"]) * s3[, "Std. Error"])
-r$full_meanses_mean <- mean(hsb$meanses); r$full_meanses_sd <- sd(hsb$meanses)
+r$full_table <- coef_table(m3)
+## explain()'s simple slopes of cses: g10 + g11 W at W = mean, mean -+ 1 SD of meanses
+## over the 160 schools (the units it describes), with sector = 0; and at sector = 1 with
+## meanses = 0
+school_meanses <- tapply(hsb$meanses, hsb$school, function(x) x[1])
+r$full_meanses_mean <- mean(school_meanses); r$full_meanses_sd <- sd(school_meanses)
+W <- r$full_meanses_mean + c(-1, 0, 1) * r$full_meanses_sd
+r$full_meanses_at <- W
+r$full_simple_slopes_meanses <- unname(fixef(m3)[["cses"]] + fixef(m3)[["meanses:cses"]] * W)
+r$full_simple_slope_sector1 <- unname(fixef(m3)[["cses"]] + fixef(m3)[["cses:sector"]])
+r$full_slope_range <- fixef(m3)[["cses"]] + c(-1, 1) * qnorm(0.975) * sqrt(r$full_tau11)
+r$full_cor <- vc(m3)$sdcor[3]
+r$full_sd0 <- sqrt(r$full_tau00); r$full_sd1 <- sqrt(r$full_tau11); r$full_sigma <- sigma(m3)
+r$full_icc_adjusted <- performance::icc(m3)$ICC_adjusted   # explain(): the Nakagawa/Johnson ICC
+r$n_students <- nrow(hsb); r$n_schools <- nlevels(hsb$school)
+r$school_size_range <- range(table(hsb$school))
 r$r_calls <- c("m0 <- lmer(mathach ~ 1 + (1 | school), hsb)",
                "m1 <- lmer(mathach ~ meanses + (1 | school), hsb)",
                "m2 <- lmer(mathach ~ cses + (cses | school), hsb)  # cses <- ses - meanses",
@@ -133,10 +157,11 @@ r$ols_ses <- so["ses", 1]; r$ols_ses_se <- so["ses", 2]
 r$ols_sector <- so["sector", 1]; r$ols_sector_se <- so["sector", 2]
 r$ols_intercept <- so["(Intercept)", 1]; r$ols_intercept_se <- so["(Intercept)", 2]
 r$ols_loglik <- as.numeric(logLik(ols))
-dum <- lm(mathach ~ ses + sector + school, hsb)
+dum <- lm(mathach ~ ses + school + sector, hsb)    # sector after the dummies: aliased
 r$dummies_ses <- coef(dum)[["ses"]]; r$dummies_ses_se <- summary(dum)$coefficients["ses", 2]
 r$dummies_sector_aliased <- is.na(coef(dum)[["sector"]])
-r$dummies_n_coef <- sum(!is.na(coef(dum)))
+r$dummies_rank <- lm(mathach ~ ses + school, hsb)$rank
+r$dummies_rank_with_sector <- dum$rank
 sep <- lmList(mathach ~ ses | school, hsb, pool = FALSE)
 cs <- coef(sep)
 r$separate_n <- nrow(cs)
@@ -145,6 +170,7 @@ r$separate_slope_min <- min(cs$ses); r$separate_slope_max <- max(cs$ses)
 # the part of that spread that is sampling error: mean of the squared standard errors
 se2 <- sapply(split(hsb, hsb$school), function(g) summary(lm(mathach ~ ses, g))$coefficients["ses", 2]^2)
 r$separate_slope_mean_se2 <- mean(se2)
+r$separate_true_var <- r$separate_slope_sd^2 - r$separate_slope_mean_se2
 ri <- fit(mathach ~ ses + sector + (1 | school), hsb)
 ri_ml <- fit(mathach ~ ses + sector + (1 | school), hsb, REML = FALSE)
 r <- put_fixed(r, "ri_", ri, list(intercept = "(Intercept)", ses = "ses", sector = "sector"))
@@ -217,6 +243,10 @@ r$full_explained_school <- 1 - r$full_school / r$null_school
 r$full_explained_lea <- 1 - r$full_lea / r$null_lea
 r$full_loglik <- as.numeric(logLik(c1))
 r$n_lea <- nlevels(ch$lea); r$n_school <- length(unique(interaction(ch$lea, ch$school, drop = TRUE)))
+for (f in c("lea", "school")) {
+  z <- sizes(if (f == "lea") ch$lea else interaction(ch$lea, ch$school, drop = TRUE))
+  for (k in c("min_size", "median_size", "max_size", "singletons")) r[[paste0("nesting_", f, "_", k)]] <- z[[k]]
+}
 r$r_calls <- c("lmer(score ~ 1 + (1 | lea/school), Chem97)",
                "lmer(score ~ gcsecnt + gender + (1 | lea/school), Chem97)")
 out$chem97 <- r
@@ -230,6 +260,11 @@ r$null_primary <- v$vcov[v$grp == "primary"]; r$null_second <- v$vcov[v$grp == "
 r$null_sigma2 <- sigma2(s0)
 tot <- r$null_primary + r$null_second + r$null_sigma2
 r$null_share_primary <- r$null_primary / tot; r$null_share_second <- r$null_second / tot
+r$null_share_residual <- r$null_sigma2 / tot
+for (f in c("primary", "second")) {
+  z <- sizes(sc[[f]])
+  for (k in c("n_groups", "min_size", "max_size")) r[[paste0("nesting_", f, "_", k)]] <- z[[k]]
+}
 r$null_loglik <- as.numeric(logLik(s0))
 s1 <- fit(attain ~ verbal + sex + social + (1 | primary) + (1 | second), sc)
 r <- put_fixed(r, "full_", s1, list(intercept = "(Intercept)", verbal = "verbal", sexF = "sexF", social = "social"))
@@ -239,14 +274,11 @@ r$full_sigma2 <- sigma2(s1); r$full_loglik <- as.numeric(logLik(s1))
 s2 <- fit(attain ~ verbal + sex + social + (1 | second), sc)
 r$second_only_second <- var_of(s2, "second"); r$second_only_sigma2 <- sigma2(s2)
 r$second_only_loglik <- as.numeric(logLik(s2))
-s0b <- fit(attain ~ 1 + (1 | second), sc)
-r$null_second_only_second <- var_of(s0b, "second")
 a <- anova(s2, s1, refit = FALSE)
 r$primary_lrt_chisq <- a$Chisq[2]
 r$r_calls <- c("lmer(attain ~ 1 + (1 | primary) + (1 | second), ScotsSec)",
                "lmer(attain ~ verbal + sex + social + (1 | primary) + (1 | second), ScotsSec)",
-               "lmer(attain ~ verbal + sex + social + (1 | second), ScotsSec)",
-               "lmer(attain ~ 1 + (1 | second), ScotsSec)")
+               "lmer(attain ~ verbal + sex + social + (1 | second), ScotsSec)")
 out$scotssec <- r
 
 ## ============================================================ 06 egsingle growth
@@ -289,14 +321,33 @@ r$within <- s1["ses_cwc", 1]; r$within_se <- s1["ses_cwc", 2]
 r$between <- s1["ses_mean", 1]; r$between_se <- s1["ses_mean", 2]
 r$contextual <- s2["ses_mean", 1]; r$contextual_se <- s2["ses_mean", 2]
 r$contextual_t <- s2["ses_mean", "t value"]; r$contextual_df <- s2["ses_mean", "df"]
+r$contextual_p <- s2["ses_mean", "Pr(>|t|)"]
+r$contextual_conf <- s2["ses_mean", 1] + c(-1, 1) * qt(0.975, s2["ses_mean", "df"]) * s2["ses_mean", 2]
+r$wb_table <- coef_table(k1)     # terms ses_cwc, ses_mean = cwc(ses, school), gm(ses, school)
+r$ctx_table <- coef_table(k2)
+r$sd0 <- sqrt(var_of(k1, "school")); r$sigma <- sigma(k1)
+r$icc <- var_of(k1, "school") / (var_of(k1, "school") + sigma2(k1))
+r$n_students <- nrow(hsb); r$n_schools <- nlevels(hsb$school)
+r$school_size_range <- range(table(hsb$school))
 r$raw_ses_within_model <- s2["ses", 1]
 r$conflated <- s0["ses", 1]; r$conflated_se <- s0["ses", 2]
-r$ols_slope <- coef(lm(mathach ~ ses, hsb))[["ses"]]
 r$loglik_cwc <- as.numeric(logLik(k1)); r$loglik_raw <- as.numeric(logLik(k2))
 r$tau00 <- var_of(k1, "school"); r$sigma2 <- sigma2(k1)
 r$r_calls <- c("lmer(mathach ~ ses_cwc + ses_mean + (1 | school), hsb)  # ses_mean <- ave(ses, school)",
                "lmer(mathach ~ ses + ses_mean + (1 | school), hsb)", "lmer(mathach ~ ses + (1 | school), hsb)")
 out$contextual <- r
+
+## ============================================================ 08 power, cluster-randomised trial
+## A balanced two-arm cluster-randomised trial analysed by the mixed model is a two-sample t-test
+## on the J/2 + J/2 cluster means, each with variance tau2 + sigma2/n (Raudenbush 1997): R's
+## power.t.test gives the same noncentral-t power (df J - 2), at the design values tau2 = 0.1,
+## sigma2 = 0.9, n = 20, delta = 0.3.
+J <- c(10, 20, 30, 40, 46, 60, 80)
+out$power <- list(
+  r_call = "power.t.test(n = J/2, delta = 0.3, sd = sqrt(0.1 + 0.9/20), sig.level = 0.05, strict = TRUE)",
+  tau2 = 0.1, sigma2 = 0.9, group_size = 20, effect = 0.3, J = J,
+  power = sapply(J, function(j) power.t.test(n = j / 2, delta = 0.3, sd = sqrt(0.1 + 0.9 / 20),
+                                             sig.level = 0.05, strict = TRUE)$power))
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(here, "gallery.json"))
 cat("wrote", file.path(here, "gallery.json"), "\n")
