@@ -83,7 +83,7 @@ print(side_by_side("anova_"))
 # Do schools with richer intakes score higher? ``meanses`` enters as a predictor of the
 # school mean. What is left of ``tau00`` is the variance between schools of the same
 # ``meanses``; its drop from the null model is the *proportion of between-school variance
-# explained* (R&B eq. 4.12), ``1 - tau00(means) / tau00(null)``, which ``mlm.r2`` reports
+# explained*, ``1 - tau00(means) / tau00(null)``, which ``mlm.r2`` reports
 # as ``prv_school``.
 m1 = mlm.lmer("mathach ~ meanses + (1 | school)", hsb)
 vt1 = mlm.variance_tests(m1).loc["(Intercept)"]

@@ -2,8 +2,9 @@
 Random slopes: reaction times under sleep deprivation
 =====================================================
 
-Eighteen truck drivers were allowed only three hours of sleep a night for nine nights
-(Belenky et al. 2003). Each day their average reaction time was measured. lme4's
+Eighteen volunteers were allowed only three hours of sleep a night after a first, normal
+night (Belenky et al. 2003, *Journal of Sleep Research* 12, 1-12). Each day, from day 0
+to day 9, their average reaction time was measured. lme4's
 ``sleepstudy`` data are the classic first example of a *random slope*: every subject
 starts at a different reaction time, and every subject slows down at a different rate.
 

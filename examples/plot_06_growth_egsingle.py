@@ -1,9 +1,9 @@
 """
-Growth curves at three levels: mathematics from grade 1 to grade 6
-==================================================================
+Growth curves at three levels: mathematics over six school years
+================================================================
 
 Raudenbush & Bryk (2002, chapter 8) model the mathematics growth of 1,721 children in 60
-Chicago schools, tested once a year for up to six years (the US Sustaining Effects Study;
+schools, tested once a year for up to six years (the US Sustaining Effects Study;
 ``egsingle`` in mlmRev). Tests are nested in children and children in schools:
 
 * level 1, a test: ``math = pi0 + pi1 * year + e`` (each child's growth line),

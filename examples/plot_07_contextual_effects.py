@@ -10,8 +10,8 @@ socio-economic status (``ses``), carries two effects at once:
   ``ses``;
 * the **between-school** effect: how schools with a richer intake compare with poorer ones.
 
-Their difference is the **contextual effect** (Raudenbush & Bryk 2002, section 5.3;
-Snijders & Bosker 2012, section 4.6): of two students with the *same* ``ses``, how much
+Their difference is the **contextual effect** (Raudenbush & Bryk 2002, chapter 5;
+Snijders & Bosker 2012, chapter 4): of two students with the *same* ``ses``, how much
 higher does the one in the richer school score? A model with ``ses`` alone blends the two
 effects into one number that answers neither question.
 

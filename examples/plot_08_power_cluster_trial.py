@@ -1,4 +1,4 @@
-"""
+r"""
 Planning a cluster-randomised trial: power by simulation and by formula
 =======================================================================
 
@@ -12,7 +12,7 @@ pupils in a school carry less information than 20 independent pupils, and the nu
 *Psychological Methods* 2(2), 173-185): the test of the treatment effect is a t-test with
 ``J - 2`` degrees of freedom and noncentrality
 
-.. math:: \\lambda = \\frac{\\delta}{\\sqrt{4 (\\tau^2 + \\sigma^2 / n) / J}}
+.. math:: \lambda = \frac{\delta}{\sqrt{4 (\tau^2 + \sigma^2 / n) / J}}
 
 for ``J`` schools of ``n`` pupils, an effect ``delta``, a between-school variance
 ``tau^2`` and a within-school variance ``sigma^2``. For designs without a formula

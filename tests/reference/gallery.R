@@ -266,19 +266,20 @@ for (f in c("primary", "second")) {
   for (k in c("n_groups", "min_size", "max_size")) r[[paste0("nesting_", f, "_", k)]] <- z[[k]]
 }
 r$null_loglik <- as.numeric(logLik(s0))
-s1 <- fit(attain ~ verbal + sex + social + (1 | primary) + (1 | second), sc)
-r <- put_fixed(r, "full_", s1, list(intercept = "(Intercept)", verbal = "verbal", sexF = "sexF", social = "social"))
+s1 <- fit(attain ~ verbal + sex + (1 | primary) + (1 | second), sc)
+r <- put_fixed(r, "full_", s1, list(intercept = "(Intercept)", verbal = "verbal", sexF = "sexF"))
 v <- vc(s1)
 r$full_primary <- v$vcov[v$grp == "primary"]; r$full_second <- v$vcov[v$grp == "second"]
 r$full_sigma2 <- sigma2(s1); r$full_loglik <- as.numeric(logLik(s1))
-s2 <- fit(attain ~ verbal + sex + social + (1 | second), sc)
+s2 <- fit(attain ~ verbal + sex + (1 | second), sc)
 r$second_only_second <- var_of(s2, "second"); r$second_only_sigma2 <- sigma2(s2)
 r$second_only_loglik <- as.numeric(logLik(s2))
 a <- anova(s2, s1, refit = FALSE)
 r$primary_lrt_chisq <- a$Chisq[2]
 r$r_calls <- c("lmer(attain ~ 1 + (1 | primary) + (1 | second), ScotsSec)",
-               "lmer(attain ~ verbal + sex + social + (1 | primary) + (1 | second), ScotsSec)",
-               "lmer(attain ~ verbal + sex + social + (1 | second), ScotsSec)")
+               "lmer(attain ~ verbal + sex + (1 | primary) + (1 | second), ScotsSec)",
+               "lmer(attain ~ verbal + sex + (1 | second), ScotsSec)",
+               "anova(second_only, crossed, refit = FALSE)")
 out$scotssec <- r
 
 ## ============================================================ 06 egsingle growth
