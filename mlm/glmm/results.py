@@ -270,6 +270,11 @@ class GLMMResult(ModelResult):
 
         return summary_text(self)
 
+    def explain(self):
+        """The fit in plain language (odds or rate ratios): see :func:`mlm.report.explain_glmm.explain_glmm`."""
+        from mlm.report.explain_glmm import explain_glmm
+        return explain_glmm(self)
+
     def _family_messages(self) -> list:
         from mlm.glmm.display import family_messages
 
