@@ -178,7 +178,10 @@ def plot_ranef(fit, factor: str | None = None, level: float = 0.95):
         first.set_yticks([])
         first.set_ylabel(f"{n} {factor} groups, sorted by {key} (labels hidden above "
                          f"{MAX_LABELLED_GROUPS})")
-    title = (f"Random effects of {factor}: conditional modes, {level:.0%} intervals "
+    family = getattr(fit, "family", None)     # a glmer fit: modes on the link scale
+    scale = ({"logit": " (log-odds scale)", "log": " (log scale)"}.get(family.link, f" ({family.link} scale)")
+             if family is not None else "")
+    title = (f"Random effects of {factor}{scale}: conditional modes, {level:.0%} intervals "
              f"(\u00b1{z:.2f} conditional SD)")
     # about ten characters of an 11-point title per inch of figure
     fig.suptitle(textwrap.fill(title, int(10 * fig.get_figwidth())), fontsize=11)

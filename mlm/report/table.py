@@ -309,6 +309,8 @@ def _glmm_notes(fits, exponentiate):
             notes.append("Probit and cloglog fits stay on their link scale.")
     else:
         notes = ["glmer fits: coefficients on the link scale (log-odds for logit, log for counts)."]
+        if exponentiate:
+            notes.append("Probit and cloglog fits stay on their link scale.")
     notes.append("ICC of glmer fits on the latent scale (residual pi^2/3 logit, 1 probit, "
                  "pi^2/6 cloglog; as performance); none for counts.")
     notes.append("Deviance of glmer fits: -2 logLik (lme4's summary); lme4's deviance() of a "
