@@ -247,3 +247,18 @@ def test_linear_fits_unchanged_and_non_fits_refused():
 def test_html_view():
     html = case("cbind").explain()._repr_html_()
     assert "<b>Fixed effects</b>" in html and "odds ratio" in html
+
+
+def test_proportion_and_logical_outcomes_are_named():
+    cbpp = mlm.load_dataset("cbpp")
+    prop = mlm.glmer("I(incidence / size) ~ period + (1 | herd)", cbpp, weights="size")
+    text = " ".join(str(prop.explain()).split())
+    assert "99 successes in 842 trials (11.8%; the outcome is the proportion I(incidence / size) " \
+           "with the weights as trials)" in text          # sum(cbpp$incidence), sum(cbpp$size)
+    assert "the odds of success in I(incidence / size) are" in text
+    d = mlm.load_dataset("contraception")
+    d["ybool"] = d["use"] == "Y"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = " ".join(str(mlm.glmer("ybool ~ urban + (1 | district)", d).explain()).split())
+    assert "have ybool = True, the level modelled as the success (TRUE, as in R)" in text

@@ -159,7 +159,11 @@ def _outcome(fit) -> str:
         return f"{g.response} (the successes of {lhs})"
     if np.all(g.weights == 1):
         return f"{lhs} = 1"
-    return f"{lhs} (a success)"
+    return f"success in {lhs}"
+
+
+def lhs_is_cbind(fit) -> bool:
+    return fit.formula.split("~")[0].strip().startswith("cbind(")
 
 
 def _count_noun(fit) -> str:
@@ -190,12 +194,15 @@ def _outcome_facts(fit, sc) -> str:
                 f"(mean {y.mean():.2f}).")
     k = g.y * g.weights
     if np.all(g.weights == 1):
-        level = (f", the level modelled as the success (the second level of {g.response}, as in R)"
-                 if g.success is not None else "")
+        level = ("" if g.success is None else
+                 f", the level modelled as the success (TRUE, as in R)" if str(g.success) == "True" else
+                 f", the level modelled as the success (the second level of {g.response}, as in R)")
         return (f"{int(round(k.sum()))} of {fit.nobs} observations ({100 * k.mean():.1f}%) have "
                 f"{sc.outcome}{level}.")
+    how = ("" if lhs_is_cbind(fit) else
+           f"; the outcome is the proportion {fit.formula.split('~')[0].strip()} with the weights as trials")
     return (f"{k.sum():g} successes in {g.weights.sum():g} trials "
-            f"({100 * k.sum() / g.weights.sum():.1f}%), counted as {sc.outcome}.")
+            f"({100 * k.sum() / g.weights.sum():.1f}%{how}).")
 
 
 def _sample(fit, sc):
