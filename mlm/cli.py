@@ -113,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _sub(sub, "fit", common, "fit a model and print its summary or a table",
-             "Fit a linear mixed model and print it: the lme4-style summary (text), a table of "
-             "the coefficients and variance components (markdown, latex, html) or every "
-             "number (json).",
+             "Fit a linear mixed model (with --family, a generalised one, as lme4's glmer) and "
+             "print it: the lme4-style summary (text), a table of the coefficients and variance "
+             "components (markdown, latex, html) or every number (json).",
              [f'mlm fit "{EXAMPLE}" --data hsb',
               'mlm fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy --ml',
               'mlm fit "score ~ age + C(sex) + (1 | school/class)" --data pupils.sav --format latex',
@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "explain", common, "the fitted model in words",
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
-             "the variance components and the ICC in words).",
+             "or with --family as odds or rate ratios; the variance components and the ICC in "
+             "words).",
              [f'mlm explain "{EXAMPLE}" --data hsb',
               'mlm explain "use ~ age + urban + livch + (1 | district)" --data contraception '
               "--family binomial"])
