@@ -262,7 +262,8 @@ class GLMMResult(ModelResult):
 
     # --- display ---------------------------------------------------------------------------
     def summary(self, style: str = "lme4") -> str:
-        """The fit laid out like lme4's ``summary()`` of a glmer fit."""
+        """The fit laid out like lme4's ``summary()`` of a glmer fit, or (``style="hlm"``) as
+        HLM2 prints a Bernoulli, binomial or Poisson model (:mod:`mlm.report.hlm_glmm`)."""
         if style != "lme4":
             from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style)
