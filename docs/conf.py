@@ -86,6 +86,9 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # "Examples using mlm.lmer" at the foot of each API page (the minigallery in the templates)
+    "doc_module": ("mlm",),
+    "backreferences_dir": "api/generated/backreferences",
     "show_memory": False,
     "min_reported_time": 1,
     "abort_on_example_error": False,
