@@ -50,6 +50,12 @@ autodoc_default_options = {"member-order": "groupwise"}
 numpydoc_show_class_members = False     # the class template lists methods and attributes itself
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
+# Checked on every public function and method (so a failure stops the -W build): every
+# parameter documented (PR01), none that does not exist (PR02), in the signature's order (PR03),
+# each with a description (PR07). Not on class docstrings (names ending in a capital-letter
+# word): result classes are built by the package, and their constructors are not for users.
+numpydoc_validation_checks = {"PR01", "PR02", "PR03", "PR07"}
+numpydoc_validation_exclude = {r"\.[A-Z]\w*$"}
 
 
 def _defined_in_mlm(obj) -> bool:

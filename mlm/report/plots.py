@@ -96,6 +96,7 @@ def plot_ranef(fit, factor: str | None = None, level: float = 0.95):
     Parameters
     ----------
     fit : MixedResult
+        The fitted model.
     factor : str, optional
         Grouping factor; default the model's first (e.g. ``"school"``).
     level : float, default 0.95
@@ -452,6 +453,7 @@ def plot_residuals(fit):
     Parameters
     ----------
     fit : MixedResult
+        The fitted model.
 
     Returns
     -------
