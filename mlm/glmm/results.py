@@ -284,24 +284,19 @@ class GLMMResult(ModelResult):
 
     # --- display ---------------------------------------------------------------------------
     def summary(self, style: str = "lme4") -> str:
-<<<<<<< HEAD
-        """The fit laid out like lme4's ``summary()`` of a glmer fit, or (``style="hlm"``) as
-        HLM2 prints a Bernoulli, binomial or Poisson model (:mod:`mlm.report.hlm_glmm`)."""
-=======
-        """The fit laid out like lme4's ``summary()`` of a glmer fit.
+        """The fit laid out like lme4's ``summary()`` of a glmer fit, or as HLM prints it.
 
         Parameters
         ----------
-        style : {"lme4"}, default "lme4"
-            The layout; HLM's (``"hlm"``, for linear fits) is not implemented for
-            generalised models and says so.
+        style : {"lme4", "hlm"}, default "lme4"
+            The layout: lme4's, or HLM2's for a Bernoulli, binomial or Poisson model
+            (:mod:`mlm.report.hlm_glmm`).
 
         Returns
         -------
         str
             The text; ``print(fit)`` prints the default.
         """
->>>>>>> docs
         if style != "lme4":
             from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style)
