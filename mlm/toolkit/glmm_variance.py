@@ -107,6 +107,9 @@ def _null_fit(fit):
     return out
 
 
+_APPROX_WORDS = {"lognormal": "ln(1 + 1/lambda)", "delta": "1/lambda", "trigamma": "trigamma(lambda)"}
+
+
 def _distribution_variance(fit, approximation, poisson_lambda):
     """(distribution-specific variance, lambda or None, text naming it)."""
     fam = fit.family
@@ -118,11 +121,10 @@ def _distribution_variance(fit, approximation, poisson_lambda):
     lam = float(np.exp(beta0 + (0.5 * v0 if poisson_lambda == "expected" else 0.0)))
     value = {"lognormal": np.log1p(1.0 / lam), "delta": 1.0 / lam,
              "trigamma": float(special.polygamma(1, lam))}[approximation]
-    how = {"lognormal": "ln(1 + 1/lambda)", "delta": "1/lambda", "trigamma": "trigamma(lambda)"}
     source = ("exp(beta0 + V0/2) of the null model" if poisson_lambda == "expected"
               else "exp(beta0) of the null model")
-    return float(value), lam, (f"{how[approximation]} = {value:.4g} (Poisson, {approximation} "
-                               f"approximation; lambda = {source} = {lam:.4g})")
+    return float(value), lam, (f"{_APPROX_WORDS[approximation]} = {value:.4g} (Poisson, "
+                               f"{approximation} approximation; lambda = {source} = {lam:.4g})")
 
 
 # --- the components ------------------------------------------------------------------------
@@ -132,8 +134,8 @@ def latent_variances(fit, approximation="lognormal", poisson_lambda="intercept")
     Returns a dict: ``fixed`` (V_f), ``random`` (V of each grouping factor, observation-
     level factors excluded), ``dispersion`` (V of each observation-level factor),
     ``distribution`` (the distribution-specific variance), ``lambda`` (Poisson, else
-    None), ``distribution_text`` and ``singular_for_performance`` (performance 0.10.2
-    would return NA).
+    None), ``distribution_text``, ``approximation`` and ``singular_for_performance``
+    (performance 0.10.2 would return NA).
 
     Examples
     --------
@@ -157,14 +159,14 @@ def latent_variances(fit, approximation="lognormal", poisson_lambda="intercept")
     lower = fit._theta_lower()
     on_bound = np.isfinite(lower)
     return {"fixed": fixed, "random": random, "dispersion": dispersion, "distribution": dist,
-            "lambda": lam, "distribution_text": text,
+            "lambda": lam, "distribution_text": text, "approximation": approximation,
             "singular_for_performance": bool(np.any(np.abs(fit.theta[on_bound]) < PERFORMANCE_SINGULAR_TOL))}
 
 
 def _notes(fit, v) -> list:
     notes = []
     if v["lambda"] is not None and v["lambda"] < 6:
-        notes.append(f"lambda = {v['lambda']:.3g} is small (below 6): the {v['distribution_text'].split(' =')[0]} "
+        notes.append(f"lambda = {v['lambda']:.3g} is small (below 6): the {_APPROX_WORDS[v['approximation']]} "
                      "approximation of the Poisson variance on the latent scale is unreliable "
                      "(Nakagawa et al. 2017; performance warns the same).")
     if v["dispersion"]:

@@ -77,6 +77,9 @@ cases <- list(
        formula = "use ~ age + I(age^2) + urban + (1 | district) + (1 | livch)"),
   list(id = "contra_uncorrelated", data = "contraception", family = "binomial", link = "logit",
        formula = paste(contra_fixed, "+ (age || district)")),
+  ## singular: urban is a fixed effect, so its random intercept's variance is 0
+  list(id = "contra_singular", data = "contraception", family = "binomial", link = "logit",
+       formula = paste(contra_fixed, "+ (1 | district) + (1 | urban)")),
   list(id = "cbpp_cbind", data = "cbpp", family = "binomial", link = "logit",
        formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"),
   list(id = "cbpp_cbind_olre", data = "cbpp", family = "binomial", link = "logit",
