@@ -218,6 +218,7 @@ def test_printed_icc_and_r2_name_the_convention(case, words):
         assert "Latent scale (Nakagawa, Johnson & Schielzeth 2017)" in text
         assert words in text
     assert "Adjusted ICC: " in repr(tab) and "Marginal R²: " in repr(r)
+    assert "Latent scale (Nakagawa" in tab._repr_html_() and "<table" in tab._repr_html_()
     assert words in tab.attrs["convention"] and tab.attrs["scale"] == "latent"
     # what is derived from the table is plain pandas, without the text
     assert type(tab["icc"]) is pd.Series and type(r.round(3)) is pd.Series

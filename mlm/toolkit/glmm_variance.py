@@ -52,6 +52,11 @@ class _Printed(pd.DataFrame):
     def __repr__(self) -> str:
         return super().__repr__() + "\n\n" + self.attrs.get("text", "")
 
+    def _repr_html_(self) -> str:
+        import html
+        lines = "<br>".join(html.escape(x) for x in self.attrs.get("text", "").splitlines())
+        return (super()._repr_html_() or "") + f"<p>{lines}</p>"
+
 
 class _PrintedSeries(pd.Series):
     """A Series that prints its ``attrs["text"]`` under the values (derived objects are plain)."""
@@ -166,8 +171,9 @@ def latent_variances(fit, approximation="lognormal", poisson_lambda="intercept")
 def _notes(fit, v) -> list:
     notes = []
     if v["lambda"] is not None and v["lambda"] < 6:
-        notes.append(f"lambda = {v['lambda']:.3g} is small (below 6): the {_APPROX_WORDS[v['approximation']]} "
-                     "approximation of the Poisson variance on the latent scale is unreliable "
+        how = _APPROX_WORDS[v["approximation"]]
+        notes.append(f"lambda = {v['lambda']:.3g} is small (below 6): the {how} approximation"
+                     " of the Poisson variance on the latent scale is unreliable "
                      "(Nakagawa et al. 2017; performance warns the same).")
     if v["dispersion"]:
         names = ", ".join(v["dispersion"])
