@@ -51,6 +51,11 @@ class BootstrapResult:
     def percentile_interval(self, level: float = 0.95) -> pd.DataFrame:
         """Percentile intervals (R's ``quantile(type = 7)``, as ``boot.ci(type = "perc")`` approximately).
 
+        Parameters
+        ----------
+        level : float, default 0.95
+            Coverage of the intervals.
+
         Returns
         -------
         pandas.DataFrame
@@ -118,6 +123,7 @@ def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = 
     Parameters
     ----------
     fit : MixedResult
+        The fitted model to simulate from and refit.
     statistic : callable
         Takes a fitted model, returns a number, a sequence of numbers, a dict or a
         pandas Series (e.g. ``lambda f: f.fixef``). With ``n_jobs != 1`` it is sent to
