@@ -448,8 +448,16 @@ class GLMMProblem:
         except np.linalg.LinAlgError:
             return None
         pos = [free.index(j) for j in range(k, x.size)]
-        V = 2.0 * Hi[np.ix_(pos, pos)]
-        return V / np.outer(self.beta_scale, self.beta_scale)
+        V = 2.0 * Hi[np.ix_(pos, pos)] / np.outer(self.beta_scale, self.beta_scale)
+        # A Hessian that is singular to rounding (separation: an estimate running off to
+        # infinity) inverts to a non-positive variance there: no standard error, not a
+        # square root of a negative number.
+        bad = ~(np.diag(V) > 0)
+        if bad.any():
+            V = V.copy()
+            V[bad, :] = np.nan
+            V[:, bad] = np.nan
+        return V
 
 
 NEWTON_STEP = 1e-4
