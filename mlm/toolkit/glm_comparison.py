@@ -120,8 +120,9 @@ def _glm(fit):
             res = model.fit(maxiter=100, tol=1e-12)
         except (PerfectSeparationWarning, np.linalg.LinAlgError, ValueError) as exc:
             raise ComparisonError(f"The single-level GLM of '{fit.formula}' could not be fitted "
-                                  f"({exc}): a predictor separates the outcome perfectly. Drop or "
-                                  "merge its categories before comparing.") from None
+                                  f"({exc}): a predictor separates the outcome perfectly, so "
+                                  "some coefficient is infinite. Drop that predictor (or merge "
+                                  "its categories) before comparing.") from None
     if not res.converged:
         raise ComparisonError(f"The single-level GLM of '{fit.formula}' did not converge in 100 "
                               "iterations; the comparison would not be trustworthy.")
@@ -184,6 +185,10 @@ def compare_glm(fit) -> GLMComparison:
     att = _attenuation(fit, i, block)
     verdict = _verdict(table, lr, factor_block.group_name, group_level, att, fit.family,
                        _single_intercept(fit, block))
+    if any(str(n).startswith("Separation") for n in fit.notes):
+        verdict = ("Warning: the outcome is separated (see the fit's notes), so the estimates "
+                   "of the separating terms, their standard errors and ratios are meaningless "
+                   "in both models. " + verdict)
     return GLMComparison(table=table, lr_test=lr, attenuation=att, verdict=verdict,
                          factor=factor_block.group_name, group_level=tuple(group_level),
                          formula=fit.formula, family=fit.family.label)
