@@ -10,8 +10,10 @@ PIRLS tolerance, up to 4e-4). So: log-likelihood, deviance, AIC and BIC within 2
 (the issue asks for 0.01), chi-square statistics (differences of two of them) within 4e-3,
 p-values within 1% relative (d log p / d chisq is at most 0.5 here, so 4e-3 in chisq moves p
 by 0.2%); fixed effects within 1e-3 relative and standard errors within 1% (the issue's
-criteria for glmer). The GLM is a convex problem that statsmodels and R's glm both solve to
-1e-8: its estimates, SEs and log-likelihood within 1e-6 relative.
+criteria for glmer). The GLM: R's glm stops IRLS when the deviance changes by less than
+1e-8 relative (glm.control's epsilon), which leaves its estimates and SEs within about 1e-6
+relative of the optimum (1.2e-6 seen for the probit model) and its log-likelihood within 1e-8:
+estimates and SEs within 1e-5 relative, log-likelihood within 1e-6.
 """
 
 import json
@@ -171,8 +173,8 @@ def test_compare_ols_glm_matches_r_glm(glm_comparisons, cid):
     fit, cmp = glm_comparisons[cid]
     assert isinstance(cmp, GLMComparison)
     assert list(cmp.table.index) == [t.replace("I(age^2)", "I(age ** 2)") for t in ref["terms"]]
-    np.testing.assert_allclose(cmp.table["glm_estimate"], ref["glm_estimate"], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(cmp.table["glm_std_error"], ref["glm_std_error"], rtol=1e-6)
+    np.testing.assert_allclose(cmp.table["glm_estimate"], ref["glm_estimate"], rtol=1e-5)
+    np.testing.assert_allclose(cmp.table["glm_std_error"], ref["glm_std_error"], rtol=1e-5)
     assert cmp.lr_test["glm_loglik"] == pytest.approx(ref["glm_loglik"], rel=1e-9, abs=1e-6)
 
 
