@@ -10,6 +10,7 @@
 ##    R). One variance parameter: p = 0.5 * pchisq(LR, 1, lower = FALSE) (chi-bar-square 01);
 ##    more: pchisq(LR, k, lower = FALSE) (conservative), as mlm.compare_ols does for lmer fits.
 ## 3. Wald SEs of the model whose parametric bootstrap the tests check.
+## 4. confint(method = "Wald", oldNames = FALSE) of a glmer fit: lme4's row names and intervals.
 ##
 ## Every glmer fit uses control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10), as
 ## tests/reference/glmer.R does: lme4's default PIRLS tolerance leaves Laplace log-likelihoods
@@ -105,6 +106,14 @@ out$bootstrap_model <- list(formula = bf, r_call = "sqrt(diag(vcov(glmer(use ~ u
                             terms = names(fixef(bm)), estimate = unname(fixef(bm)),
                             std_error = unname(sqrt(diag(as.matrix(vcov(bm))))),
                             sd_district = attr(VarCorr(bm)$district, "stddev")[[1]])
+
+## ---------------------------------------------------------------- 4. confint names and Wald intervals
+sm <- glmer(use ~ urban + (urban | district), contraception, binomial, control = ctrl)
+ci <- confint(sm, method = "Wald", oldNames = FALSE)
+out$confint_wald <- list(formula = "use ~ urban + (urban | district)",
+                         r_call = "confint(m, method = 'Wald', oldNames = FALSE)",
+                         parameters = rownames(ci), conf_low = unname(ci[, 1]),
+                         conf_high = unname(ci[, 2]))
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
            file.path(here, "glmm_compare.json"))
