@@ -80,3 +80,10 @@ def test_profile_is_refused_in_words(cbpp_fit):
         mlm.confint(cbpp_fit, method="bootstrap", nsim=0)
     with pytest.raises(MLMError, match="parm names unknown parameter"):
         mlm.confint(cbpp_fit, method="wald", parm="sigma")
+
+
+def test_bootstrap_statistic_reads_the_sds_and_correlation_of_varcorr(slope_fit):
+    from mlm.inference.glmm_confint import glmm_sdcor
+
+    vc = slope_fit.varcorr  # sd (Intercept), sd urbanY, cor: as.data.frame(VarCorr(m))'s order
+    np.testing.assert_allclose(glmm_sdcor(slope_fit), vc["sdcor"].to_numpy()[[0, 2, 1]], rtol=1e-12)

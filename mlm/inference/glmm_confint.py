@@ -22,7 +22,18 @@ __all__ = ["glmm_confint", "glmm_varpar_names", "glmm_sdcor"]
 
 
 def glmm_varpar_names(fit) -> list:
-    """lme4's ``oldNames = FALSE`` names of the variance parameters, in lme4's term order."""
+    """lme4's ``oldNames = FALSE`` names of the variance parameters, in lme4's term order.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.inference.glmm_confint import glmm_sdcor, glmm_varpar_names
+    >>> fit = mlm.glmer("use ~ urban + (urban | district)", mlm.load_dataset("contraception"))
+    >>> glmm_varpar_names(fit)
+    ['sd_(Intercept)|district', 'cor_urbanY.(Intercept)|district', 'sd_urbanY|district']
+    >>> glmm_sdcor(fit).round(2).tolist()
+    [0.59, -0.82, 0.82]
+    """
     rs, blocks = fit.problem.rs, fit.design.blocks
     names = []
     for t in fit._lme4_order():

@@ -28,7 +28,20 @@ __all__ = ["GLMMRefitTemplate", "template_for"]
 
 def template_for(fit):
     """The replicate template of a fit: :class:`GLMMRefitTemplate` for glmer fits, else
-    :class:`~mlm.simulation.replicates.RefitTemplate`."""
+    :class:`~mlm.simulation.replicates.RefitTemplate`.
+
+    Examples
+    --------
+    >>> import mlm, numpy as np
+    >>> from mlm.simulation.glmm_replicates import template_for
+    >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                 mlm.load_dataset("cbpp"))
+    >>> template = template_for(fit)
+    >>> y = template.simulate(np.random.default_rng(1))   # proportions of successes
+    >>> refit = template.refit(y)
+    >>> type(refit).__name__, refit.nobs
+    ('GLMMResult', 56)
+    """
     from mlm.glmm.results import GLMMResult
 
     if isinstance(fit, GLMMResult):
