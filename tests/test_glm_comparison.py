@@ -95,6 +95,14 @@ def test_compare_sorts_glmer_fits_by_npar(fits):
                                                    abs=CHISQ_TOL)
 
 
+def test_compare_of_two_links_says_they_are_not_nested(contraception):
+    logit = mlm.glmer("use ~ urban + (1 | district)", contraception)
+    probit = mlm.glmer("use ~ urban + (1 | district)", contraception, link="probit")
+    table = mlm.compare(logit, probit)
+    assert "links differ (logit, probit): the models are not nested" in table.attrs["note"]
+    assert table["df"].iloc[1] == 0 and np.isnan(table["p_value"].iloc[1])
+
+
 def test_compare_refuses_lmer_with_glmer(fits, contraception):
     lin = mlm.lmer("age ~ urban + (1 | district)", contraception)
     with pytest.raises(ComparisonError, match=r"both linear \(mlm.lmer\) and generalized "

@@ -405,6 +405,10 @@ def compare(*fits, refit: bool = True, names=None):
     if glmm:
         note = ("glmer fits compared as fitted: maximum likelihood "
                 f"({_glmm_method(fits[0])}), so no refit is needed.")
+        links = list(dict.fromkeys(f.family.link for f in fits))
+        if len(links) > 1:
+            note += (f" The links differ ({', '.join(links)}): the models are not nested, so "
+                     "compare their AIC and BIC, not the chi-square test.")
     else:
         fits, note = _ml_or_reml(fits, refit)
     npar = np.array([f.npar for f in fits])
