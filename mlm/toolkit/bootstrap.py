@@ -54,6 +54,11 @@ class BootstrapResult:
     def percentile_interval(self, level: float = 0.95) -> pd.DataFrame:
         """Percentile intervals (R's ``quantile(type = 7)``, as ``boot.ci(type = "perc")`` approximately).
 
+        Parameters
+        ----------
+        level : float, default 0.95
+            Coverage of the intervals.
+
         Returns
         -------
         pandas.DataFrame
@@ -121,8 +126,9 @@ def bootstrap(fit, statistic, nsim: int = 1000, seed: int | None = None, *,
     Parameters
     ----------
     fit : MixedResult or GLMMResult
-        From :func:`mlm.lmer` or :func:`mlm.glmer` (new random effects, then a binomial
-        or Poisson outcome at the fitted mean: lme4's ``bootMer`` for glmer fits).
+        The fitted model to simulate from and refit: from :func:`mlm.lmer` or
+        :func:`mlm.glmer` (new random effects, then a binomial or Poisson outcome at the
+        fitted mean: lme4's ``bootMer`` for glmer fits).
     statistic : callable
         Takes a fitted model, returns a number, a sequence of numbers, a dict or a
         pandas Series (e.g. ``lambda f: f.fixef``). With ``n_jobs != 1`` it is sent to
