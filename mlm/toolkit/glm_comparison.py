@@ -230,8 +230,9 @@ def _verdict(table, lr, factor, group_level, attenuation, family, single_interce
                  "not a discrepancy.")
     elif family.link == "log" and single_intercept:
         s.append(f"With a log link and a random intercept the slopes mean the same in both "
-                 f"models; only the intercept differs in meaning (the GLM's is larger by about "
-                 f"half the {factor} variance).")
+                 f"models, so a difference between them is a difference of estimates (the GLM "
+                 f"weights the rows as if independent); only the intercept differs in meaning "
+                 f"(the GLM's is larger by about half the {factor} variance).")
     else:
         s.append(f"The multilevel coefficients are conditional on the {factor}, the GLM's "
                  "population-averaged, and the two differ in meaning with random slopes or "
