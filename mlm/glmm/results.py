@@ -282,6 +282,20 @@ class GLMMResult(ModelResult):
         eta[ok] = fixed + off[ok]
         return index, eta
 
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulation.simulate.simulate`.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.glmer("use ~ urban + (1 | district)", mlm.load_dataset("contraception"))
+        >>> fit.simulate(nsim=2, seed=1).shape
+        (1934, 2)
+        """
+        from mlm.simulation.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed)
+
     # --- display ---------------------------------------------------------------------------
     def summary(self, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()`` of a glmer fit, or as HLM prints it.
