@@ -137,3 +137,25 @@ def test_boundary_fits_reach_the_better_optimum(case, boundary_data):
         np.testing.assert_allclose(ours, np.asarray(vcov)[:ours.size], rtol=0.01, atol=1e-4)
     if not tmb_best:  # lme4's isSingular(m)
         assert fit.singular == c["singular"]
+
+
+def test_gradient_falls_back_to_differences(sim, monkeypatch):
+    """Where the adjoint solve fails (separation: a singular fixed-effects block), the
+    gradient is the central difference of the deviance instead of an error."""
+    import mlm.glmm.engine as engine
+
+    pr = _problem("y ~ x + (x | g)", sim, "binomial")
+    theta, beta = pr.rs.theta_start() * 0.8, pr.glm_start
+    with np.errstate(all="ignore"):
+        dev, exact = pr.deviance_gradient(theta, beta)
+        _, exact1, _ = pr.stage1_gradient(theta)
+
+        def fail(*args, **kwargs):
+            raise np.linalg.LinAlgError("Singular matrix")
+
+        monkeypatch.setattr(engine, "laplace_gradient", fail)
+        dev2, numeric = pr.deviance_gradient(theta, beta)
+        _, numeric1, _ = pr.stage1_gradient(theta)
+    assert dev2 == pytest.approx(dev, rel=1e-12)
+    np.testing.assert_allclose(numeric, exact, rtol=1e-5, atol=1e-5 * np.max(np.abs(exact)))
+    np.testing.assert_allclose(numeric1, exact1, rtol=1e-5, atol=1e-5 * np.max(np.abs(exact1)))

@@ -254,7 +254,11 @@ class GLMMProblem:
         dev = self.deviance(theta, beta)
         if not np.isfinite(dev):
             return dev, np.zeros(self.n_theta + self.p)
-        return dev, laplace_gradient(self, theta, self._u, self._eta)
+        u, eta = self._u, self._eta
+        k = self.n_theta
+        return dev, _exact_or_differences(
+            lambda: laplace_gradient(self, theta, u, eta),
+            lambda z: self.deviance(z[:k], z[k:]), np.concatenate([theta, beta]))
 
     def _agq(self, theta, u, eta, F):
         """Adaptive Gauss-Hermite quadrature, level by level, for one scalar term."""
@@ -290,7 +294,11 @@ class GLMMProblem:
         dev, b = self.deviance_stage1(theta)
         if b is None or not np.isfinite(dev):
             return dev, np.zeros(self.n_theta), b
-        return dev, laplace_gradient(self, theta, self._stage1[0], self._eta1, beta_fixed=False), b
+        u, eta = self._stage1[0], self._eta1
+        g = _exact_or_differences(lambda: laplace_gradient(self, theta, u, eta, beta_fixed=False),
+                                  lambda z: self.deviance_stage1(z)[0], np.asarray(theta, dtype=float))
+        self._stage1 = (u, b)  # the warm start at theta, not at a difference's step
+        return dev, g, b
 
     # --- optimisation ---------------------------------------------------------------------
     def _split(self, x):
@@ -484,6 +492,26 @@ def _bound_slopes(f, x, fx, g, lower, counter):
         e[i] = BOUND_STEP
         counter[0] += 1
         g[i] = (f(x + e) - fx) / BOUND_STEP
+    return g
+
+
+def _exact_or_differences(exact, f, x):
+    """The exact gradient, or central differences of ``f`` where it cannot be formed.
+
+    Under (quasi-)separation the fixed-effects block of the modes' Hessian is singular to
+    rounding and the adjoint solve fails; the deviance itself is still defined there.
+    """
+    try:
+        g = exact()
+        if np.all(np.isfinite(g)):
+            return g
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        pass
+    g = np.empty(x.size)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = 1e-5 * max(1.0, abs(x[j]))
+        g[j] = (f(x + e) - f(x - e)) / (2.0 * e[j])
     return g
 
 
