@@ -418,9 +418,13 @@ SINGULAR = ("Singular fit: a variance is estimated as zero or a correlation as +
             "part. The fixed effects can still be used.")
 
 
-def _not_converged(remedies: str) -> str:
-    return ("Not converged: the optimizer stopped before the best estimates, so every number "
-            f"above is uncertain. {remedies}, and refit.")
+def _fit_state(fit, remedies: str) -> list:
+    """The singular-fit and no-convergence warnings; ``remedies`` for the latter."""
+    out = [SINGULAR] if fit.singular else []
+    if not fit.converged:
+        out.append("Not converged: the optimizer stopped before the best estimates, so every "
+                   f"number above is uncertain. {remedies}, and refit.")
+    return out
 
 
 def _sections(sample, fixed, random, warnings) -> "Explanation":
@@ -623,12 +627,8 @@ def _warnings(fit):
     counts = [(b.group_name, b.n_levels) for b in _blocks_by_factor(fit)]
     out = _few_groups(counts, lambda g: f" and the tests of {g}-level predictors rest on few "
                                         "degrees of freedom")
-    if fit.singular:
-        out.append(SINGULAR)
-    if not fit.converged:
-        out.append(_not_converged("Rescale predictors with very different ranges or simplify "
-                                  "the random part"))
-    return out
+    return out + _fit_state(fit, "Rescale predictors with very different ranges or simplify the "
+                                 "random part")
 
 
 def explain(fit) -> Explanation:

@@ -36,10 +36,10 @@ from scipy import stats
 
 from mlm.errors import MLMError
 from mlm.toolkit.glmm_variance import latent_variances
-from mlm.report.explain import (SINGULAR, Explanation, _binary, _binary_words, _cap, _columns,
+from mlm.report.explain import (Explanation, _binary, _binary_words, _cap, _columns,
                                 _components, _contextual_contrasts, _direction, _effect_lines,
-                                _few_groups, _groups, _hl, _intercept_condition, _level1_within,
-                                _not_converged, _observations, _p, _roles, _sections, _sign_changes,
+                                _few_groups, _fit_state, _groups, _hl, _intercept_condition, _level1_within,
+                                _observations, _p, _roles, _sections, _sign_changes,
                                 _simple_slopes_text, _slope_correlations, _slope_labels,
                                 _slope_moderators)
 
@@ -408,12 +408,8 @@ def _warnings(fit):
         out.append("No standard errors: the curvature of the likelihood could not be computed at "
                    "the estimates (the model is probably over-parameterised), so the intervals and "
                    "tests above are not available.")
-    if fit.singular:
-        out.append(SINGULAR)
-    if not fit.converged:
-        out.append(_not_converged("Rescale predictors with very different ranges, simplify the "
-                                  "random part, or look for separation"))
-    return out
+    return out + _fit_state(fit, "Rescale predictors with very different ranges, simplify the "
+                                 "random part, or look for separation")
 
 
 def explain_glmm(fit) -> Explanation:
