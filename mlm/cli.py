@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show Python's traceback of an error (for reporting a bug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_fit, _add_icc, _add_compare, _add_explain, _add_datasets):
+        add(sub, common)
+    return parser
 
+
+def _add_fit(sub, common):
     p = _sub(sub, "fit", common, "fit a model and print its summary or a table",
              "Fit a linear mixed model (with --family, a generalised one, as lme4's glmer) and "
              "print it: the lme4-style summary (text), a table of the coefficients and variance "
@@ -136,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "residual or normal (z)")
     p.set_defaults(run=_cmd_fit)
 
+
+def _add_icc(sub, common):
     p = _sub(sub, "icc", common, "intraclass correlation of each grouping factor",
              "Intraclass correlations: the share of the variance between groups, with Stata's "
              "interval, design effect and HLM's reliability. Give the null model either as a "
@@ -154,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_family(p)
     p.set_defaults(run=_cmd_icc)
 
+
+def _add_compare(sub, common):
     p = _sub(sub, "compare", common, "likelihood-ratio tests of nested models (lme4's anova)",
              "Fit two or more nested models to the same data and test them against each other, "
              "as lme4's anova() does: REML fits are refitted with maximum likelihood first "
@@ -172,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare REML likelihoods (valid only when the fixed parts are the same)")
     p.set_defaults(run=_cmd_compare)
 
+
+def _add_explain(sub, common):
     p = _sub(sub, "explain", common, "the fitted model in words",
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
              "or with --family as odds or rate ratios; the variance components and the ICC in "
@@ -184,13 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_family(p)
     p.set_defaults(run=_cmd_explain)
 
+
+def _add_datasets(sub, common):
     p = _sub(sub, "datasets", common, "list the bundled data sets, or describe one",
              "Without NAME: the bundled data sets with their sizes and grouping. With NAME: "
              "that data set's description, variables, source and citation.",
              ["mlm datasets", "mlm datasets hsb"])
     p.add_argument("name", nargs="?", metavar="NAME", help="a bundled data set")
     p.set_defaults(run=_cmd_datasets)
-    return parser
 
 
 # --------------------------------------------------------------------------- commands
