@@ -92,6 +92,22 @@ def theta_layout(ks):
     return out
 
 
+def theta_start(idx):
+    """lme4's start: identity templates (diagonal 1, off-diagonal 0)."""
+    return np.concatenate([[1.0 if i == j else 0.0 for (i, j) in ix] for ix in idx])
+
+
+def theta_lower(idx):
+    """Lower bounds: 0 on the diagonal of each template, none elsewhere (lme4's ``lower``)."""
+    return np.concatenate([[0.0 if i == j else -np.inf for (i, j) in ix] for ix in idx])
+
+
+def templates(theta, slices, ks, idx):
+    """The ``T_t`` factors for ``theta``, one per term."""
+    theta = np.asarray(theta, dtype=float)
+    return [_template(theta[s], k, ix) for s, k, ix in zip(slices, ks, idx)]
+
+
 def theta_scale(terms, idx):
     """The natural unit of every theta entry: 1 / (spread of its row's Z column).
 
@@ -586,16 +602,15 @@ class PLSProblem:
 
     def templates(self, theta):
         """The ``T_t`` factors for ``theta``, one per term."""
-        theta = np.asarray(theta, dtype=float)
-        return [_template(theta[s], k, idx) for s, k, idx in zip(self._slices, self.ks, self._idx)]
+        return templates(theta, self._slices, self.ks, self._idx)
 
     def theta_start(self):
         """lme4's start: identity templates (diagonal 1, off-diagonal 0)."""
-        return np.concatenate([[1.0 if i == j else 0.0 for (i, j) in idx] for idx in self._idx])
+        return theta_start(self._idx)
 
     def theta_lower(self):
         """Lower bounds: 0 on the diagonal of each template, none elsewhere (lme4's ``lower``)."""
-        return np.concatenate([[0.0 if i == j else -np.inf for (i, j) in idx] for idx in self._idx])
+        return theta_lower(self._idx)
 
     def theta_from_covariances(self, covs, sigma2):
         """Theta from absolute covariance matrices of the terms and the residual variance."""
