@@ -42,6 +42,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
+from . import pls_kernels as kern
+
 __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 
 _LOG2PI = np.log(2.0 * np.pi)
@@ -237,6 +239,7 @@ class _Remainder:
     """
 
     DENSE_MAX = 400_000  # entries of a dense W
+    gradient_ready = False  # set where mlm.pls_gradient covers the layout
     BLOCK_DIAG = True    # batch-factor a single enclosing factor (tests switch it off)
 
     def __init__(self, terms, Z1, codes1, G1, Z1s, X, y):
@@ -443,16 +446,21 @@ class PLSProblem:
         self.Xty = X.T @ y
         self.yty = float(y @ y)
 
-        M = np.empty((G1, k1, k1))
+        # Per-level sums, component-major (mlm.pls_kernels): Mc[a, c] is the array over
+        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, G1, p); Zyc (k1, G1).
+        Mc = np.empty((k1, k1, G1))
         for a in range(k1):
             for c in range(a, k1):
                 s = np.bincount(codes1, weights=Z1[:, a] * Z1[:, c], minlength=G1)
-                M[:, a, c] = s
-                M[:, c, a] = s
-        self.M = M
+                Mc[a, c] = s
+                Mc[c, a] = s
+        self.Mc = Mc
+        self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=Z1[:, a] * X[:, j], minlength=G1)
+                                       for j in range(self.p)], axis=1) for a in range(k1)])
+        self.Zyc = np.stack([np.bincount(codes1, weights=Z1[:, a] * y, minlength=G1)
+                             for a in range(k1)])
         Z1s = self._sparse_z(Z1, codes1, G1)
-        self.Z1tX = np.asarray(Z1s.T @ X).reshape(G1, k1, self.p)
-        self.Z1ty = np.asarray(Z1s.T @ y).reshape(G1, k1)
+        self._codes1, self._Z1 = codes1, Z1
         self._X, self._Z1s = X, Z1s  # kept for with_response()
 
         self.q = sum(k * G for k, G in zip(self.ks, self.n_levels))
@@ -563,7 +571,8 @@ class PLSProblem:
         y = new._shift_response(y, self._X)
         new.Xty = self._X.T @ y
         new.yty = float(y @ y)
-        new.Z1ty = np.asarray(self._Z1s.T @ y).reshape(self.G1, self.k1)
+        new.Zyc = np.stack([np.bincount(self._codes1, weights=self._Z1[:, a] * y, minlength=self.G1)
+                            for a in range(self.k1)])
         if self.dense:
             new.Zty = np.asarray(self._Zs.T @ y)
         if self.rem is not None:
@@ -612,19 +621,24 @@ class PLSProblem:
         Ts = self.templates(theta)
         T1 = Ts[self.primary[0]] if len(self.primary) == 1 else sla.block_diag(
             *[Ts[i] for i in self.primary])
-        A11 = T1.T @ self.M @ T1
-        A11 += np.eye(self.k1)
-        L1 = _chol_batched(A11)
-        T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
-        RZX1 = _fwd_batched(L1, T1.T @ self.Z1tX)
-        cu1 = _fwd_batched(L1, (T1.T @ self.Z1ty[:, :, None]))[:, :, 0]
-        logdet = 2.0 * np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2)))
-        RZX1f = RZX1.reshape(-1, self.p)
-        XtX = self.XtX - RZX1f.T @ RZX1f
-        Xty = self.Xty - RZX1f.T @ cu1.ravel()
-        cu_sq = float(cu1.ravel() @ cu1.ravel())
+        # the primary factor's blocks, entry by entry over flat arrays (mlm.pls_kernels)
+        A11 = kern.sandwich(T1, self.Mc)
+        for a in range(self.k1):
+            A11[a, a] += 1.0
+        L1c = kern.chol(A11)
+        RZX1c = kern.fwd(L1c, kern.left_t(T1, self.ZXc))
+        cu1c = kern.fwd(L1c, kern.left_t(T1, self.Zyc))
+        logdet = kern.logdet(L1c)
+        flat = RZX1c.reshape(-1, self.p)
+        XtX = self.XtX - flat.T @ flat
+        Xty = self.Xty - flat.T @ cu1c.ravel()
+        cu_sq = float(cu1c.ravel() @ cu1c.ravel())
+        # level-major views for the remainder and solve(): (G1, k1, k1), (G1, k1, p), (G1, k1)
+        L1, RZX1, cu1 = kern.to_batch(L1c), np.moveaxis(RZX1c, 0, 1), cu1c.T
         extra = None
         if self.q2:
+            T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
+            RZX1f = RZX1.reshape(-1, self.p)
             rem = self.rem
             T2 = [Ts[i] for i in self.rest]
             C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
@@ -701,6 +715,25 @@ class PLSProblem:
         return float(self._deviance_from(r2, logdet, LX))
 
     __call__ = deviance
+
+    @property
+    def has_gradient(self):
+        """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
+        return self.dense or self.rem is None or self.rem.gradient_ready
+
+    def deviance_and_gradient(self, theta):
+        """The deviance and its exact gradient in theta from one factorisation
+        (:mod:`mlm.pls_gradient`). The gradient is None where the layout has none."""
+        from .pls_gradient import gradient_from_factor
+
+        try:
+            parts = self._factor(np.asarray(theta, dtype=float))
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf, None
+        dev = float(self._deviance_from(parts[7], parts[8], parts[5]))
+        if not np.isfinite(dev):
+            return dev, None
+        return dev, gradient_from_factor(self, parts)
 
     def deviance_varpar(self, varpar):
         """-2 log-likelihood as a function of ``(theta..., sigma)``, fixed effects profiled out.
