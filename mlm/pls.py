@@ -447,7 +447,7 @@ class PLSProblem:
         self.yty = float(y @ y)
 
         # Per-level sums, component-major (mlm.pls_kernels): Mc[a, c] is the array over
-        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, G1, p); Zyc (k1, G1).
+        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1).
         Mc = np.empty((k1, k1, G1))
         for a in range(k1):
             for c in range(a, k1):
@@ -456,7 +456,7 @@ class PLSProblem:
                 Mc[c, a] = s
         self.Mc = Mc
         self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=Z1[:, a] * X[:, j], minlength=G1)
-                                       for j in range(self.p)], axis=1) for a in range(k1)])
+                                       for j in range(self.p)]) for a in range(k1)])
         self.Zyc = np.stack([np.bincount(codes1, weights=Z1[:, a] * y, minlength=G1)
                              for a in range(k1)])
         Z1s = self._sparse_z(Z1, codes1, G1)
@@ -568,6 +568,7 @@ class PLSProblem:
         optimisation, not a new design (issue 3).
         """
         new = copy.copy(self)
+        new._checked = None
         y = new._shift_response(y, self._X)
         new.Xty = self._X.T @ y
         new.yty = float(y @ y)
@@ -629,12 +630,11 @@ class PLSProblem:
         RZX1c = kern.fwd(L1c, kern.left_t(T1, self.ZXc))
         cu1c = kern.fwd(L1c, kern.left_t(T1, self.Zyc))
         logdet = kern.logdet(L1c)
-        flat = RZX1c.reshape(-1, self.p)
-        XtX = self.XtX - flat.T @ flat
-        Xty = self.Xty - flat.T @ cu1c.ravel()
+        XtX = self.XtX - np.einsum("apg,aqg->pq", RZX1c, RZX1c)
+        Xty = self.Xty - np.einsum("apg,ag->p", RZX1c, cu1c)
         cu_sq = float(cu1c.ravel() @ cu1c.ravel())
         # level-major views for the remainder and solve(): (G1, k1, k1), (G1, k1, p), (G1, k1)
-        L1, RZX1, cu1 = kern.to_batch(L1c), np.moveaxis(RZX1c, 0, 1), cu1c.T
+        L1, RZX1, cu1 = kern.to_batch(L1c), np.moveaxis(RZX1c, -1, 0), cu1c.T
         extra = None
         if self.q2:
             T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
@@ -890,6 +890,10 @@ class PLSProblem:
             ``deviance``, ``evaluations`` and :meth:`check_convergence`'s
             ``gradient``, ``decrement`` and ``converged``.
         """
+        if self.has_gradient:  # the exact gradient: mlm.pls_optimize (issue 16)
+            from .pls_optimize import optimize
+
+            return optimize(self, theta0)
         scale = self.theta_scale
         x = self.theta_start() if theta0 is None else np.asarray(theta0, dtype=float) / scale
         lower = self.theta_lower()
@@ -1049,6 +1053,15 @@ class PLSProblem:
             below :attr:`DECREMENT_TOL`, every free curvature positive or the slope
             negligible).
         """
+        if self.has_gradient:
+            from .pls_optimize import Objective, check
+
+            theta = np.asarray(theta, dtype=float)
+            done = getattr(self, "_checked", None)
+            if done is not None and done[0] == theta.tobytes():  # judged by optimize()
+                return dict(done[1])
+            obj = Objective(self)
+            return check(obj, np.asarray(theta, dtype=float) / obj.scale, self.theta_lower())
         scale = self.theta_scale
         return self._check_scaled(self._scaled(self.deviance),
                                   np.asarray(theta, dtype=float) / scale, self.theta_lower())

@@ -54,13 +54,17 @@ def _weight(problem, r2):
 
 
 def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
-    """Gradient for a model whose random effects all belong to one grouping factor."""
+    """Gradient for a model whose random effects all belong to one grouping factor.
+
+    Arrays are component-major with levels last (:mod:`mlm.pls_kernels`): ``L1c``
+    (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G).
+    """
     beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
-    u = kern.bwd(L1c, cu1c - RZX1c @ beta)                       # (k, G)
+    u = kern.bwd(L1c, cu1c - beta @ RZX1c)                       # (k, G)
     k = u.shape[0]
-    b = (T1 @ u.reshape(k, -1)).reshape(u.shape)                  # Lambda u, per level
+    b = T1 @ u                                                    # Lambda u, per level
     Mb = np.einsum("adg,dg->ag", problem.Mc, b)
-    s = problem.Zyc - problem.ZXc @ beta - Mb                     # Z'r per level
+    s = problem.Zyc - beta @ problem.ZXc - Mb                     # Z'r per level
     c = _weight(problem, r2)
     Linv = kern.inv_lower(L1c)
     TM = kern.left_t(T1, problem.Mc)                              # T' M_l
@@ -69,10 +73,9 @@ def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
     phi = np.einsum("mag,mbg->ab", Linv, LinvTM)
     if problem.reml:
         Q = _q_matrix(LX)
-        p = problem.p
-        Y = kern.bwd(L1c, RZX1c)                                  # (k, G, p)
-        YQ = (Y.reshape(-1, p) @ Q).reshape(Y.shape)
-        TMY = np.einsum("cbg,cgp->bgp", TM, Y)                    # (Y_l' T'M_l)' per level
+        Y = kern.bwd(L1c, RZX1c)                                  # (k, p, G)
+        YQ = np.matmul(Q, Y)                                      # Q symmetric
+        TMY = np.einsum("cbg,cpg->bpg", TM, Y)                    # (Y_l' T'M_l)' per level
         phi += YQ.reshape(k, -1) @ TMY.reshape(k, -1).T
         phi -= YQ.reshape(k, -1) @ problem.ZXc.reshape(k, -1).T
     Gsum = 2.0 * (phi.T - c * (s @ u.T))
@@ -120,6 +123,6 @@ def gradient_from_factor(problem, parts):
     if extra == "dense":
         return dense_gradient(problem, Ts, L1, RZX1, cu1, LX, cbeta, r2)
     if extra is None:
-        return primary_gradient(problem, T1, kern.from_batch(L1), np.ascontiguousarray(np.moveaxis(RZX1, 1, 0)),
+        return primary_gradient(problem, T1, kern.from_batch(L1), kern.from_batch(RZX1),
                                 np.ascontiguousarray(cu1.T), LX, cbeta, r2)
     return None
