@@ -22,12 +22,12 @@ import pandas as pd
 import patsy
 import scipy.linalg as sla
 
-from .centering import FORMULA_HELPERS
-from .errors import DataError, FormulaError
-from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
-from .transforms import TRANSFORMS
-from .frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
-                     model_columns, sorted_levels)
+from mlm.toolkit.centering import FORMULA_HELPERS
+from mlm.errors import DataError, FormulaError
+from mlm.formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from mlm.transforms import TRANSFORMS
+from mlm.frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
+                        model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -158,7 +158,7 @@ class Design:
         return out
 
     def pls_terms(self):
-        """The random-effects terms in the form :class:`mlm.pls.PLSProblem` takes."""
+        """The random-effects terms in the form :class:`mlm.engine.pls.PLSProblem` takes."""
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 
