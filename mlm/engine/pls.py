@@ -42,7 +42,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
-from . import pls_kernels as kern
+from mlm.engine import kernels as kern
 
 __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 
@@ -239,7 +239,7 @@ class _Remainder:
     """
 
     DENSE_MAX = 400_000  # entries of a dense W
-    gradient_ready = False  # set where mlm.pls_gradient covers the layout
+    gradient_ready = False  # set where mlm.engine.gradient covers the layout
     BLOCK_DIAG = True    # batch-factor a single enclosing factor (tests switch it off)
 
     def __init__(self, terms, Z1, codes1, G1, Z1s, X, y):
@@ -446,7 +446,7 @@ class PLSProblem:
         self.Xty = X.T @ y
         self.yty = float(y @ y)
 
-        # Per-level sums, component-major (mlm.pls_kernels): Mc[a, c] is the array over
+        # Per-level sums, component-major (mlm.engine.kernels): Mc[a, c] is the array over
         # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1).
         Mc = np.empty((k1, k1, G1))
         for a in range(k1):
@@ -622,7 +622,7 @@ class PLSProblem:
         Ts = self.templates(theta)
         T1 = Ts[self.primary[0]] if len(self.primary) == 1 else sla.block_diag(
             *[Ts[i] for i in self.primary])
-        # the primary factor's blocks, entry by entry over flat arrays (mlm.pls_kernels)
+        # the primary factor's blocks, entry by entry over flat arrays (mlm.engine.kernels)
         A11 = kern.sandwich(T1, self.Mc)
         for a in range(self.k1):
             A11[a, a] += 1.0
@@ -723,8 +723,8 @@ class PLSProblem:
 
     def deviance_and_gradient(self, theta):
         """The deviance and its exact gradient in theta from one factorisation
-        (:mod:`mlm.pls_gradient`). The gradient is None where the layout has none."""
-        from .pls_gradient import gradient_from_factor
+        (:mod:`mlm.engine.gradient`). The gradient is None where the layout has none."""
+        from mlm.engine.gradient import gradient_from_factor
 
         try:
             parts = self._factor(np.asarray(theta, dtype=float))
@@ -890,8 +890,8 @@ class PLSProblem:
             ``deviance``, ``evaluations`` and :meth:`check_convergence`'s
             ``gradient``, ``decrement`` and ``converged``.
         """
-        if self.has_gradient:  # the exact gradient: mlm.pls_optimize (issue 16)
-            from .pls_optimize import optimize
+        if self.has_gradient:  # the exact gradient: mlm.engine.optimize (issue 16)
+            from mlm.engine.optimize import optimize
 
             return optimize(self, theta0)
         scale = self.theta_scale
@@ -1054,7 +1054,7 @@ class PLSProblem:
             negligible).
         """
         if self.has_gradient:
-            from .pls_optimize import Objective, check
+            from mlm.engine.optimize import Objective, check
 
             theta = np.asarray(theta, dtype=float)
             done = getattr(self, "_checked", None)

@@ -27,7 +27,7 @@ level, only the diagonal blocks of that product enter:
 
     d dev / d T_t[a, b] = 2 sum_levels (Phi_l[b, a] - c s_l[a] u_l[b]).
 
-The per-level path evaluates this on the flat arrays of :mod:`mlm.pls_kernels`; the
+The per-level path evaluates this on the flat arrays of :mod:`mlm.engine.kernels`; the
 dense path on the whole (small) system. The cost is about one more factorisation,
 against ``n_theta`` for forward differences.
 """
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from . import pls_kernels as kern
+from mlm.engine import kernels as kern
 
 __all__ = ["gradient_from_factor"]
 
@@ -56,7 +56,7 @@ def _weight(problem, r2):
 def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
     """Gradient for a model whose random effects all belong to one grouping factor.
 
-    Arrays are component-major with levels last (:mod:`mlm.pls_kernels`): ``L1c``
+    Arrays are component-major with levels last (:mod:`mlm.engine.kernels`): ``L1c``
     (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G).
     """
     beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)

@@ -2,14 +2,14 @@
 
 lme4 and the compiled peers use derivative-free optimisers (BOBYQA, Nelder-Mead); with
 forward differences a gradient costs ``n_theta`` extra evaluations. The exact gradient of
-:mod:`mlm.pls_gradient` costs about one, so L-BFGS-B needs a few evaluations per
+:mod:`mlm.engine.gradient` costs about one, so L-BFGS-B needs a few evaluations per
 iteration instead of ``n_theta + 1``, and the final Newton steps and the convergence
 check take their curvature from differences of exact gradients (``n_theta`` gradients)
 instead of second differences of the deviance (``n_theta (n_theta + 3) / 2``
 evaluations).
 
-Everything works in scaled units ``x = theta / theta_scale`` (:func:`mlm.pls.theta_scale`),
-as :meth:`mlm.pls.PLSProblem.optimize` always has.
+Everything works in scaled units ``x = theta / theta_scale`` (:func:`mlm.engine.pls.theta_scale`),
+as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _descend(obj, x, bounds, diag):
 
 def optimize(problem, theta0=None):
     """Minimise the deviance over theta within lme4's bounds; see
-    :meth:`mlm.pls.PLSProblem.optimize` for the phases. Returns ``(theta, info)``."""
+    :meth:`mlm.engine.pls.PLSProblem.optimize` for the phases. Returns ``(theta, info)``."""
     obj = Objective(problem)
     scale = obj.scale
     x = problem.theta_start() if theta0 is None else np.asarray(theta0, dtype=float) / scale

@@ -1,6 +1,6 @@
 """Closed-form kernels for many small symmetric blocks at once, one per grouping level.
 
-The engine (:mod:`mlm.pls`) factors ``T' M_l T + I`` for every level ``l`` of the primary
+The engine (:mod:`mlm.engine.pls`) factors ``T' M_l T + I`` for every level ``l`` of the primary
 grouping factor. Batched LAPACK (``np.linalg.cholesky`` on a ``(G, k, k)`` stack) and
 batched ``matmul`` pay a per-matrix overhead that dominates for the 1 x 1 and 2 x 2
 blocks of random intercepts and slopes (field notes: 5.9 ms -> 0.54 ms per evaluation at
