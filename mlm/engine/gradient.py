@@ -125,4 +125,8 @@ def gradient_from_factor(problem, parts):
     if extra is None:
         return primary_gradient(problem, T1, kern.from_batch(L1), kern.from_batch(RZX1),
                                 np.ascontiguousarray(cu1.T), LX, cbeta, r2)
+    if problem.rem.gradient_ready:
+        from mlm.engine.gradient_rem import remainder_gradient
+
+        return remainder_gradient(problem, parts)
     return None

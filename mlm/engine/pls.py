@@ -239,7 +239,6 @@ class _Remainder:
     """
 
     DENSE_MAX = 400_000  # entries of a dense W
-    gradient_ready = False  # set where mlm.engine.gradient covers the layout
     BLOCK_DIAG = True    # batch-factor a single enclosing factor (tests switch it off)
 
     def __init__(self, terms, Z1, codes1, G1, Z1s, X, y):
@@ -296,6 +295,19 @@ class _Remainder:
         else:
             self.mode = "sparse"
             self.Zs = (Z1s.T @ Z2s).tocsr()
+
+    @property
+    def gradient_ready(self):
+        """Whether mlm.engine.gradient_rem covers this layout (nested, or one-column terms)."""
+        return self.mode == "nested" or self._one_column
+
+    def ragged_coupling(self):
+        """Z1'Z2 on its pattern for the gradient (built once, on first use)."""
+        if getattr(self, "_ragged", None) is None:
+            from mlm.engine.gradient_rem import RaggedCoupling
+
+            self._ragged = RaggedCoupling(self)
+        return self._ragged
 
     # Lambda2 and its transpose applied to (q2, m) arrays, term by term.
     def _apply(self, Ts, M, transpose):
