@@ -848,6 +848,10 @@ class PLSProblem:
                 T = T2[0]
                 (i,) = self.rest
                 out[i] = sigma2 * (T @ (np.swapaxes(L2inv, 1, 2) @ L2inv) @ T.T)
+            elif self.rem.gradient_ready:  # S^{-1} on the coupling's pattern (issue 16)
+                from mlm.engine.gradient_rem import inner_blocks
+
+                inner, Sinv = inner_blocks(self, T1, L1, W, L2, T2)
             else:
                 V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
                 V = V.reshape(V.shape[0], self.G1, self.k1)
@@ -855,6 +859,7 @@ class PLSProblem:
                 L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True,
                                              check_finite=False)
                 Sinv = L2inv.T @ L2inv
+            if L2.ndim == 2:
                 full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2'
                 off = 0
                 for i in self.rest:
