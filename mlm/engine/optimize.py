@@ -74,7 +74,7 @@ def _free(x, g, lower, tol=1e-12):
 
 def _lbfgsb(obj, start, bounds):
     res = minimize(obj, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 500})
+                   options={"ftol": 1e-10, "gtol": 1e-4, "maxiter": 500})
     return float(res.fun), np.asarray(res.x)
 
 
