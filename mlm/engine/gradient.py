@@ -93,27 +93,40 @@ def _collect_primary(problem, Gsum):
 
 
 def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
-    """Gradient on the whole system factored densely (small q)."""
+    """Gradient on the whole system factored densely (small q).
+
+    ``Om = A^{-1}`` comes from LAPACK's ``potri`` on the factor; of ``Phi = Om Lambda'Z'Z``
+    only the entries at Lambda's nonzeros are formed, each a row-column product: O(q^2)
+    beyond the inverse instead of a q^3 product.
+    """
     beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
     u = sla.solve_triangular(L.T, cu - RZX @ beta, lower=False, check_finite=False)
     diag = lam.ndim == 1
     b = lam * u if diag else lam @ u
     s = problem.Zty - problem.ZtX @ beta - problem.ZtZ @ b
     c = _weight(problem, r2)
-    Linv = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
-    Om = Linv.T @ Linv
+    Om = _sym_inverse(L)
     lzz = lam[:, None] * problem.ZtZ if diag else lam.T @ problem.ZtZ
+    rows, cols = problem._lam_rows, problem._lam_cols
     if problem.reml:
         Q = _q_matrix(LX)
         Y = sla.solve_triangular(L.T, RZX, lower=False, check_finite=False)
         YQ = Y @ Q
         Om += YQ @ Y.T
-        phi = Om @ lzz - YQ @ problem.ZtX.T
+        phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows]) - np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
     else:
-        phi = Om @ lzz
-    rows, cols = problem._lam_rows, problem._lam_cols
-    G = 2.0 * (phi[cols, rows] - c * s[rows] * u[cols])
+        phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows])
+    G = 2.0 * (phi - c * s[rows] * u[cols])
     return np.bincount(problem._lam_src, weights=G, minlength=problem.n_theta)
+
+
+def _sym_inverse(L):
+    """``(L L')^{-1}`` from the Cholesky factor (LAPACK potri), both triangles filled."""
+    inv, info = sla.lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular factor")
+    low = np.tril(inv, -1)
+    return np.tril(inv) + low.T
 
 
 def gradient_from_factor(problem, parts):

@@ -92,10 +92,10 @@ def _l2_solve(L2, B, trans):
     if L2.ndim == 2:
         return sla.solve_triangular(L2, B, lower=True, trans=1 if trans else 0, check_finite=False)
     G2, k2, _ = L2.shape
-    Bc = np.ascontiguousarray(np.moveaxis(B.reshape(G2, k2, -1), 0, -1))  # (k2, m, G2)
+    Bc = np.ascontiguousarray(B.reshape(G2, k2, -1).transpose(1, 2, 0))  # (k2, m, G2)
     Lc = kern.from_batch(L2)
     X = kern.bwd(Lc, Bc) if trans else kern.fwd(Lc, Bc)
-    return np.moveaxis(X, -1, 0).reshape(B.shape)
+    return X.transpose(2, 0, 1).reshape(B.shape)
 
 
 def _s_inverse(L2):

@@ -256,8 +256,11 @@ class _Remainder:
         self.Z2tX = np.asarray(Z2s.T @ X)
         self.Z2ty = np.asarray(Z2s.T @ y)
         parents = []
-        for _, codes, _ in terms:
-            pairs = np.unique(np.stack([codes1, codes], axis=1), axis=0)
+        for _, codes, G in terms:
+            # distinct (primary level, level) pairs, lexicographic, through integer keys
+            # (np.unique(axis=0) sorts rows as structured records: 16 ms on chem97)
+            keys = np.unique(codes1.astype(np.int64) * G + codes)
+            pairs = np.stack([keys // G, keys % G], axis=1)
             if len(pairs) != G1:
                 parents = None
                 break
@@ -646,7 +649,7 @@ class PLSProblem:
         Xty = self.Xty - np.einsum("apg,ag->p", RZX1c, cu1c)
         cu_sq = float(cu1c.ravel() @ cu1c.ravel())
         # level-major views for the remainder and solve(): (G1, k1, k1), (G1, k1, p), (G1, k1)
-        L1, RZX1, cu1 = kern.to_batch(L1c), np.moveaxis(RZX1c, -1, 0), cu1c.T
+        L1, RZX1, cu1 = kern.to_batch(L1c), kern.to_batch(RZX1c), cu1c.T
         extra = None
         if self.q2:
             T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
@@ -887,18 +890,26 @@ class PLSProblem:
     def optimize(self, theta0=None):
         """Minimise the deviance over theta within lme4's bounds.
 
-        Three phases, in units where every random-effect column has unit spread. A short
-        bounded Nelder-Mead search with a small simplex (like lme4's derivative-free
-        BOBYQA, it moves in small steps) finds the basin: a gradient method started at
-        lme4's start value takes a unit first step that can land on a zero variance, a
-        stationary point of the deviance, and stall there. L-BFGS-B with
-        forward-difference gradients then converges quickly (the search is skipped when
-        ``theta0`` is given: a warm start, as in bootstrap refits). A parameter that ends
-        on its bound is pushed off it and the fit restarted, and the better answer kept
-        (scipy's Nelder-Mead alone stopped on a boundary short of the optimum: field
-        notes). Last, Newton steps on central differences (:meth:`_newton`) take the
-        answer to the precision of the arithmetic, so that shuffled rows or relabelled
-        groups give the same estimates to about 1e-9 (issue 11).
+        Works in units where every random-effect column has unit spread. Where the layout
+        has an exact gradient (:attr:`has_gradient`: every layout but crossed remainder
+        terms with several columns), :func:`mlm.engine.optimize.optimize` runs L-BFGS-B
+        on it, restarts off any variance left on its bound (a stationary point of the
+        deviance), falls back to a short derivative-free search from the start when a
+        bound persists, and ends with Newton steps on the exact gradient; about a third
+        to a fifth of the evaluations of the differencing scheme below (issue 16).
+
+        Otherwise, three phases. A short bounded Nelder-Mead search with a small simplex
+        (like lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
+        gradient method started at lme4's start value takes a unit first step that can
+        land on a zero variance, a stationary point of the deviance, and stall there.
+        L-BFGS-B with forward-difference gradients then converges quickly (the search is
+        skipped when ``theta0`` is given: a warm start, as in bootstrap refits). A
+        parameter that ends on its bound is pushed off it and the fit restarted, and the
+        better answer kept (scipy's Nelder-Mead alone stopped on a boundary short of the
+        optimum: field notes). Last, Newton steps on central differences
+        (:meth:`_newton`) take the answer to the precision of the arithmetic, so that
+        shuffled rows or relabelled groups give the same estimates to about 1e-9
+        (issue 11).
 
         Returns
         -------
