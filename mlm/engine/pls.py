@@ -474,9 +474,8 @@ class PLSProblem:
                                        for j in range(self.p)]) for a in range(k1)])
         self.Zyc = np.stack([np.bincount(codes1, weights=Z1[:, a] * y, minlength=G1)
                              for a in range(k1)])
-        Z1s = self._sparse_z(Z1, codes1, G1)
         self._codes1, self._Z1 = codes1, Z1
-        self._X, self._Z1s = X, Z1s  # kept for with_response()
+        self._X = X  # kept for with_response()
 
         self.q = sum(k * G for k, G in zip(self.ks, self.n_levels))
         # (one factor: the batched per-level path is already cheaper)
@@ -488,7 +487,8 @@ class PLSProblem:
         if self.q2 and not self.dense:
             self.rem = _Remainder([(np.asarray(terms[i][0], dtype=float),
                                     np.asarray(terms[i][1], dtype=np.intp), self.n_levels[i])
-                                   for i in self.rest], Z1, codes1, G1, Z1s, X, y)
+                                   for i in self.rest], Z1, codes1, G1,
+                                  self._sparse_z(Z1, codes1, G1), X, y)
 
     # Up to this many random effects in all, the whole system is factored densely: a few
     # LAPACK calls on small matrices cost less than the Python overhead of the blocked
