@@ -72,10 +72,28 @@ def _free(x, g, lower, tol=1e-12):
     return np.flatnonzero(~(on_bound & (g >= 0)))
 
 
+#: L-BFGS-B keeps every diagonal entry at least this far (scaled units) from its bound
+#: of 0: there the exact gradient is 0 whatever the curvature (the deviance is even in a
+#: lone diagonal entry), so a point on the bound looks stationary even where the deviance
+#: falls inwards; a hair inside, the gradient shows the way. Entries that end on the
+#: shifted bound are then put on 0 itself when that is not worse.
+SHIFT = 1e-4
+
+
 def _lbfgsb(obj, start, bounds):
-    res = minimize(obj, start, jac=True, method="L-BFGS-B", bounds=bounds,
+    shifted = [(SHIFT, None) if lo == 0 else (lo, hi) for lo, hi in bounds]
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in shifted])
+    res = minimize(obj, np.maximum(start, lo), jac=True, method="L-BFGS-B", bounds=shifted,
                    options={"ftol": 1e-10, "gtol": 1e-4, "maxiter": 500})
-    return float(res.fun), np.asarray(res.x)
+    x, fx = np.asarray(res.x), float(res.fun)
+    at = np.flatnonzero((lo == SHIFT) & (x <= SHIFT * (1 + 1e-9)))
+    if at.size:
+        trial = x.copy()
+        trial[at] = 0.0
+        f0 = obj.value(trial)
+        if f0 <= fx:
+            x, fx = trial, f0
+    return fx, x
 
 
 def _descend(obj, x, bounds, diag):
