@@ -79,13 +79,27 @@ def _free(x, g, lower, tol=1e-12):
 #: shifted bound are then put on 0 itself when that is not worse.
 SHIFT = 1e-4
 
+#: L-BFGS-B's first step has unit length in its variables; it works on ``STRETCH * x`` so
+#: that the first step is 1 / STRETCH in our units, a small step as lme4's BOBYQA takes
+#: (a unit step from the start lands on zero variances, where it can stall). Later steps
+#: come from the curvature it has learnt, so only the first is affected.
+STRETCH = 4.0
+
 
 def _lbfgsb(obj, start, bounds):
+    """L-BFGS-B from ``start`` within ``bounds`` (see SHIFT and STRETCH); ``(f, x)``."""
+    c = STRETCH
     shifted = [(SHIFT, None) if lo == 0 else (lo, hi) for lo, hi in bounds]
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in shifted])
-    res = minimize(obj, np.maximum(start, lo), jac=True, method="L-BFGS-B", bounds=shifted,
-                   options={"ftol": 1e-10, "gtol": 1e-4, "maxiter": 500})
-    x, fx = np.asarray(res.x), float(res.fun)
+
+    def stretched(y):
+        f, g = obj(y / c)
+        return f, g / c
+
+    res = minimize(stretched, np.maximum(start, lo) * c, jac=True, method="L-BFGS-B",
+                   bounds=[(None if a is None else a * c, None if b is None else b * c) for a, b in shifted],
+                   options={"ftol": 1e-10, "gtol": 1e-4 / c, "maxiter": 500})
+    x, fx = np.asarray(res.x) / c, float(res.fun)
     at = np.flatnonzero((lo == SHIFT) & (x <= SHIFT * (1 + 1e-9)))
     if at.size:
         trial = x.copy()
