@@ -26,6 +26,7 @@ from mlm.toolkit.interactions import (InteractionError, JohnsonNeyman, cross_lev
                                       simple_slopes)
 from mlm.toolkit.nesting import NestingReport, describe_nesting, levels
 from mlm.toolkit.variance import icc, r2
+from mlm.toolkit.overdispersion import OverdispersionTest, check_overdispersion
 from mlm.simulation.power import power
 from mlm.simulation.simulate import simulate_dataset
 from mlm.inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
@@ -53,4 +54,5 @@ __all__ = [
     "confint", "ranova", "BoundaryWarning",
     "table", "ModelTable", "ComparisonTable", "TableError",
     "glmer", "GLMMResult", "SeparationWarning",
+    "check_overdispersion", "OverdispersionTest",
 ]
