@@ -38,13 +38,14 @@ import numpy as np
 import scipy.linalg as sla
 
 from mlm.engine import kernels as kern
+from mlm.engine.pls import _tri
 
 __all__ = ["gradient_from_factor"]
 
 
 def _q_matrix(LX):
     """``(R_X'R_X)^{-1} = LX^{-T} LX^{-1}``."""
-    inv = sla.solve_triangular(LX, np.eye(LX.shape[0]), lower=True, check_finite=False)
+    inv = _tri(LX, np.eye(LX.shape[0]), lower=True)
     return inv.T @ inv
 
 
@@ -59,7 +60,7 @@ def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
     Arrays are component-major with levels last (:mod:`mlm.engine.kernels`): ``L1c``
     (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G).
     """
-    beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
+    beta = _tri(LX, cbeta, lower=True, trans=True)
     u = kern.bwd(L1c, cu1c - beta @ RZX1c)                       # (k, G)
     k = u.shape[0]
     b = T1 @ u                                                    # Lambda u, per level
@@ -99,8 +100,8 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
     only the entries at Lambda's nonzeros are formed, each a row-column product: O(q^2)
     beyond the inverse instead of a q^3 product.
     """
-    beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
-    u = sla.solve_triangular(L.T, cu - RZX @ beta, lower=False, check_finite=False)
+    beta = _tri(LX, cbeta, lower=True, trans=True)
+    u = _tri(L, cu - RZX @ beta, lower=True, trans=True)
     diag = lam.ndim == 1
     b = lam * u if diag else lam @ u
     s = problem.Zty - problem.ZtX @ beta - problem.ZtZ @ b
@@ -110,7 +111,7 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
     rows, cols = problem._lam_rows, problem._lam_cols
     if problem.reml:
         Q = _q_matrix(LX)
-        Y = sla.solve_triangular(L.T, RZX, lower=False, check_finite=False)
+        Y = _tri(L, RZX, lower=True, trans=True)
         YQ = Y @ Q
         Om += YQ @ Y.T
         phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows]) - np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
