@@ -273,11 +273,14 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     vnames, fnames = glmm_confint.parameter_names(fit) if glmm else _parameter_names(fit)
     wanted = _select(parm, vnames, fnames)
     notes = []
-    if glmm:  # mlm/inference/glmm_confint.py: Wald and bootstrap (no sigma, no profile yet)
+    if glmm:  # mlm/inference/glmm_confint.py: profile, Wald and bootstrap (no sigma)
         if key == "bootstrap":
             nsim = check_nsim(nsim)
         rows, notes = glmm_confint.glmm_confint(fit, key, level, wanted, vnames, fnames, nsim,
                                                 seed, n_jobs, progress)
+        if key == "profile":
+            for n in notes:
+                warnings.warn(n, BoundaryWarning, stacklevel=2)
     elif key == "wald":
         rows = _wald(fit, level, vnames, fnames)
     elif key == "profile":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlm.errors import MLMError
+from mlm.engine.pls import single_threaded_blas
 
 __all__ = ["glmm_confint", "glmm_varpar_names", "glmm_sdcor"]
 
@@ -72,9 +72,7 @@ def glmm_confint(fit, key, level, wanted, vnames, fnames, nsim, seed, n_jobs, pr
     from mlm.toolkit.bootstrap import bootstrap
 
     if key == "profile":
-        raise MLMError("Profile-likelihood intervals are not available for glmer fits yet: use "
-                       "mlm.confint(fit, method='bootstrap', nsim=1000, seed=1) (lme4's "
-                       "confint(method = 'boot')) or method='wald' (fixed effects only).")
+        return _profile(fit, level, vnames, fnames, set(wanted))
     if key == "wald":
         z = stats.norm.ppf(0.5 + level / 2)
         co = fit.coefficients
@@ -90,6 +88,51 @@ def glmm_confint(fit, key, level, wanted, vnames, fnames, nsim, seed, n_jobs, pr
     if boot.failures:
         notes.append(f"{boot.failures} of {nsim} bootstrap refits failed and were left out.")
     return rows, notes
+
+
+def _profile(fit, level, vnames, fnames, wanted):
+    """Profile rows of a glmer fit (:mod:`mlm.inference.glmm_profile`) and bound notes."""
+    from mlm.inference.glmm_profile import GLMMProfiler
+
+    z = stats.norm.ppf(0.5 + level / 2)
+    problem = fit.problem
+    order = [k for t in fit._lme4_order() for k in range(problem.rs.slices[t].start,
+                                                           problem.rs.slices[t].stop)]
+    rows, notes = {}, []
+    u_fit = problem._u.copy()  # the profile moves PIRLS's warm start: put it back after
+    try:
+        with single_threaded_blas():
+            prof = GLMMProfiler(problem, fit.theta, np.asarray(fit.fixef, dtype=float),
+                                fit.coefficients["std_error"].to_numpy(dtype=float))
+            for name, w in zip(vnames, order):
+                if name in wanted:
+                    low, high, flag = prof.varpar_interval(w, z)
+                    rows[name] = (low, high)
+                    notes.extend(bound_note(name, flag, prof.kinds[w]))
+            for j, name in enumerate(fnames):
+                if name in wanted:
+                    rows[name] = prof.fixed_interval(j, z)
+    finally:
+        problem._u = u_fit
+    bad = [n for n in wanted if not np.all(np.isfinite(rows[n])) and n in fnames]
+    if bad:
+        notes.append(f"The profile of {', '.join(bad)} could not be followed to its crossing "
+                     "(the deviance could not be evaluated there): NaN.")
+    return rows, notes
+
+
+def bound_note(name, flag, kind):
+    """What was done for a parameter estimated on its bound (as for linear fits)."""
+    if flag == "lower":
+        what = "0" if kind != "cor" else "-1"
+        return [f"{name} is estimated at {what}, on its bound (a singular fit): its lower limit "
+                f"is set to {what}, as lme4 does, and only its upper limit is profiled."]
+    if flag == "upper":
+        return [f"{name} is estimated at 1, on its bound (a singular fit): its upper limit is "
+                "set to 1, as lme4 does, and only its lower limit is profiled."]
+    if flag == "undefined":
+        return [f"{name} is undefined (an SD of its term is estimated at 0): no interval (NaN)."]
+    return []
 
 
 def parameter_names(fit):
