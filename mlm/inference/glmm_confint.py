@@ -1,13 +1,14 @@
-"""Confidence intervals for :func:`mlm.glmer` fits: Wald and parametric bootstrap.
+"""Confidence intervals for :func:`mlm.glmer` fits: profile, Wald and parametric bootstrap.
 
 :func:`mlm.confint` hands glmer fits here. The rows follow lme4's ``confint(fit, oldNames =
 FALSE)`` for a glmer fit: each random-effect SD and correlation (``sd_(Intercept)|district``,
 ``cor_urbanY.(Intercept)|district``; no ``sigma``, a GLMM has none), then the fixed effects
-(link scale). ``method="bootstrap"`` refits the model to outcomes simulated from it
-(:func:`mlm.bootstrap`, lme4's ``bootMer``) and takes boot's percentile intervals, as
-lme4's ``confint(method = "boot")``; ``"wald"`` gives the fixed effects' Wald intervals and
-NaN for the variance parameters, as lme4. Profile intervals are not implemented for glmer
-fits and say so.
+(link scale). ``method="profile"`` (the default, as lme4's) profiles the fit's Laplace or
+AGQ deviance over each parameter with all the others optimised
+(:mod:`mlm.inference.glmm_profile`); ``method="bootstrap"`` refits the model to outcomes
+simulated from it (:func:`mlm.bootstrap`, lme4's ``bootMer``) and takes boot's percentile
+intervals, as lme4's ``confint(method = "boot")``; ``"wald"`` gives the fixed effects' Wald
+intervals and NaN for the variance parameters, as lme4.
 """
 
 from __future__ import annotations

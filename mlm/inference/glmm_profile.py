@@ -51,6 +51,18 @@ class GLMMProfiler(Profiler):
         The fit's problem: its ``deviance(theta, beta)`` (Laplace or AGQ) is profiled.
     theta, beta : the fit's estimates.
     beta_se : the fit's standard errors of the fixed effects (first steps and scales).
+
+    Examples
+    --------
+    >>> import mlm
+    >>> from mlm.inference.glmm_profile import GLMMProfiler
+    >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                 mlm.load_dataset("cbpp"))
+    >>> prof = GLMMProfiler(fit.problem, fit.theta, fit.fixef.to_numpy(),
+    ...                     fit.coefficients["std_error"].to_numpy())
+    >>> low, high, _ = prof.varpar_interval(0, 1.959964)   # sd_(Intercept)|herd, 95%
+    >>> round(low, 2), round(high, 2)
+    (0.35, 1.1)
     """
 
     def __init__(self, problem, theta, beta, beta_se):
