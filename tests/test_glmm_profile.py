@@ -35,6 +35,9 @@ TOL_SE = 0.01
 
 
 def _data(name):
+    if name == "contraception":  # R: contraception$g7 <- factor((seq_len(nrow(.)) - 1) %% 7)
+        d = mlm.load_dataset("contraception")
+        return d.assign(g7=(np.arange(len(d)) % 7).astype(str))
     if name == "cbpp6":  # R: droplevels(subset(cbpp, as.integer(as.character(herd)) <= 6))
         cb = mlm.load_dataset("cbpp")
         return cb[pd.to_numeric(cb["herd"].astype(str)) <= 6].reset_index(drop=True)
@@ -113,6 +116,19 @@ def test_lower_limit_of_an_sd_whose_profile_reaches_zero_is_zero():
     assert REF["cbpp6_zero_lower"]["lower"][0] == 0
     assert ci.iloc[0, 0] == 0.0
     assert ci.iloc[0, 1] == pytest.approx(REF["cbpp6_zero_lower"]["upper"][0], rel=TOL_REL)
+
+
+def test_singular_fit_lower_limit_is_zero_and_said_in_words():
+    # R: confint(glmer(use ~ urban + (1 | g7), binomial, ...)): the SD is estimated at 0
+    c = REF["contra_singular"]
+    fit = fitted("contra_singular")
+    assert fit.theta[0] == 0.0
+    with pytest.warns(BoundaryWarning, match=r"sd_\(Intercept\)\|g7 is estimated at 0, on its "
+                                             "bound.*lower limit is set to 0"):
+        ci = mlm.confint(fit)
+    assert ci.iloc[0, 0] == 0.0
+    _assert_close(fit, ci, _ref_frame(c))
+    assert len(ci.attrs["notes"]) == 1
 
 
 @pytest.mark.slow

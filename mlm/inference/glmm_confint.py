@@ -100,7 +100,9 @@ def _profile(fit, level, vnames, fnames, wanted):
     order = [k for t in fit._lme4_order() for k in range(problem.rs.slices[t].start,
                                                            problem.rs.slices[t].stop)]
     rows, notes = {}, []
-    u_fit = problem._u.copy()  # the profile moves PIRLS's warm start: put it back after
+    # the profile moves the problem's PIRLS warm start (its modes): put it back after
+    u_fit = getattr(problem, "_u", None)
+    u_fit = None if u_fit is None else np.array(u_fit, copy=True)
     try:
         with single_threaded_blas():
             prof = GLMMProfiler(problem, fit.theta, np.asarray(fit.fixef, dtype=float),
@@ -114,7 +116,8 @@ def _profile(fit, level, vnames, fnames, wanted):
                 if name in wanted:
                     rows[name] = prof.fixed_interval(j, z)
     finally:
-        problem._u = u_fit
+        if u_fit is not None:
+            problem._u = u_fit
     bad = [n for n in wanted if not np.all(np.isfinite(rows[n])) and n in fnames]
     if bad:
         notes.append(f"The profile of {', '.join(bad)} could not be followed to its crossing "

@@ -19,24 +19,30 @@ source(file.path(here, "load_data.R"))  # load_data(name): the CSVs as mlm reads
 contraception <- load_data("contraception")
 cbpp <- load_data("cbpp")
 cbpp6 <- droplevels(subset(cbpp, as.integer(as.character(herd)) <= 6))  # herds 1-6
-data <- list(contraception = contraception, cbpp = cbpp, cbpp6 = cbpp6)
 ctrl <- glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10)
+contraception$g7 <- factor((seq_len(nrow(contraception)) - 1) %% 7)  # groups unrelated to use
+data <- list(contraception = contraception, cbpp = cbpp, cbpp6 = cbpp6)
 cases <- list(
   list(id = "contra_laplace", data = "contraception", family = "binomial", nagq = 1,
-       formula = "use ~ age + urban + livch + (1 | district)"),
-  list(id = "contra_agq9", data = "contraception", family = "binomial", nagq = 9,
        formula = "use ~ age + urban + livch + (1 | district)"),
   list(id = "cbpp_laplace", data = "cbpp", family = "binomial", nagq = 1,
        formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"),
   list(id = "cbpp_poisson_offset", data = "cbpp", family = "poisson", nagq = 1,
        formula = "incidence ~ period + offset(log(size)) + (1 | herd)"),
-  list(id = "contra_slope", data = "contraception", family = "binomial", nagq = 1,
-       formula = "use ~ age + urban + livch + (urban | district)"),
   ## an SD whose profile reaches 0 before the lower crossing: lower limit 0
   list(id = "cbpp6_zero_lower", data = "cbpp6", family = "binomial", nagq = 1,
-       formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)")
+       formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"),
+  ## a singular fit: the SD is estimated at 0 (row i in group (i - 1) mod 7)
+  list(id = "contra_singular", data = "contraception", family = "binomial", nagq = 1,
+       formula = "use ~ urban + (1 | g7)"),
+  list(id = "contra_agq9", data = "contraception", family = "binomial", nagq = 9,
+       formula = "use ~ age + urban + livch + (1 | district)"),
+  list(id = "contra_slope", data = "contraception", family = "binomial", nagq = 1,
+       formula = "use ~ age + urban + livch + (urban | district)")
 )
-out <- lapply(cases, function(c) {
+json_path <- file.path(here, "glmm_profile.json")
+out <- list(meta = list(r = R.version.string, lme4 = as.character(packageVersion("lme4"))))
+for (c in cases) {  # the JSON is rewritten after each case (the slope profile takes minutes)
   m <- glmer(as.formula(c$formula), data[[c$data]], family = get(c$family)(), nAGQ = c$nagq,
              control = ctrl)
   c$r_call <- sprintf("confint(glmer(%s, data = %s, family = %s, nAGQ = %d, control = glmerControl(optimizer = \"bobyqa\", tolPwrss = 1e-10)), method = \"profile\", oldNames = FALSE)",
@@ -47,21 +53,21 @@ out <- lapply(cases, function(c) {
   c$sdcor <- as.data.frame(VarCorr(m))$sdcor
   warns <- character(0)
   t0 <- proc.time()[["elapsed"]]
-  ci <- withCallingHandlers(confint(m, method = "profile", oldNames = FALSE),
+  ## confint(m, method = "profile", oldNames = FALSE) is confint(profile(m, signames = FALSE))
+  pr <- withCallingHandlers(profile(m, signames = FALSE),
                             warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") })
   c$seconds <- proc.time()[["elapsed"]] - t0
+  ci <- confint(pr)
   c$warnings <- unique(warns)
   c$parameters <- rownames(ci)
   c$lower <- as.numeric(ci[, 1])   # NA stays NA (null in JSON)
   c$upper <- as.numeric(ci[, 2])
   ## level 0.90 for the random-intercept Laplace fit (a second crossing of the same profile)
   if (c$id == "contra_laplace") {
-    ci90 <- confint(m, method = "profile", level = 0.90, oldNames = FALSE)
+    ci90 <- confint(pr, level = 0.90)
     c$lower90 <- as.numeric(ci90[, 1]); c$upper90 <- as.numeric(ci90[, 2])
   }
-  c
-})
-names(out) <- vapply(cases, `[[`, "", "id")
-out$meta <- list(r = R.version.string, lme4 = as.character(packageVersion("lme4")))
-writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
-           file.path(here, "glmm_profile.json"))
+  out[[c$id]] <- c
+  message(c$id, ": ", round(c$seconds, 1), " s")
+  writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"), json_path)
+}
