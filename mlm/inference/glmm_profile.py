@@ -61,7 +61,7 @@ class GLMMProfiler(Profiler):
     >>> prof = GLMMProfiler(fit.problem, fit.theta, fit.fixef.to_numpy(),
     ...                     fit.coefficients["std_error"].to_numpy())
     >>> low, high, _ = prof.varpar_interval(0, 1.959964)   # sd_(Intercept)|herd, 95%
-    >>> round(low, 2), round(high, 2)
+    >>> round(float(low), 2), round(float(high), 2)
     (0.35, 1.1)
     """
 
