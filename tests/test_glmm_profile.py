@@ -154,16 +154,26 @@ def test_profile_limits_match_lme4_with_adaptive_quadrature():
     _assert_close(fit, mlm.confint(fit), _ref_frame(REF["contra_agq9"]))
 
 
+# Rows where lme4 misses its own profile on the random-slope fit. lme4 warned "unexpected
+# decrease in profile: using minstep", "non-monotonic profile for cor_urbanY.(Intercept)|
+# district" and, in confint, "bad spline fit for cor_...: falling back to linear
+# interpolation". mlm's zeta at lme4's limits: livch2 lower 1.03213 -> -1.9090 (not
+# -1.96; mlm's 1.02321 -> -1.95997); livch3+ upper 1.71867 -> 1.9707 (mlm's 1.71667 ->
+# 1.95997). These rows are compared within 0.06 SE; the others within TOL_SE.
+SLOPE_MISSED = ["cor_urbanY.(Intercept)|district", "livch2", "livch3+"]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif("contra_slope" not in REF,
-                    reason="lme4's profile of the random-slope model was still running when the "
-                           "reference was committed: Rscript tests/reference/glmm_profile.R "
-                           "contra_slope adds it (about 30 minutes on a loaded machine)")
 def test_profile_limits_match_lme4_with_a_random_slope():
     # R: confint(glmer(use ~ age + urban + livch + (urban | district), binomial, ...))
-    c = REF["contra_slope"]
     fit = fitted("contra_slope")
-    _assert_close(fit, mlm.confint(fit), _ref_frame(c))
+    ci = mlm.confint(fit)
+    ref = _ref_frame(REF["contra_slope"])
+    keep = [n for n in ref.index if n not in SLOPE_MISSED]
+    _assert_close(fit, ci.loc[keep], ref.loc[keep])
+    scale = _scale(fit, ref)
+    worst = (ci - ref).abs().to_numpy().max(axis=1) / scale
+    assert worst.max() < 0.06
 
 
 def test_profile_leaves_the_fit_as_it_was():
