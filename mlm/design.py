@@ -25,13 +25,19 @@ import scipy.linalg as sla
 from .centering import FORMULA_HELPERS
 from .errors import DataError, FormulaError
 from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from .design_columns import _termlists, build_matrix, column_plan
 from .transforms import TRANSFORMS
 from .frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
-                     model_columns, sorted_levels)
+                     gram_full_rank, model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
 _NUMPY_FUNCTIONS = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan")
+
+
+#: Build numeric columns and plain factors without patsy's evaluation (mlm.design_columns);
+#: False forces patsy's path (the equivalence tests compare the two).
+DIRECT_COLUMNS = True
 
 
 class MissingDataWarning(UserWarning):
@@ -180,8 +186,9 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
         if pd.api.types.is_numeric_dtype(values.dtype):
-            uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
-            return codes.astype(np.intp), pd.Index(uniques)
+            # Hash, then sort only the distinct values (np.unique sorts every row).
+            first, uniques = pd.factorize(values.to_numpy(), sort=True)
+            return first.astype(np.intp, copy=False), pd.Index(uniques)
         # Text: hash first, sort only the distinct labels (np.unique sorts every row,
         # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
         first, distinct = pd.factorize(values)
@@ -337,13 +344,13 @@ def _evaluation_error(what: str, message: str, origin):
 
 
 def _evaluate(formula_rhs: str, memo, kept, env, what: str):
-    termlist = patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist
+    termlist = _termlists(formula_rhs)[1]
     (out,) = _matrices([termlist], memo, kept, env, f"{what} from '{formula_rhs}'")
     return out
 
 
 def _check_rank(X: pd.DataFrame) -> None:
-    if X.shape[1] == 0:
+    if X.shape[1] == 0 or gram_full_rank(X.to_numpy()):
         return
     _, R, piv = sla.qr(X.to_numpy(), mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
@@ -402,9 +409,14 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
     ((180, 2), 18)
     """
     data = _check_frame(data)
-    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
-        formula, columns=[str(c) for c in data.columns],
-        index_names=[str(n) for n in data.index.names if n is not None])
+    columns = tuple(str(c) for c in data.columns)
+    index_names = tuple(str(n) for n in data.index.names if n is not None)
+    if isinstance(formula, ParsedFormula):
+        parsed = formula
+    elif isinstance(formula, str):
+        parsed = _parse(formula, columns, index_names)
+    else:
+        parsed = parse_formula(formula, columns=list(columns), index_names=list(index_names))
     missing_cols = [v for v in parsed.variables if v not in data.columns]
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
@@ -412,43 +424,29 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
                         f"{' ...' if data.shape[1] > 15 else ''}.")
     everything = model_columns(data, list(parsed.variables))
     keep, dropped = _drop_missing(everything, parsed)
-    frame = everything.iloc[np.flatnonzero(keep)]
+    # Every row kept (the usual case): the frame is the caller's columns, not a copy.
+    frame = everything if not len(dropped) else everything.iloc[np.flatnonzero(keep)]
     check_columns(frame, parsed)
     _check_values(frame, parsed)
-    env = eval_environment()
-    memo, kept = _patsy_frames(everything, keep, parsed)
-    desc = patsy.ModelDesc.from_formula(parsed.fixed_formula)
-    y_df, X_df = _matrices([desc.lhs_termlist, desc.rhs_termlist], memo, kept, env,
-                           f"fixed effects from '{parsed.fixed_formula}'")
-    if y_df.shape[1] != 1:
-        raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
-                        "a numeric outcome; convert it with pandas.to_numeric.")
-    y = y_df.to_numpy()[:, 0].astype(float)
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"The outcome '{parsed.response}' has infinite or undefined values after "
-                        "transformation (e.g. log of zero or of a negative number). "
-                        "Transform it differently or drop those rows first.")
-    if X_df.shape[1] and not np.all(np.isfinite(X_df.to_numpy())):
-        raise DataError("The fixed-effects columns have infinite or undefined values after "
-                        "transformation (e.g. log of zero). Transform the predictor differently.")
-    x_info = X_df.design_info
-    X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
+    slopes = [t for t in parsed.random if not (t.intercept and not t.covariates)]
+    plan = column_plan(frame, parsed.fixed_formula, [t.lhs for t in slopes]) if DIRECT_COLUMNS else None
+    if plan is not None:
+        y, X_df, x_info, x_order, random_cols = _direct_matrices(plan, parsed, slopes, len(frame))
+    else:
+        y, X_df, x_info, x_order, random_cols = _patsy_matrices(everything, keep, parsed, slopes)
     _check_rank(X_df)
     check_fixed_matrix(X_df, y, parsed)
 
     blocks = []
     n = len(frame)
     for term in parsed.random:
-        if term.intercept and not term.covariates:
+        if term in random_cols:
+            Z, z_names, z_info, z_order = random_cols[term]
+        else:
             # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
             # of a small model (a few ms per term).
-            Z_df = pd.DataFrame({"Intercept": np.ones(n)})
-            z_info, z_order = _intercept_info(), (0,)
-        else:
-            Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
-            z_info = Z_df.design_info
-            Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
-        if Z_df.shape[1] == 0:
+            Z, z_names, z_info, z_order = np.ones((n, 1)), ("Intercept",), _intercept_info(), (0,)
+        if Z.shape[1] == 0:
             raise FormulaError(f"The random-effects term {term} has no columns.")
         codes, levels = group_codes(frame, term.group)
         G = len(levels)
@@ -462,19 +460,26 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
                             "every group holds one observation, so its variance cannot be told apart "
                             "from the residual variance. Check that you grouped by the right column "
                             "(a group id, not a row id).")
-        if G * Z_df.shape[1] >= n and not (observation_level and G * Z_df.shape[1] <= n):
-            raise DataError(f"The term {term} has {G * Z_df.shape[1]} random effects for {n} rows: "
+        if G * Z.shape[1] >= n and not (observation_level and G * Z.shape[1] <= n):
+            raise DataError(f"The term {term} has {G * Z.shape[1]} random effects for {n} rows: "
                             "too many to estimate. Drop random slopes or use fewer groups.")
         blocks.append(RandomBlock(term=term, group_name=name,
-                                  columns=tuple(lme4_name(c) for c in Z_df.columns),
-                                  Z=Z_df.to_numpy(dtype=float), codes=codes, levels=levels,
+                                  columns=tuple(lme4_name(c) for c in z_names),
+                                  Z=Z, codes=codes, levels=levels,
                                   design_info=z_info, order=z_order))
         _warn_constant_slopes(blocks[-1])
 
-    return Design(formula=parsed, y=y, X=X_df.to_numpy(dtype=float),
+    return Design(formula=parsed, y=y, X=X_df.to_numpy(dtype=float, copy=False),
                   fixed_names=tuple(lme4_name(c) for c in X_df.columns), blocks=tuple(blocks),
                   frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
                   x_info=x_info, x_order=x_order)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(formula: str, columns: tuple, index_names: tuple) -> ParsedFormula:
+    """:func:`mlm.parse_formula`, remembered: refits on the same columns (bootstrap, power,
+    update) parse the same text again, and the result is immutable."""
+    return parse_formula(formula, columns=list(columns), index_names=list(index_names))
 
 
 @functools.lru_cache(maxsize=1)
@@ -483,24 +488,70 @@ def _intercept_info():
     return patsy.dmatrix("1", pd.DataFrame({"_": [0.0]}), return_type="dataframe").design_info
 
 
-def _formula_order(frame: pd.DataFrame, rhs: str):
-    """Put the columns in R's order: by the order of the term (main effects, then
-    two-way interactions, ...), and within an order as written.
+def _column_order(info, rhs: str):
+    """R's order of the columns of ``info`` and their names (R's interaction names).
 
     patsy groups terms by their numeric factors (categorical-only terms first), so
     ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; R's ``terms()``
-    keeps formula order within each degree, and users compare the two tables line by line.
+    keeps formula order within each degree (main effects, then two-way interactions,
+    ...), and users compare the two tables line by line.
 
-    Returns the reordered frame and, for each of its columns, its position in patsy's
-    order (to apply to matrices patsy builds later from the same design information).
+    Returns, for each output column, its position in patsy's order (to apply to matrices
+    patsy builds later from the same design information), and the output columns' names.
     """
-    info = frame.design_info
-    written = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    written = _termlists(rhs)[1]
     rank = {term: i for i, term in enumerate(written)}
     terms = sorted(info.terms, key=lambda t: (len(t.factors), rank.get(t, len(rank))))
-    order = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
-    out = frame.iloc[:, order]
-    return out.set_axis(_r_interaction_names(info, written, list(out.columns)), axis=1), tuple(order)
+    order = tuple(j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop))
+    names = _r_interaction_names(info, written, [info.column_names[j] for j in order])
+    return order, names
+
+
+def _patsy_matrices(everything: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula, slopes):
+    """Outcome, fixed and random matrices through patsy (transforms, C(), splines, ...)."""
+    env = eval_environment()
+    memo, kept = _patsy_frames(everything, keep, parsed)
+    lhs, rhs = _termlists(parsed.fixed_formula)
+    y_df, X_df = _matrices([lhs, rhs], memo, kept, env,
+                           f"fixed effects from '{parsed.fixed_formula}'")
+    if y_df.shape[1] != 1:
+        raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
+                        "a numeric outcome; convert it with pandas.to_numeric.")
+    y = y_df.to_numpy()[:, 0].astype(float)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"The outcome '{parsed.response}' has infinite or undefined values after "
+                        "transformation (e.g. log of zero or of a negative number). "
+                        "Transform it differently or drop those rows first.")
+    if X_df.shape[1] and not np.all(np.isfinite(X_df.to_numpy())):
+        raise DataError("The fixed-effects columns have infinite or undefined values after "
+                        "transformation (e.g. log of zero). Transform the predictor differently.")
+    x_info = X_df.design_info
+    x_order, names = _column_order(x_info, parsed.fixed_formula)
+    X = np.asfortranarray(X_df.to_numpy(dtype=float)[:, list(x_order)])
+    random_cols = {}
+    for term in slopes:
+        Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
+        z_info = Z_df.design_info
+        z_order, z_names = _column_order(z_info, "~ " + term.lhs)
+        Z = np.asfortranarray(Z_df.to_numpy(dtype=float)[:, list(z_order)])
+        random_cols[term] = (Z, tuple(z_names), z_info, z_order)
+    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
+
+
+def _direct_matrices(plan, parsed: ParsedFormula, slopes, n: int):
+    """The same matrices read straight from the columns (:mod:`mlm.design_columns`)."""
+    (resp,) = [f.code for f in plan.lhs_info.factor_infos]
+    y = plan.factors[resp].values
+    x_info = plan.infos[parsed.fixed_formula]
+    x_order, names = _column_order(x_info, parsed.fixed_formula)
+    X = build_matrix(x_info, plan.factors, n, x_order)
+    random_cols = {}
+    for term in slopes:
+        z_info = plan.infos[term.lhs]
+        z_order, z_names = _column_order(z_info, "~ " + term.lhs)
+        random_cols[term] = (build_matrix(z_info, plan.factors, n, z_order), tuple(z_names),
+                             z_info, z_order)
+    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
 
 
 def _r_interaction_names(info, written, columns):

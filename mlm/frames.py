@@ -132,7 +132,9 @@ def model_columns(data: pd.DataFrame, columns, what: str = "data") -> pd.DataFra
     out = {}
     for col in columns:
         out[col] = _numpy_twin(data[col], col, what)
-    return pd.DataFrame(out, index=data.index, columns=list(columns))
+    # copy=False: numpy columns are shared with the caller's frame (read-only views under
+    # copy-on-write), so a million rows are not copied before the model matrices are built.
+    return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
 
 
 def _numpy_twin(s: pd.Series, col, what: str):
@@ -166,6 +168,8 @@ def _numpy_twin(s: pd.Series, col, what: str):
         raise DataError(f"Column '{col}' of {what} holds complex numbers ({dtype}); a model needs "
                         f"real numbers. Use data['{col}'].real or abs(data['{col}']) if one of "
                         "them is what you mean.")
+    if isinstance(dtype, np.dtype) and dtype == np.float64:
+        return s.to_numpy()  # missing values are NaN already; a view, not a copy
     if pd.api.types.is_numeric_dtype(dtype):
         try:
             return s.to_numpy(dtype=float, na_value=np.nan)
@@ -336,8 +340,11 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
     yc = (y - y.mean()) / spread
     Xa = X.to_numpy(dtype=float)
     with np.errstate(all="ignore"):
-        coef, *_ = np.linalg.lstsq(Xa, yc, rcond=None)
-        rss = float(np.sum((yc - Xa @ coef) ** 2))
+        if _gram_residual_share(Xa, yc) > 1e-6:
+            rss = np.inf  # clearly not an exact fit: no need for the rows' least squares
+        else:
+            coef, *_ = np.linalg.lstsq(Xa, yc, rcond=None)
+            rss = float(np.sum((yc - Xa @ coef) ** 2))
     if rss <= (1e-10) ** 2 * n:
         raise DataError(
             f"The outcome '{resp}' is an exact linear function of the fixed effects (no residual "
@@ -351,6 +358,50 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             "predictions can leave the range of the outcome. The usual model for a binary "
             "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=4)
     _check_scales(X)
+
+
+def _scaled_gram(X: np.ndarray):
+    """``X'X`` scaled to unit diagonal, the column norms, and its smallest eigenvalue.
+
+    A p x p summary of the rows: tall LAPACK calls (QR, least squares) are what cost
+    here, up to 50 ms on 7,000 rows when OpenBLAS's threads compete for the cores.
+    """
+    G = X.T @ X
+    d = np.sqrt(np.diag(G))
+    if X.shape[1] == 0 or not np.all(np.isfinite(G)) or not np.all(d > 0):
+        return None, d, 0.0
+    C = G / np.outer(d, d)
+    return C, d, float(np.linalg.eigvalsh(C)[0])
+
+
+def gram_full_rank(X: np.ndarray) -> bool:
+    """True when ``X`` certainly has full column rank by the pivoted-QR rule of
+    ``design._check_rank`` (every pivot above ``max norm * max(n, p) * eps * 10``).
+
+    The smallest singular value bounds every pivot from below, and is at least
+    ``sqrt(lambda_min) * min norm`` with ``lambda_min`` the smallest eigenvalue of the
+    scaled Gram matrix; ``lambda_min > 1e-8`` keeps that bound clear of the Gram
+    matrix's rounding (about ``n * eps``). False means "ask the QR", not "deficient".
+    """
+    C, d, lam = _scaled_gram(np.asarray(X, dtype=float))
+    if C is None or lam <= 1e-8:
+        return False
+    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
+    return bool(np.sqrt(lam - 1e-10) * d.min() > tol)
+
+
+def _gram_residual_share(X: np.ndarray, y: np.ndarray) -> float:
+    """Share of ``y'y`` left by its least-squares fit on ``X``, from the Gram matrix.
+
+    Accurate to about ``cond * eps`` (below 1e-7 when ``lambda_min > 1e-8``); returns 0
+    ("ask least squares") when ``X'X`` is too ill-conditioned to tell.
+    """
+    C, d, lam = _scaled_gram(X)
+    s = float(y @ y)
+    if C is None or lam <= 1e-8 or s <= 0:
+        return 0.0
+    b = (X.T @ y) / d
+    return (s - float(b @ np.linalg.solve(C, b))) / s
 
 
 #: Magnitudes whose squares leave double precision (sums of squares overflow or vanish).
