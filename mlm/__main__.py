@@ -6,7 +6,7 @@ bundled High School and Beyond data; ``python -m mlm --help`` lists the commands
 
 import sys
 
-from .cli import main
+from mlm.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .errors import MLMError
+from mlm.errors import MLMError
 
 
 def choice(value, choices, name: str, error=MLMError, allow_none: bool = False, hint: str = ""):

@@ -27,16 +27,16 @@ import sys
 import textwrap
 import warnings
 
-from . import __version__
-from .comparison import RefitWarning, compare
-from .data import _manifest
-from .errors import FormulaError, MLMError
-from .fitting import lmer
-from .formula import parse_formula
-from .readers import read_data
-from .report.table import table
-from .variance import icc
-from . import cli_output as out
+from mlm import __version__
+from mlm.toolkit.comparison import RefitWarning, compare
+from mlm.data import _manifest
+from mlm.errors import FormulaError, MLMError
+from mlm.fitting import lmer
+from mlm.formula import parse_formula
+from mlm.readers import read_data
+from mlm.report.table import table
+from mlm.toolkit.variance import icc
+from mlm import cli_output as out
 
 __all__ = ["main", "build_parser"]
 

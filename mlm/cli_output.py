@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .report.table import latex_escape
+from mlm.report.table import latex_escape
 
 __all__ = ["fit_json", "icc_table", "render", "to_json", "clean", "records"]
 

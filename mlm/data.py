@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checks import flag
-from .errors import DataError
+from mlm.checks import flag
+from mlm.errors import DataError
 
 __all__ = ["load_dataset", "list_datasets", "describe_dataset"]
 

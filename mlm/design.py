@@ -22,13 +22,13 @@ import pandas as pd
 import patsy
 import scipy.linalg as sla
 
-from .centering import FORMULA_HELPERS
-from .errors import DataError, FormulaError
-from .formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
-from .design_columns import _termlists, build_matrix, column_plan
-from .transforms import TRANSFORMS
-from .frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
-                     gram_full_rank, model_columns, sorted_levels)
+from mlm.toolkit.centering import FORMULA_HELPERS
+from mlm.errors import DataError, FormulaError
+from mlm.formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from mlm.design_columns import _termlists, build_matrix, column_plan
+from mlm.transforms import TRANSFORMS
+from mlm.frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
+                        gram_full_rank, model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -164,7 +164,7 @@ class Design:
         return out
 
     def pls_terms(self):
-        """The random-effects terms in the form :class:`mlm.pls.PLSProblem` takes."""
+        """The random-effects terms in the form :class:`mlm.engine.pls.PLSProblem` takes."""
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 

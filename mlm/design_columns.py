@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .frames import sorted_levels
+from mlm.frames import sorted_levels
 
 __all__ = ["ColumnPlan", "column_plan", "build_matrix"]
 
@@ -122,7 +122,7 @@ def _design_infos(formulas: tuple, signature: tuple):
     """
     import patsy
 
-    from .design import eval_environment
+    from mlm.design import eval_environment
 
     factors = {name: Factor(kind, np.zeros(1), tuple(v for _, v in levels), ordered)
                for name, kind, levels, ordered in signature}

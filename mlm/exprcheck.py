@@ -23,7 +23,7 @@ from __future__ import annotations
 import tokenize
 from dataclasses import dataclass
 
-from .errors import FormulaError
+from mlm.errors import FormulaError
 
 __all__ = ["check_expression"]
 

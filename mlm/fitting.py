@@ -27,15 +27,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .checks import flag
-from .design import Design, _check_frame, build_design
-from .errors import FitError, MLMError
-from .formula import parse_formula
-from .inference.ddf import check_ddf
-from .inference.kenward_roger import check_kr_size
-from .mixedlm import fit_statsmodels, statsmodels_layout
-from .pls import PLSProblem
-from .results import MixedResult
+from mlm.checks import flag
+from mlm.design import Design, _check_frame, build_design
+from mlm.errors import FitError, MLMError
+from mlm.formula import parse_formula
+from mlm.inference.ddf import check_ddf
+from mlm.inference.kenward_roger import check_kr_size
+from mlm.engine.mixedlm import fit_statsmodels, statsmodels_layout
+from mlm.engine.pls import PLSProblem
+from mlm.results.linear import MixedResult
 
 __all__ = ["lmer", "fit_design", "ConvergenceWarning"]
 

@@ -52,8 +52,8 @@ from typing import Iterable
 
 import patsy
 
-from .errors import FormulaError
-from .exprcheck import check_expression
+from mlm.errors import FormulaError
+from mlm.exprcheck import check_expression
 
 __all__ = [
     "ALLOWED_FUNCTIONS",

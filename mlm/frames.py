@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from mlm.errors import DataError
 
 __all__ = ["as_pandas", "model_columns", "sorted_levels"]
 
@@ -409,7 +409,7 @@ _TOO_BIG, _TOO_SMALL = 1e150, 1e-150
 
 
 def _check_magnitudes(X: pd.DataFrame, y: np.ndarray, resp) -> None:
-    from .design import lme4_name
+    from mlm.design import lme4_name
     columns = [(f"outcome '{resp}'", y)] + [(f"predictor column '{lme4_name(c)}'",
                                              X[c].to_numpy(dtype=float)) for c in X.columns]
     for what, v in columns:
@@ -428,7 +428,7 @@ def _check_scales(X: pd.DataFrame) -> None:
     Columns holding only 0 and 1 (dummies, the intercept) are left out, as in lme4; the
     others' ranges are compared with each other and with 1 (the intercept's scale).
     """
-    from .design import lme4_name
+    from mlm.design import lme4_name
     ranges = {}
     for name in X.columns:
         x = X[name].to_numpy(dtype=float)

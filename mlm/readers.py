@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import _manifest, load_dataset
-from .errors import DataError
+from mlm.data import _manifest, load_dataset
+from mlm.errors import DataError
 
 __all__ = ["read_data", "FORMATS"]
 

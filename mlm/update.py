@@ -8,8 +8,8 @@ right-hand side and keeps the outcome; ``". ~ . - x"`` removes the term ``x``;
 
 from __future__ import annotations
 
-from .errors import FormulaError
-from .formula import canonical_term, split_top_level
+from mlm.errors import FormulaError
+from mlm.formula import canonical_term, split_top_level
 
 __all__ = ["update_formula"]
 

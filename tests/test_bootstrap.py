@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import mlm
-from mlm.bootstrap import refit, simulate_response
-from mlm.pls import PLSProblem
+from mlm.toolkit.bootstrap import refit, simulate_response
+from mlm.engine.pls import PLSProblem
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 import mlm
 from support import fit
-from mlm.comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
+from mlm.toolkit.comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_comparison.json").read_text())
 OLS = REF["ols_vs_mlm"]

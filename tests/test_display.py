@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import mlm
-from mlm.results import _abbreviate
+from mlm.results.linear import _abbreviate
 from support import fit, hsb_with_cses
 
 

@@ -11,11 +11,11 @@ import pytest
 import mlm.formula as formula_module
 from mlm.errors import FormulaError, MLMError
 from mlm.formula import (
-    ALLOWED_FUNCTIONS,
-    ParsedFormula,
-    RandomTerm,
-    parse_formula,
-)
+                         ALLOWED_FUNCTIONS,
+                         ParsedFormula,
+                         RandomTerm,
+                         parse_formula,
+                         )
 
 # ---------------------------------------------------------------------------
 # Grammar: formula -> (response, fixed, [(intercept, covariates, group, correlated)])

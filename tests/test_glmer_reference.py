@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 import mlm
-from mlm.glmm_fitting import glmer
+from mlm.glmm.fitting import glmer
 
 REF = json.loads((Path(__file__).parent / "reference" / "glmer.json").read_text())
 CASES = [k for k in REF if k != "timing"]

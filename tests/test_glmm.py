@@ -6,11 +6,11 @@ import pytest
 from scipy import special
 
 import mlm
-import mlm.glmm_design
-from mlm.glmm import GLMMProblem
-from mlm.glmm_design import split_glm_formula
-from mlm.glmm_family import make_family
-from mlm.glmm_fitting import SeparationWarning, glmer
+import mlm.glmm.design
+from mlm.glmm.engine import GLMMProblem
+from mlm.glmm.design import split_glm_formula
+from mlm.glmm.family import make_family
+from mlm.glmm.fitting import SeparationWarning, glmer
 
 CBPP_FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
@@ -84,7 +84,7 @@ def test_offset_in_formula_equals_argument(cbpp):
 
 def test_laplace_is_agq_with_one_node(cbpp):
     """AGQ with one node is the Laplace approximation: same deviance at any point."""
-    d = mlm.glmm_design.build_glmm_design(CBPP_FORMULA, cbpp, make_family("binomial"))
+    d = mlm.glmm.design.build_glmm_design(CBPP_FORMULA, cbpp, make_family("binomial"))
     args = (d.y, d.design.X, d.design.pls_terms(), d.family, d.weights, d.offset)
     lap, agq1 = GLMMProblem(*args, nagq=1), GLMMProblem(*args)
     agq1.nagq, agq1._nodes, agq1._logw = 2, np.array([0.0]), np.array([0.0])
@@ -95,7 +95,7 @@ def test_laplace_is_agq_with_one_node(cbpp):
 
 def test_zero_variance_gives_the_glm(cbpp):
     """theta = 0: the deviance is the single-level GLM's -2 log-likelihood (an identity)."""
-    d = mlm.glmm_design.build_glmm_design(CBPP_FORMULA, cbpp, make_family("binomial"))
+    d = mlm.glmm.design.build_glmm_design(CBPP_FORMULA, cbpp, make_family("binomial"))
     prob = GLMMProblem(d.y, d.design.X, d.design.pls_terms(), d.family, d.weights, d.offset)
     beta = prob.glm_start
     mu = special.expit(d.design.X @ beta)
@@ -190,9 +190,9 @@ def test_separation_is_explained(binary):
 @pytest.mark.parametrize("formula", ["y ~ x + (x || g)", "y ~ x + (1 + x | g)", "y ~ x + (1 | g)"])
 def test_one_factor_path_equals_general_path(binary, formula):
     """The batched per-level structure and the general (nested/crossed) one: same deviance."""
-    from mlm.glmm_structure import General
+    from mlm.glmm.structure import General
 
-    d = mlm.glmm_design.build_glmm_design(formula, binary, make_family("binomial"))
+    d = mlm.glmm.design.build_glmm_design(formula, binary, make_family("binomial"))
     args = (d.y, d.design.X, d.design.pls_terms(), d.family, d.weights, d.offset)
     fast, general = GLMMProblem(*args), GLMMProblem(*args)
     general.rs = General(d.design.pls_terms())

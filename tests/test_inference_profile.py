@@ -18,7 +18,7 @@ import pytest
 import mlm
 from mlm.inference.confint import _layout
 from mlm.inference.profile import Profiler, sdcor_to_theta, theta_to_sdcor
-from mlm.pls import PLSProblem
+from mlm.engine.pls import PLSProblem
 
 from test_inference_confint import REF, fitted
 

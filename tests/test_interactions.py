@@ -20,8 +20,8 @@ import pytest
 from scipy import stats
 
 from support import fit, hsb_with_cses
-from mlm.interactions import (InteractionError, JohnsonNeyman, _jn_solve, cross_level,
-                              johnson_neyman, simple_slopes)
+from mlm.toolkit.interactions import (InteractionError, JohnsonNeyman, _jn_solve, cross_level,
+                                      johnson_neyman, simple_slopes)
 
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_comparison.json").read_text())
 RB = REF["slopes_as_outcomes"]

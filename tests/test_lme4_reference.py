@@ -52,7 +52,7 @@ def norm(name: str) -> str:
 
 def engines_for(case):
     design = mlm.build_design(case_formula(case), case_data(case))
-    from mlm.mixedlm import statsmodels_layout
+    from mlm.engine.mixedlm import statsmodels_layout
     layout, _ = statsmodels_layout(design)
     out = ["pls"]
     if layout is not None and case["id"] not in SLOW:

@@ -8,7 +8,7 @@ import pytest
 
 import mlm
 from mlm.errors import MLMError
-from mlm.nesting import NestingReport, describe_nesting, levels
+from mlm.toolkit.nesting import NestingReport, describe_nesting, levels
 
 
 @pytest.fixture(scope="module")

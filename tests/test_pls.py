@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import mlm
-from mlm import pls
-from mlm.pls import PLSProblem, psd_cholesky
+from mlm.engine import pls
+from mlm.engine.pls import PLSProblem, psd_cholesky
 
 REF = {c["id"]: c for c in json.loads(
     (Path(__file__).parent / "reference" / "lme4_core.json").read_text())["cases"]}

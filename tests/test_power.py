@@ -25,7 +25,7 @@ from scipy import stats
 
 import mlm
 from mlm.errors import MLMError
-from mlm.power import resize_design
+from mlm.simulation.power import resize_design
 
 ALPHA = 0.05
 
@@ -144,7 +144,7 @@ def test_default_along_is_the_top_factor():
 
 # --- failures and singular refits are counted, never dropped -------------------------------
 def test_failed_refits_are_counted(crt_fit, monkeypatch):
-    from mlm.replicates import RefitTemplate
+    from mlm.simulation.replicates import RefitTemplate
 
     original = RefitTemplate.refit
     calls = {"n": 0}

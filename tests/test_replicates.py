@@ -14,7 +14,7 @@ import pytest
 
 import mlm
 from mlm.errors import MLMError
-from mlm.replicates import RefitTemplate, replicate_seeds, run_replicates
+from mlm.simulation.replicates import RefitTemplate, replicate_seeds, run_replicates
 
 
 @pytest.fixture(scope="module")

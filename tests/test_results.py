@@ -1,4 +1,4 @@
-"""Tests of mlm.results.MixedResult: shapes and names, identities, predictions, display."""
+"""Tests of mlm.results.linear.MixedResult: shapes and names, identities, predictions, display."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of mlm.results_base.ModelResult: what both families share (issue 14, item 2).
+"""Tests of mlm.results.base.ModelResult: what both families share (issue 14, item 2).
 
 The numbers themselves are checked against lme4 in test_lme4_reference.py and
 test_glmer_reference.py; here: that both result classes extend the one base, that the
@@ -12,8 +12,8 @@ import pytest
 
 import mlm
 from mlm.errors import DataError
-from mlm.results import require_fit
-from mlm.results_base import ModelResult
+from mlm.results.linear import require_fit
+from mlm.results.base import ModelResult
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import pytest
 
 import mlm
 from mlm.errors import MLMError
-from mlm.variance import icc, r2
+from mlm.toolkit.variance import icc, r2
 
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_variance.json").read_text())["cases"]
 REL = 1e-4

@@ -17,10 +17,10 @@ Each function takes a :class:`mlm.MixedResult` and returns pandas objects. Modul
   cluster-robust standard errors.
 """
 
-from .confint import BoundaryWarning, confint
-from .hlm import VarianceTestError, variance_tests
-from .ranova import ranova
-from .robust import RobustError, robust
+from mlm.inference.confint import BoundaryWarning, confint
+from mlm.inference.hlm import VarianceTestError, variance_tests
+from mlm.inference.ranova import ranova
+from mlm.inference.robust import RobustError, robust
 
 __all__ = ["confint", "ranova", "BoundaryWarning", "variance_tests", "VarianceTestError",
            "robust", "RobustError"]

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from ..errors import MLMError
-from .ddf import check_ddf, contrast_test
+from mlm.errors import MLMError
+from mlm.inference.ddf import check_ddf, contrast_test
 
 __all__ = ["anova", "term_contrasts"]
 
@@ -201,7 +201,7 @@ def anova(fit, type=3, ddf=None) -> pd.DataFrame:
     vr              2.0    60.9
     standLRT:vr     2.0    57.2
     """
-    from ..results import MixedResult, require_fit
+    from mlm.results.linear import MixedResult, require_fit
 
     if isinstance(type, MixedResult):
         raise MLMError("mlm.anova tests the terms of one model; to compare fitted models "
@@ -217,7 +217,7 @@ def anova(fit, type=3, ddf=None) -> pd.DataFrame:
             continue
         r = contrast_test(fit, L, ddf=method, joint=True)
         rows[lab] = [r.sum_sq, r.mean_sq, r.num_df, r.den_df, r.F, r.p_value]
-    from ..report.printed import PrintedTable
+    from mlm.report.printed import PrintedTable
 
     out = PrintedTable(pd.DataFrame.from_dict(
         rows, orient="index", columns=["sum_sq", "mean_sq", "num_df", "den_df", "F", "p_value"]))

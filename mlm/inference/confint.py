@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..formula import match_term
-from ..bootstrap import bootstrap
-from ..errors import MLMError
-from ..pls import single_threaded_blas
-from ..replicates import check_nsim
-from ..results import require_fit
-from .profile import Profiler, theta_to_sdcor, varpar_names
+from mlm.formula import match_term
+from mlm.toolkit.bootstrap import bootstrap
+from mlm.errors import MLMError
+from mlm.engine.pls import single_threaded_blas
+from mlm.simulation.replicates import check_nsim
+from mlm.results.linear import require_fit
+from mlm.inference.profile import Profiler, theta_to_sdcor, varpar_names
 
 __all__ = ["confint", "BoundaryWarning", "percentile_interval", "icc_bootstrap"]
 
@@ -290,7 +290,7 @@ def icc_bootstrap(fit, factors, ancestors, level, nsim, seed):
     Used by :func:`mlm.icc` with ``ci="bootstrap"``; ``ancestors`` maps each factor to the
     factors it is nested in (fixed by the design, so computed once).
     """
-    from ..variance import _factor_variances
+    from mlm.toolkit.variance import _factor_variances
 
     nsim = check_nsim(nsim)
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..errors import MLMError
-from ..pls import single_threaded_blas
-from .kenward_roger import _kr_A, _kr_df, _require_kr, vcov_adjusted
+from mlm.errors import MLMError
+from mlm.engine.pls import single_threaded_blas
+from mlm.inference.kenward_roger import _kr_A, _kr_df, _require_kr, vcov_adjusted
 
 __all__ = ["DDF_METHODS", "ContrastTest", "check_ddf", "contrast_test", "coef_table",
            "satterthwaite_df", "vcov_adjusted", "method_line"]
@@ -108,7 +108,7 @@ def satterthwaite_parts(fit) -> _SattParts:
 
     The deviance in lmerTest's parametrisation is
     ``f1(theta) + m log(2 pi sigma^2) + r2(theta) / sigma^2`` (``m = n - p`` under REML,
-    ``n`` under ML; :meth:`mlm.pls.PLSProblem.deviance_varpar`), so its Hessian needs the
+    ``n`` under ML; :meth:`mlm.engine.pls.PLSProblem.deviance_varpar`), so its Hessian needs the
     theta-derivatives of ``f1`` and ``r2`` only (the sigma parts are analytic);
     ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``. All come from one set of factorisations,
     differentiated as numDeriv's ``genD`` does for lmerTest: central differences at
@@ -332,7 +332,7 @@ def contrast_test(fit, L, ddf=None, rhs=0.0, joint=None) -> ContrastTest:
     >>> round(res.den_df, 1), round(res.statistic, 2)
     (17.0, 6.77)
     """
-    from ..results import require_fit
+    from mlm.results.linear import require_fit
 
     require_fit(fit)
     method = check_ddf(ddf, fit)

@@ -19,9 +19,9 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from ..formula import match_term
-from ..errors import MLMError
-from .ddf import check_ddf, contrast_test
+from mlm.formula import match_term
+from mlm.errors import MLMError
+from mlm.inference.ddf import check_ddf, contrast_test
 
 __all__ = ["marginal_means", "pairwise"]
 
@@ -117,7 +117,7 @@ def marginal_means(fit, specs: str, by: str | None = None, ddf=None, level: floa
     >>> mlm.marginal_means(fit, "vr")["df"].round(0).tolist()
     [63.0, 56.0, 59.0]
     """
-    from ..results import require_fit
+    from mlm.results.linear import require_fit
 
     require_fit(fit)
     method = check_ddf(ddf, fit)
@@ -167,7 +167,7 @@ def pairwise(fit, specs: str, by: str | None = None, adjust: str = "tukey", ddf=
     >>> mlm.pairwise(fit, "vr", adjust="holm").index.tolist()
     ['bottom 25% - mid 50%', 'bottom 25% - top 25%', 'mid 50% - top 25%']
     """
-    from ..results import require_fit
+    from mlm.results.linear import require_fit
 
     require_fit(fit)
     if not isinstance(adjust, str) or adjust not in ("tukey", "holm", "none"):

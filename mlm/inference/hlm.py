@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import MLMError
-from ..results import require_fit
+from mlm.errors import MLMError
+from mlm.results.linear import require_fit
 
 __all__ = ["variance_tests", "VarianceTestError"]
 

@@ -13,9 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import MLMError
-from ..formula import match_term, split_top_level
-from .ddf import check_ddf, contrast_test
+from mlm.errors import MLMError
+from mlm.formula import match_term, split_top_level
+from mlm.inference.ddf import check_ddf, contrast_test
 
 __all__ = ["test", "parse_hypothesis"]
 
@@ -196,7 +196,7 @@ def test(fit, hypothesis, ddf=None, rhs=None) -> pd.DataFrame:
     >>> res["test"].iloc[0], bool(res["p_value"].iloc[0] < 0.05)
     ('t', True)
     """
-    from ..results import require_fit
+    from mlm.results.linear import require_fit
 
     require_fit(fit)
     method = check_ddf(ddf, fit)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import MLMError
-from ..pls import single_threaded_blas
+from mlm.errors import MLMError
+from mlm.engine.pls import single_threaded_blas
 
 __all__ = ["KR_MAX_ENTRIES", "check_kr_size", "kr_size", "kr_parts", "vcov_adjusted"]
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from ..pls import PLSProblem, psd_cholesky, single_threaded_blas
+from mlm.engine.pls import PLSProblem, psd_cholesky, single_threaded_blas
 
 __all__ = ["Profiler", "varpar_names"]
 
@@ -189,7 +189,7 @@ def _minimize(f, x0, lower, upper, scale, curvature=None):
     falling back to L-BFGS-B. A coordinate that ends on a lower bound of 0 (an SD) is
     pushed off it and the search restarted, keeping the better answer: the deviance
     depends on an SD through its square there, so a gradient method can stall on the
-    bound (mlm.pls.optimize).
+    bound (mlm.engine.pls.optimize).
     """
     fs = _Scaled(f, lower, upper, scale)
     bounds = list(zip(np.where(np.isfinite(fs.lo), fs.lo, None),

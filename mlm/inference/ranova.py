@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design import build_design
-from ..errors import MLMError
-from ..formula import ParsedFormula, RandomTerm, parse_formula
-from ..results import require_fit
+from mlm.design import build_design
+from mlm.errors import MLMError
+from mlm.formula import ParsedFormula, RandomTerm, parse_formula
+from mlm.results.linear import require_fit
 
 __all__ = ["ranova"]
 
@@ -182,7 +182,7 @@ def _lm_loglik(fit):
 
 
 def _refit(fit, terms):
-    from ..fitting import fit_design
+    from mlm.fitting import fit_design
 
     if not terms:
         return _lm_loglik(fit)

@@ -26,10 +26,10 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy import stats
 
-from ..checks import choice, level as check_level
-from ..errors import MLMError
-from ..pls import single_threaded_blas
-from ..results import require_fit
+from mlm.checks import choice, level as check_level
+from mlm.errors import MLMError
+from mlm.engine.pls import single_threaded_blas
+from mlm.results.linear import require_fit
 
 __all__ = ["robust", "RobustError"]
 
@@ -246,7 +246,7 @@ def summary_lines(fit, type: str) -> list:
     """The summary's section of robust standard errors beside the model-based ones."""
     rob = robust(fit, type)
     co = fit.coefficients
-    from ..results import _format_p
+    from mlm.results.linear import _format_p
     table = pd.DataFrame({"Estimate": rob["estimate"].map(lambda v: f"{v:.4f}"),
                           "Model SE": co["std_error"].map(lambda v: f"{v:.4f}"),
                           "Robust SE": rob["std_error"].map(lambda v: f"{v:.4f}"),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MLMError
+from mlm.errors import MLMError
 
 __all__ = ["explain", "Explanation"]
 
@@ -208,7 +208,7 @@ def _sample(fit):
         each = f"{n.min()}" if n.min() == n.max() else f"{n.min()} to {n.max()}"
         sizes.append(f"{b.n_levels} {_groups(b.group_name)} ({each} per {b.group_name})")
     y = fit.design.formula.response
-    from ..inference.ddf import DDF_METHODS
+    from mlm.inference.ddf import DDF_METHODS
     how = ("Wald z-tests" if fit.ddf == "normal" else "t-tests with residual df"
            if fit.ddf == "residual" else f"t-tests ({DDF_METHODS[fit.ddf].replace(' method', ' df')})")
     dropped = f" ({fit.nobs_dropped} row(s) with missing values left out)" if fit.nobs_dropped else ""
@@ -267,7 +267,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
 
 
 def _interaction(fit, c, row, d, y, cross, cols):
-    from ..interactions import simple_slopes
+    from mlm.toolkit.interactions import simple_slopes
     b = float(row["estimate"])
     names = [p.get("label") or (f"{p['var']}{p['category']}" if p["kind"] == "dummy" else p["var"])
              for p in c.parts]
@@ -350,7 +350,7 @@ def _binary_words(fit, part, name):
 
 def _partners(fit, focal):
     """The other variables interacting with ``focal`` (held at 0 by simple_slopes)."""
-    from ..interactions import _split_name
+    from mlm.toolkit.interactions import _split_name
     out = []
     for n in fit.fixef.index:
         parts = _split_name(n)
@@ -393,7 +393,7 @@ def _fixed(fit, cols, levels_table, cross, d, y):
 
 def _contextual(fit, cols, d, y):
     """cwc(x, g) and gm(x, g) together: contextual effect = between - within (field notes)."""
-    from ..inference.ddf import contrast_test
+    from mlm.inference.ddf import contrast_test
     out = []
     names = list(fit.fixef.index)
     singles = {(c.parts[0]["kind"], c.parts[0]["var"], c.parts[0].get("group")): n
@@ -422,7 +422,7 @@ def _var(v: float, d: int) -> str:
 
 
 def _random(fit, d, y, cross):
-    from ..variance import icc
+    from mlm.toolkit.variance import icc
     lines = []
     vc = fit.varcorr
     sigma = fit.sigma
@@ -525,9 +525,9 @@ def explain(fit) -> Explanation:
     >>> "Days: Reaction is 10.47 higher for each 1 unit higher Days" in text
     True
     """
-    from ..interactions import cross_level
-    from ..nesting import levels
-    from ..results import MixedResult, require_fit
+    from mlm.toolkit.interactions import cross_level
+    from mlm.toolkit.nesting import levels
+    from mlm.results.linear import MixedResult, require_fit
 
     require_fit(fit, "explain()'s argument")
     if not isinstance(fit, MixedResult):

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import block_diag
 
-from ..errors import MLMError
-from ..inference.ddf import method_line
-from ..inference.hlm import VarianceTestError, _level1_model, variance_tests
-from ..inference.robust import robust as _robust
-from ..interactions import _split_name
-from ..results import require_fit
+from mlm.errors import MLMError
+from mlm.inference.ddf import method_line
+from mlm.inference.hlm import VarianceTestError, _level1_model, variance_tests
+from mlm.inference.robust import robust as _robust
+from mlm.toolkit.interactions import _split_name
+from mlm.results.linear import require_fit
 
 __all__ = ["HLMStyleError", "hlm_summary", "styled_summary", "STYLES"]
 
@@ -66,7 +66,7 @@ class _Coef:
 
 
 def _check(fit):
-    from ..glmm_results import GLMMResult
+    from mlm.glmm.results import GLMMResult
     if isinstance(fit, GLMMResult):
         raise HLMStyleError(
             "style='hlm' lays out linear two-level models; the HLM layout of a generalised "

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, MLMError
-from ..results import require_fit
+from mlm.errors import DataError, MLMError
+from mlm.results.linear import require_fit
 
 __all__ = ["plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals"]
 
@@ -219,7 +219,7 @@ def plot_simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['0 (slope 2.94)', '1 (slope 1.3)']
     """
-    from ..interactions import _critical, simple_slopes
+    from mlm.toolkit.interactions import _critical, simple_slopes
     table = simple_slopes(fit, focal, moderator, at=at, level=level)
     _check_ax(ax)
     plt = _pyplot()

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import MLMError
-from ..results import require_fit
+from mlm.errors import MLMError
+from mlm.results.linear import require_fit
 
 __all__ = ["table", "ModelTable", "TableError", "ComparisonTable"]
 
@@ -210,7 +210,7 @@ def _random_rows(fits, variance, labels, digits):
 
 
 def _icc_rows(fits, labels, digits):
-    from ..variance import icc
+    from mlm.toolkit.variance import icc
 
     per_fit = []
     for f in fits:

@@ -1,8 +1,8 @@
 """:func:`glmer`: generalized linear mixed models, chaining parse -> design -> fit -> results.
 
-Stages: :func:`mlm.glmm_design.build_glmm_design` (the formula, the outcome coded for the
-family), :class:`mlm.glmm.GLMMProblem` (lme4's Laplace / AGQ criterion and its
-optimisation), :class:`mlm.glmm_results.GLMMResult`.
+Stages: :func:`mlm.glmm.design.build_glmm_design` (the formula, the outcome coded for the
+family), :class:`mlm.glmm.engine.GLMMProblem` (lme4's Laplace / AGQ criterion and its
+optimisation), :class:`mlm.glmm.results.GLMMResult`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import warnings
 
 import numpy as np
 
-from .errors import FitError, MLMError
-from .fitting import ConvergenceWarning
-from .frames import as_pandas
-from .glmm import GLMMProblem
-from .glmm_design import build_glmm_design
-from .glmm_family import make_family
-from .glmm_results import GLMMResult
+from mlm.errors import FitError, MLMError
+from mlm.fitting import ConvergenceWarning
+from mlm.frames import as_pandas
+from mlm.glmm.engine import GLMMProblem
+from mlm.glmm.design import build_glmm_design
+from mlm.glmm.family import make_family
+from mlm.glmm.results import GLMMResult
 
 __all__ = ["glmer", "SeparationWarning"]
 

@@ -1,7 +1,7 @@
 """What every fitted mixed model shares: :class:`ModelResult`, the base of both families.
 
-:class:`mlm.results.MixedResult` (linear fits, :func:`mlm.lmer`) and
-:class:`mlm.glmm_results.GLMMResult` (:func:`mlm.glmer`) extend it (issue 14, item 2: one
+:class:`mlm.results.linear.MixedResult` (linear fits, :func:`mlm.lmer`) and
+:class:`mlm.glmm.results.GLMMResult` (:func:`mlm.glmer`) extend it (issue 14, item 2: one
 base rather than copied code). The base builds, with lme4's names and layout, everything
 that reads only the linear design (``self.design``) and a few numbers each family supplies
 through the hooks below: sizes, ``fixef``/``vcov``, the variance-components table,
@@ -26,8 +26,8 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .errors import DataError
-from .frames import as_pandas, model_columns
+from mlm.errors import DataError
+from mlm.frames import as_pandas, model_columns
 
 __all__ = ["ModelResult"]
 
@@ -49,7 +49,7 @@ class ModelResult:
     --------
     >>> import mlm
     >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
-    >>> isinstance(fit, mlm.results_base.ModelResult), fit.ngroups
+    >>> isinstance(fit, mlm.results.base.ModelResult), fit.ngroups
     (True, {'Subject': 18})
     """
 

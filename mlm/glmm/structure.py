@@ -23,8 +23,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .errors import FitError
-from .pls import PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, _template, theta_layout
+from mlm.errors import FitError
+from mlm.engine.pls import PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, _template, theta_layout
 
 __all__ = ["OneFactor", "General", "make_structure"]
 

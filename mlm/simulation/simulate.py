@@ -13,9 +13,9 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-from .errors import MLMError
-from .replicates import RefitTemplate, check_nsim, replicate_seeds
-from .results import require_fit
+from mlm.errors import MLMError
+from mlm.simulation.replicates import RefitTemplate, check_nsim, replicate_seeds
+from mlm.results.linear import require_fit
 
 __all__ = ["simulate", "simulate_dataset"]
 
@@ -46,7 +46,7 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.simulate import simulate
+    >>> from mlm.simulation.simulate import simulate
     >>> fit = mlm.lmer("mathach ~ ses + (1 | school)", mlm.load_dataset("hsb"))
     >>> sims = simulate(fit, nsim=3, seed=1)
     >>> list(sims.columns), len(sims)

@@ -31,9 +31,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from .errors import FitError
-from .glmm_structure import OneFactor, make_structure
-from .pls import single_threaded_blas, theta_scale
+from mlm.errors import FitError
+from mlm.glmm.structure import OneFactor, make_structure
+from mlm.engine.pls import single_threaded_blas, theta_scale
 
 __all__ = ["GLMMProblem"]
 
@@ -53,7 +53,7 @@ class GLMMProblem:
         Fixed-effects columns (full column rank).
     terms : sequence of (Z, codes, n_levels, group_name)
         The random-effects terms, as :meth:`mlm.design.Design.pls_terms` gives them.
-    family : mlm.glmm_family.Family
+    family : mlm.glmm.family.Family
     weights : ndarray, shape (n,)
         Prior weights: the number of trials of a binomial proportion, else 1.
     offset : ndarray, shape (n,)

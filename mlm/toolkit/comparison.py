@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import MLMError
-from .results import require_fit
+from mlm.errors import MLMError
+from mlm.results.linear import require_fit
 
 __all__ = ["OLSComparison", "compare_ols", "compare", "ComparisonError", "RefitWarning"]
 
@@ -44,7 +44,7 @@ def _ml_fit(fit):
     """The fit itself when it is ML, otherwise the same design refitted with ML."""
     if not fit.reml:
         return fit
-    from .fitting import ENGINES, fit_design
+    from mlm.fitting import ENGINES, fit_design
     engine = fit.engine if fit.engine in ENGINES else "auto"
     return fit_design(fit.design, reml=False, engine=engine)
 
@@ -213,7 +213,7 @@ def compare_ols(fit) -> OLSComparison:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.comparison import compare_ols
+    >>> from mlm.toolkit.comparison import compare_ols
     >>> fit = mlm.lmer("mathach ~ ses + meanses + sector + (1 | school)", mlm.load_dataset("hsb"))
     >>> cmp = compare_ols(fit)
     >>> cmp.table["se_ratio"].round(2).to_dict()
@@ -340,7 +340,7 @@ def compare(*fits, refit: bool = True, names=None):
     Examples
     --------
     >>> import warnings, mlm
-    >>> from mlm.comparison import compare
+    >>> from mlm.toolkit.comparison import compare
     >>> hsb = mlm.load_dataset("hsb")
     >>> m0 = mlm.lmer("mathach ~ ses + (1 | school)", hsb)
     >>> m1 = mlm.lmer("mathach ~ ses + meanses + (1 | school)", hsb)
@@ -409,7 +409,7 @@ def compare(*fits, refit: bool = True, names=None):
         p = np.where(dfs == 0, np.nan, stats.chi2.sf(chisq, np.where(dfs > 0, dfs, np.nan)))
     # a model with fewer parameters after one with more (df < 0) cannot occur: sorted by npar
     out["chisq"], out["df"], out["p_value"] = chisq, dfs, p
-    from .report.table import ComparisonTable  # here: mlm.report imports this package's modules
+    from mlm.report.table import ComparisonTable  # here: mlm.report imports this package's modules
     out = ComparisonTable(out)
     out.attrs["note"] = note
     out.attrs["formulas"] = {names[i]: fits[i].formula for i in order}

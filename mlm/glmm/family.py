@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from .errors import MLMError
+from mlm.errors import MLMError
 
 __all__ = ["Family", "make_family", "FAMILIES"]
 

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from .errors import DataError
-from .frames import as_pandas, model_columns
+from mlm.errors import DataError
+from mlm.frames import as_pandas, model_columns
 
 __all__ = ["center", "FORMULA_HELPERS"]
 

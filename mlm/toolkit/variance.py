@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .checks import level as check_level
-from .errors import DataError
-from .results import require_fit
+from mlm.checks import level as check_level
+from mlm.errors import DataError
+from mlm.results.linear import require_fit
 
 __all__ = ["icc", "r2"]
 
@@ -203,7 +203,7 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
             Delta-method standard error of ``icc`` and Stata's interval: logit(icc) +-
             z SE / (icc (1 - icc)), transformed back. The gradient is taken with
             respect to (theta, sigma) and combined with their asymptotic covariance
-            (:meth:`mlm.pls.PLSProblem.varpar_covariance`, lmerTest's
+            (:meth:`mlm.engine.pls.PLSProblem.varpar_covariance`, lmerTest's
             parametrisation); under REML this uses the REML information (Stata's
             ``mixed`` defaults to ML). NaN when the ICC is 0 (a variance on its bound).
         ``cumulative_conf_low``, ``cumulative_conf_high``
@@ -246,7 +246,7 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
     Examples
     --------
     >>> import mlm
-    >>> from mlm.variance import icc
+    >>> from mlm.toolkit.variance import icc
     >>> tab = icc("mathach ~ 1 + (1 | school)", mlm.load_dataset("hsb"))
     >>> tab.loc["school", ["icc", "conf_low", "conf_high", "design_effect", "reliability"]].round(3).to_dict()
     {'icc': 0.18, 'conf_low': 0.147, 'conf_high': 0.22, 'design_effect': 8.919, 'reliability': 0.901}
@@ -255,7 +255,7 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
         if data is None:
             raise DataError("icc() was given a formula but no data: pass the data too, e.g. "
                             "icc('y ~ 1 + (1 | g)', data).")
-        from .fitting import lmer
+        from mlm.fitting import lmer
         fit = lmer(fit_or_formula, data)
     else:
         _check_fit(fit_or_formula, "icc()'s first argument")
@@ -300,7 +300,7 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
                      "design_effect": deff, "reliability": rel})
     out = pd.DataFrame(rows, index=pd.Index(factors, name="group"))
     if ci == "bootstrap":  # issue 12: a bootstrap interval beside Stata's
-        from .inference.confint import icc_bootstrap
+        from mlm.inference.confint import icc_bootstrap
         boot, info = icc_bootstrap(fit, factors, anc, level, nsim, seed)
         out = out.join(boot)
         out.attrs["bootstrap"] = info
@@ -387,7 +387,7 @@ def r2(fit, baseline=None) -> pd.Series:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.variance import r2
+    >>> from mlm.toolkit.variance import r2
     >>> hsb = mlm.load_dataset("hsb")
     >>> m0 = mlm.lmer("mathach ~ 1 + (1 | school)", hsb)
     >>> m1 = mlm.lmer("mathach ~ ses + (1 | school)", hsb)

@@ -2,7 +2,7 @@
 
 Names are lme4's where they mean the same as for linear fits (``fixef``, ``vcov``,
 ``varcorr``, ``ranef``, ``coef``, ``loglik``, ...): what does not depend on the family is
-built by their shared base, :class:`mlm.results_base.ModelResult`; this module supplies
+built by their shared base, :class:`mlm.results.base.ModelResult`; this module supplies
 the GLMM's numbers (PIRLS at the optimum) and what only a GLMM has.
 """
 
@@ -14,9 +14,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .glmm_design import _argument_values, _expression_values
-from .results_base import ModelResult
+from mlm.errors import DataError
+from mlm.glmm.design import _argument_values, _expression_values
+from mlm.results.base import ModelResult
 
 __all__ = ["GLMMResult"]
 
@@ -26,8 +26,8 @@ class GLMMResult(ModelResult):
 
     Attributes
     ----------
-    gdesign : mlm.glmm_design.GLMMDesign
-    problem : mlm.glmm.GLMMProblem
+    gdesign : mlm.glmm.design.GLMMDesign
+    problem : mlm.glmm.engine.GLMMProblem
     converged : bool
         No Newton step could lower -2 log-likelihood by more than 1e-3 at the answer.
     fit_info : dict
@@ -170,7 +170,7 @@ class GLMMResult(ModelResult):
         return blocks
 
     def _shortfall(self) -> str:
-        from .glmm_fitting import _shortfall
+        from mlm.glmm.fitting import _shortfall
 
         return _shortfall(self.fit_info)
 
@@ -238,7 +238,7 @@ class GLMMResult(ModelResult):
         return self.problem.rs.linpred(self._theta, self._u)
 
     def _predict_new(self, newdata, include_random, offset):
-        from .frames import as_pandas
+        from mlm.frames import as_pandas
 
         newdata = as_pandas(newdata, "newdata")
         index, ok, X, blocks = self._new_rows(newdata, include_random)
@@ -264,14 +264,14 @@ class GLMMResult(ModelResult):
     def summary(self, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()`` of a glmer fit."""
         if style != "lme4":
-            from .report.hlm_style import styled_summary
+            from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style)
-        from .glmm_display import summary_text
+        from mlm.glmm.display import summary_text
 
         return summary_text(self)
 
     def _family_messages(self) -> list:
-        from .glmm_display import family_messages
+        from mlm.glmm.display import family_messages
 
         return family_messages(self)
 
@@ -280,7 +280,7 @@ class GLMMResult(ModelResult):
                 f"nobs={self.nobs}, groups={self.ngroups}, logLik={self.loglik:.3f}>")
 
     def _repr_html_(self) -> str:
-        from .glmm_display import method
+        from mlm.glmm.display import method
 
         return self._html(f"<b>Generalized linear mixed model</b> ({html.escape(self.family.label)}) "
                           f"fit by maximum likelihood ({method(self)})",

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FitError
+from mlm.errors import FitError
 
 __all__ = ["statsmodels_layout", "fit_statsmodels", "Layout"]
 

@@ -1,11 +1,11 @@
 """The result of a linear fit: lme4's names, pandas objects, a summary laid out like lme4's.
 
-:class:`MixedResult` extends :class:`mlm.results_base.ModelResult`, which it shares with
+:class:`MixedResult` extends :class:`mlm.results.base.ModelResult`, which it shares with
 GLMM fits (:class:`mlm.GLMMResult`); this module supplies the linear fit's numbers and
 what only a linear fit has (``sigma``, residuals, t tests with lmerTest's df, intervals).
 
 Every number is computed from one solution of the profiled deviance
-(:class:`mlm.pls.PLSSolution`) with lme4's definitions, whichever engine found the
+(:class:`mlm.engine.pls.PLSSolution`) with lme4's definitions, whichever engine found the
 optimum: ``vcov`` is ``sigma^2 (R_X' R_X)^{-1}``, conditional modes and variances are
 lme4's ``ranef(condVar = TRUE)``, and under REML the log-likelihood is the REML one
 (as ``logLik()`` gives for an lme4 REML fit).
@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .checks import flag, level as check_level
-from .errors import DataError
+from mlm.checks import flag, level as check_level
+from mlm.errors import DataError
 # _format_p and the level lookups lived here before the base existed: still importable from here
-from .results_base import ModelResult, _format_p, _level_positions, _loose_label  # noqa: F401
+from mlm.results.base import ModelResult, _format_p, _level_positions, _loose_label  # noqa: F401
 
 __all__ = ["MixedResult"]
 
 
 def _ddf():
     """mlm.inference.ddf, imported on first use (mlm.inference imports this module)."""
-    from .inference import ddf
+    from mlm.inference import ddf
 
     return ddf
 
@@ -58,7 +58,7 @@ class MixedResult(ModelResult):
         No Newton step along any free variance parameter could lower the -2
         log-likelihood by more than 0.001 (parameters on their bound with the gradient
         pointing outward are not free): checked by us on lme4's criterion, not taken
-        from the optimizer's flag (:meth:`mlm.pls.PLSProblem.check_convergence`).
+        from the optimizer's flag (:meth:`mlm.engine.pls.PLSProblem.check_convergence`).
     notes : tuple of str
         Plain-language remarks about the fit (dropped rows, engine choice, boundary).
     ddf : str
@@ -126,8 +126,8 @@ class MixedResult(ModelResult):
         >>> fit.update("~ . + sector").formula
         'mathach ~ ses + (1 | school) + sector'
         """
-        from .fitting import lmer
-        from .update import update_formula
+        from mlm.fitting import lmer
+        from mlm.update import update_formula
 
         if data is None:
             if self.data is None:
@@ -139,7 +139,7 @@ class MixedResult(ModelResult):
                     engine=self.engine if engine is None else engine, ddf=self.ddf)
 
     def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
-        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulate.simulate`.
+        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulation.simulate.simulate`.
 
         Examples
         --------
@@ -148,7 +148,7 @@ class MixedResult(ModelResult):
         >>> fit.simulate(nsim=2, seed=1).shape
         (180, 2)
         """
-        from .simulate import simulate
+        from mlm.simulation.simulate import simulate
 
         return simulate(self, nsim=nsim, seed=seed)
 
@@ -387,7 +387,7 @@ class MixedResult(ModelResult):
         (:func:`mlm.report.hlm_style.hlm_summary`).
         """
         if not isinstance(style, str) or style != "lme4":
-            from .report.hlm_style import styled_summary
+            from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style, robust)
         crit = "REML" if self.reml else "maximum likelihood"
         lines = self._head_lines(f"Linear mixed model fit by {crit}  [mlm, engine: {self.engine}]")
@@ -403,7 +403,7 @@ class MixedResult(ModelResult):
         lines.append(self._fixed_table_text("z" if z else "t", 2, df=not z))
         lines.append(_ddf().method_line(self.ddf))
         if robust is not None:
-            from .inference.robust import summary_lines
+            from mlm.inference.robust import summary_lines
             lines.append("")
             lines.extend(summary_lines(self, robust))
         if 1 < self.problem.p <= self.CORRELATION_MAX_P:
@@ -434,7 +434,7 @@ class MixedResult(ModelResult):
 
     def explain(self):
         """The fit in plain language: see :func:`mlm.report.explain.explain`."""
-        from .report.explain import explain
+        from mlm.report.explain import explain
         return explain(self)
 
     def __repr__(self) -> str:
@@ -476,7 +476,7 @@ def require_fit(fit, what: str = "fit", error=DataError, glmm: bool = False) -> 
     Examples
     --------
     >>> import mlm
-    >>> from mlm.results import require_fit
+    >>> from mlm.results.linear import require_fit
     >>> fit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...                 mlm.load_dataset("cbpp"))
     >>> require_fit(fit, glmm=True)

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from .design import Design, MissingDataWarning, build_design, eval_environment
-from .errors import DataError, FormulaError
-from .formula import parse_formula
-from .frames import BinaryOutcomeWarning, as_pandas, model_columns, sorted_levels
-from .glmm_family import Family
+from mlm.design import Design, MissingDataWarning, build_design, eval_environment
+from mlm.errors import DataError, FormulaError
+from mlm.formula import parse_formula
+from mlm.frames import BinaryOutcomeWarning, as_pandas, model_columns, sorted_levels
+from mlm.glmm.family import Family
 
 __all__ = ["GLMMDesign", "build_glmm_design", "split_glm_formula"]
 
@@ -116,7 +116,7 @@ def split_glm_formula(formula: str):
 
     Examples
     --------
-    >>> from mlm.glmm_design import split_glm_formula
+    >>> from mlm.glmm.design import split_glm_formula
     >>> split_glm_formula("cbind(k, n - k) ~ x + offset(log(t)) + (1 | g)")
     ('k ~ x + (1 | g)', ('k', 'n - k'), ('log(t)',))
     """
@@ -231,8 +231,8 @@ def build_glmm_design(formula: str, data, family: Family, weights=None, offset=N
     Examples
     --------
     >>> import mlm
-    >>> from mlm.glmm_design import build_glmm_design
-    >>> from mlm.glmm_family import make_family
+    >>> from mlm.glmm.design import build_glmm_design
+    >>> from mlm.glmm.family import make_family
     >>> d = build_glmm_design("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...                       mlm.load_dataset("cbpp"), make_family("binomial"))
     >>> d.nobs, int(d.weights.sum())

@@ -3,7 +3,7 @@
 Like lme4's ``bootMer(fit, FUN, nsim, use.u = FALSE, type = "parametric")``: each
 replicate draws new random effects and residuals from the fitted model, refits it and
 applies the statistic. The design is built once; a refit only recomputes the sums that
-involve the outcome (:meth:`mlm.pls.PLSProblem.with_response`) and starts the optimizer
+involve the outcome (:meth:`mlm.engine.pls.PLSProblem.with_response`) and starts the optimizer
 at the original estimate, so a replicate costs a few milliseconds on data the size of
 High School and Beyond.
 """
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import MLMError
-from .replicates import (RefitTemplate, check_n_jobs, check_nsim, draw_response, replicate_seeds,
-                         run_replicates)
-from .results import MixedResult, require_fit
+from mlm.errors import MLMError
+from mlm.simulation.replicates import (RefitTemplate, check_n_jobs, check_nsim, draw_response, replicate_seeds,
+                                       run_replicates)
+from mlm.results.linear import MixedResult, require_fit
 
 __all__ = ["bootstrap", "BootstrapResult", "simulate_response"]
 

@@ -8,7 +8,7 @@ same ``seed`` (issue 15).
 
 The design is built once. A replicate only needs :class:`RefitTemplate`: the design, the
 profiled-deviance problem (whose sums that involve the outcome are swapped by
-:meth:`mlm.pls.PLSProblem.with_response`) and the parameters to simulate from. The
+:meth:`mlm.engine.pls.PLSProblem.with_response`) and the parameters to simulate from. The
 template is pickled once per batch of replicates sent to a worker, without the patsy
 objects of the design (patsy cannot pickle them): in a worker, refits have everything
 but the ability to rebuild columns for new data (``predict(newdata)``).
@@ -22,7 +22,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .errors import MLMError
+from mlm.errors import MLMError
 
 __all__ = ["replicate_seeds", "run_replicates", "RefitTemplate", "draw_response", "check_nsim",
            "check_n_jobs"]
@@ -52,7 +52,7 @@ def replicate_seeds(seed, n: int) -> list:
 
     Examples
     --------
-    >>> from mlm.replicates import replicate_seeds
+    >>> from mlm.simulation.replicates import replicate_seeds
     >>> import numpy as np
     >>> a, b = replicate_seeds(1, 2)
     >>> float(np.random.default_rng(b).random()) == float(np.random.default_rng(replicate_seeds(1, 5)[1]).random())
@@ -121,7 +121,7 @@ class RefitTemplate:
     @classmethod
     def from_fit(cls, fit, design=None, beta=None):
         """From a fitted model; ``design`` (default the fit's) and ``beta`` may be replaced."""
-        from .pls import PLSProblem
+        from mlm.engine.pls import PLSProblem
 
         if design is None:
             design, problem = fit.design, fit.problem
@@ -143,7 +143,7 @@ class RefitTemplate:
 
     def refit(self, y):
         """The model refitted to outcome ``y``: a :class:`mlm.MixedResult` (engine pls)."""
-        from .results import MixedResult
+        from mlm.results.linear import MixedResult
 
         problem = self.problem.with_response(y)
         with np.errstate(all="ignore"):

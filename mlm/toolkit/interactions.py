@@ -28,10 +28,10 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .checks import level as check_level
-from .errors import MLMError
-from .formula import match_term, split_top_level
-from .results import require_fit
+from mlm.checks import level as check_level
+from mlm.errors import MLMError
+from mlm.formula import match_term, split_top_level
+from mlm.results.linear import require_fit
 
 __all__ = ["cross_level", "simple_slopes", "johnson_neyman", "JohnsonNeyman", "InteractionError"]
 
@@ -166,7 +166,7 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     Examples
     --------
     >>> import mlm
-    >>> from mlm.interactions import simple_slopes
+    >>> from mlm.toolkit.interactions import simple_slopes
     >>> hsb = mlm.load_dataset("hsb")
     >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
     >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
@@ -185,7 +185,7 @@ def simple_slopes(fit, focal: str, moderator: str, at=None, level: float = 0.95)
     se = np.sqrt(np.maximum(var, 0.0))
     stat = slope / se
     crit = _critical(df, level)
-    from .report.printed import PrintedTable
+    from mlm.report.printed import PrintedTable
 
     out = PrintedTable({"slope": slope, "std_error": se, "statistic": stat,
                         "p_value": _pvalue(stat, df), "conf_low": slope - crit * se,
@@ -326,7 +326,7 @@ def johnson_neyman(fit, focal: str, moderator: str, level: float = 0.95) -> John
     Examples
     --------
     >>> import mlm
-    >>> from mlm.interactions import johnson_neyman
+    >>> from mlm.toolkit.interactions import johnson_neyman
     >>> hsb = mlm.load_dataset("hsb")
     >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
     >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
@@ -385,7 +385,7 @@ def _jn_text(focal, moderator, bounds, outside, everywhere, nowhere, rng, level,
 
 # --------------------------------------------------------------------------- cross-level
 def _factor_columns(code, frame):
-    from .design import eval_environment
+    from mlm.design import eval_environment
     m = patsy.dmatrix(f"0 + {code}", frame, eval_env=eval_environment(), NA_action="raise",
                       return_type="matrix")
     return np.asarray(m, dtype=float)
@@ -443,7 +443,7 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.interactions import cross_level
+    >>> from mlm.toolkit.interactions import cross_level
     >>> hsb = mlm.load_dataset("hsb")
     >>> hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
     >>> fit = mlm.lmer("mathach ~ meanses*cses + sector*cses + (cses | school)", hsb)
@@ -458,7 +458,7 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
         factors.setdefault(b.group_name, (b.codes, b.n_levels))
     level_cache = {}
     co = fit.coefficients
-    from .design import lme4_name
+    from mlm.design import lme4_name
     rows = []
     for term in info.terms:
         if len(term.factors) < 2:

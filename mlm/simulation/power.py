@@ -5,7 +5,7 @@ For each design size the fitted model's rows are resized along one grouping fact
 the fitted model with the tested coefficient set to the effect of interest, the model is
 refitted to each and the effect tested; power is the share of refits whose p-value is
 below ``alpha``. The design of each size is built once and reused by every replicate
-(:class:`mlm.replicates.RefitTemplate`).
+(:class:`mlm.simulation.replicates.RefitTemplate`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import MLMError
-from .replicates import (RefitTemplate, check_n_jobs, check_nsim, replicate_seeds,
-                         run_replicates)
-from .results import require_fit
+from mlm.errors import MLMError
+from mlm.simulation.replicates import (RefitTemplate, check_n_jobs, check_nsim, replicate_seeds,
+                                       run_replicates)
+from mlm.results.linear import require_fit
 
 __all__ = ["power", "resize_design"]
 
@@ -63,7 +63,7 @@ def resize_design(design, along: str, n_groups: int, group_size: int | None = No
     Examples
     --------
     >>> import mlm
-    >>> from mlm.power import resize_design
+    >>> from mlm.simulation.power import resize_design
     >>> design = mlm.build_design("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
     >>> bigger = resize_design(design, "Subject", 30, group_size=5)
     >>> bigger.nobs, bigger.blocks[0].n_levels

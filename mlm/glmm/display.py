@@ -1,14 +1,14 @@
 """lme4's glmer summary layout and the plain-language notes only a GLMM fit has.
 
 The sections both families print alike (header, fit criteria, scaled residuals, random
-effects, fixed-effects table, notes) are :class:`mlm.results_base.ModelResult`'s.
+effects, fixed-effects table, notes) are :class:`mlm.results.base.ModelResult`'s.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .results_base import _format_p, _stars  # noqa: F401  (kept importable from here)
+from mlm.results.base import _format_p, _stars  # noqa: F401  (kept importable from here)
 
 __all__ = ["summary_text", "messages", "family_messages", "method"]
 
@@ -24,7 +24,7 @@ _method = method
 
 
 def summary_text(fit) -> str:
-    """The summary of a :class:`mlm.glmm_results.GLMMResult`, laid out like lme4's."""
+    """The summary of a :class:`mlm.glmm.results.GLMMResult`, laid out like lme4's."""
     title = f"Generalized linear mixed model fit by maximum likelihood ({method(fit)})  [mlm]"
     lines = fit._head_lines(title, f" Family: {fit.family.label}")
     lines.extend(fit._criteria_lines())

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .design import group_codes
-from .errors import DataError
-from .frames import as_pandas, model_columns
+from mlm.design import group_codes
+from mlm.errors import DataError
+from mlm.frames import as_pandas, model_columns
 
 __all__ = ["describe_nesting", "levels", "NestingReport"]
 
@@ -127,7 +127,7 @@ def describe_nesting(data: pd.DataFrame, groups) -> NestingReport:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.nesting import describe_nesting
+    >>> from mlm.toolkit.nesting import describe_nesting
     >>> rep = describe_nesting(mlm.load_dataset("exam"), ["school", "student"])
     >>> rep.factors["n_groups"].to_dict()
     {'school': 65, 'student': 650}
@@ -261,12 +261,12 @@ def levels(fit) -> pd.DataFrame:
     Examples
     --------
     >>> import mlm
-    >>> from mlm.nesting import levels
+    >>> from mlm.toolkit.nesting import levels
     >>> fit = mlm.lmer("mathach ~ ses + meanses + sector + (1 | school)", mlm.load_dataset("hsb"))
     >>> levels(fit)["level"].to_dict()
     {'ses': '1', 'meanses': 'school', 'sector': 'school'}
     """
-    from .variance import _check_fit, _factor_names
+    from mlm.toolkit.variance import _check_fit, _factor_names
     _check_fit(fit, "levels()'s argument")
     d = fit.design
     factors = _factor_names(fit)
