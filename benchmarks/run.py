@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with the package and its ``bench`` extra installed)::
 
-    python benchmarks/run.py                 # every model, 5 repeats, lme4 if Rscript exists
+    python benchmarks/run.py                 # every model, 5 repeats (InstEval 3), lme4 if Rscript exists
     python benchmarks/run.py --repeats 3 --models hsb_slopes scotssec_crossed
     python benchmarks/run.py --full          # also statsmodels on the 1,000,000-row model (slow)
     python benchmarks/run.py --save          # also write benchmarks/run_<date>.json
@@ -189,11 +189,12 @@ def child(model: str, tool: str, repeats: int) -> dict:
     if tool == "peer":
         import mixedlm  # noqa: F401
     data = load(MODELS[model][0])
-    # Warm-up (lazy imports, caches) on a small version of the task, outside the clock.
+    # Models timed once: a warm-up (lazy imports, caches) on a small version of the task,
+    # outside the clock; the others report the median of their repeats.
     if model == "bootstrap_icc_1000":
         _fit_once(model, tool, data, nsim=2)
-    else:
-        _fit_once(model, tool, data.iloc[:5000] if model == "sim1m_slope" else data)
+    elif model == "sim1m_slope":
+        _fit_once(model, tool, data.iloc[:5000])
     before = _maxrss_mib()
     times = []
     for _ in range(repeats):
@@ -202,7 +203,7 @@ def child(model: str, tool: str, repeats: int) -> dict:
         times.append(time.perf_counter() - t0)
     peak = _maxrss_mib()
     traced = None
-    if model != "bootstrap_icc_1000":
+    if model != "bootstrap_icc_1000" and tool in ("mlm", "peer"):
         tracemalloc.start()
         _fit_once(model, tool, data)
         traced = tracemalloc.get_traced_memory()[1] / 2**20
@@ -309,7 +310,7 @@ def main(argv=None) -> int:
     peer = _peer_installed()
     rows = []
     for model in args.models:
-        reps = 1 if model in ONCE else args.repeats
+        reps = 1 if model in ONCE else min(args.repeats, 3) if model == "insteval_crossed" else args.repeats
         for tool in _tools(model, args.full):
             if tool == "peer" and not peer:
                 res = {"model": model, "tool": tool, "median_s": None,

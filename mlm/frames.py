@@ -132,8 +132,8 @@ def model_columns(data: pd.DataFrame, columns, what: str = "data") -> pd.DataFra
     out = {}
     for col in columns:
         out[col] = _numpy_twin(data[col], col, what)
-    # copy=False: numpy columns are shared with the caller's frame (read-only views under
-    # copy-on-write), so a million rows are not copied before the model matrices are built.
+    # copy=False: numpy columns are shared with the caller's frame under copy-on-write, so
+    # a million rows are not copied before the model matrices are built (issue 16).
     return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
 
 
@@ -152,6 +152,12 @@ def _numpy_twin(s: pd.Series, col, what: str):
     if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
             or isinstance(dtype, pd.PeriodDtype)):
         _refuse_datetime(col, dtype, what)
+    if isinstance(dtype, np.dtype) and (dtype == np.float64 or (
+            dtype in (np.int64, np.bool_))):
+        # Already its numpy twin (missing values of a float column are NaN). The Series
+        # itself, not its array, so that pandas' copy-on-write knows the model shares it:
+        # the caller writing into the data later copies on their side, never into ours.
+        return s
     missing = s.isna().to_numpy()
     if pd.api.types.is_bool_dtype(dtype):
         if missing.any():
@@ -168,8 +174,6 @@ def _numpy_twin(s: pd.Series, col, what: str):
         raise DataError(f"Column '{col}' of {what} holds complex numbers ({dtype}); a model needs "
                         f"real numbers. Use data['{col}'].real or abs(data['{col}']) if one of "
                         "them is what you mean.")
-    if isinstance(dtype, np.dtype) and dtype == np.float64:
-        return s.to_numpy()  # missing values are NaN already; a view, not a copy
     if pd.api.types.is_numeric_dtype(dtype):
         try:
             return s.to_numpy(dtype=float, na_value=np.nan)

@@ -217,3 +217,33 @@ def test_plan_cache_tells_true_from_one():
     names_b = design_columns.column_plan(b, "y ~ f", []).infos["y ~ f"].column_names
     assert names_a == ["Intercept", "f[T.True]"]
     assert names_b == ["Intercept", "f[T.1]"]
+
+
+@pytest.mark.parametrize("write", ["loc", "iloc", "column"])
+def test_caller_writing_later_leaves_the_design_alone(write):
+    # The design shares the caller's numeric columns (no copy of the rows, issue 16);
+    # pandas' copy-on-write must make a later write by the caller copy on their side.
+    data = _mixed(seed=13)
+    d = mlm.build_design("y ~ x + k + (x | g)", data)
+    assert np.shares_memory(d.y, data["y"].to_numpy())  # shared, not copied
+    y, X, frame = d.y.copy(), d.X.copy(), d.frame.copy()
+    if write == "loc":
+        data.loc[0, "y"] = -99.0
+        data.loc[1, "k"] = 7
+    elif write == "iloc":
+        data.iloc[0, 0] = -99.0
+    else:
+        data["y"] += 1.0
+    assert data["y"].iloc[0] != y[0]  # the caller's write took effect
+    np.testing.assert_array_equal(d.y, y)
+    np.testing.assert_array_equal(d.X, X)
+    pd.testing.assert_frame_equal(d.frame, frame)
+
+
+def test_random_columns_held_by_x_are_a_view():
+    # (x | g) with x in the fixed part: Z is X's intercept and x columns, not a copy.
+    d = mlm.build_design("y ~ x + k + (x | g)", _mixed(seed=17))
+    (block,) = d.blocks
+    assert block.columns == d.fixed_names[:2] == ("(Intercept)", "x")
+    assert np.shares_memory(block.Z, d.X)
+    np.testing.assert_array_equal(block.Z, d.X[:, :2])
