@@ -91,6 +91,7 @@ BUNDLED = [
     ("scotssec", "attain ~ verbal + sex + (1 | primary) + (1 | second)"),
     ("scotssec", "attain ~ verbal * sex + social + (sex | primary)"),
     ("chem97", "score ~ gcsescore + gender + (1 | lea/school)"),
+    ("insteval", "y ~ service + lectage + (1 | s) + (1 | d)"),  # categoricals of integers
 ]
 
 # Factors patsy must evaluate: these take patsy's path (no column plan).
