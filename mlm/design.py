@@ -440,12 +440,13 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
         parsed = _parse(formula, columns, index_names)
     else:
         parsed = parse_formula(formula, columns=list(columns), index_names=list(index_names))
-    missing_cols = [v for v in parsed.variables if v not in data.columns]
+    variables = list(parsed.variables)  # a property that scans the formula: once
+    missing_cols = [v for v in variables if v not in data.columns]
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
                         f"{' ...' if data.shape[1] > 15 else ''}.")
-    everything = model_columns(data, list(parsed.variables))
+    everything = model_columns(data, variables)
     keep, dropped = _drop_missing(everything, parsed)
     # Every row kept (the usual case): the frame is the caller's columns, not a copy.
     frame = everything if not len(dropped) else everything.iloc[np.flatnonzero(keep)]

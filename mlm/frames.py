@@ -414,11 +414,11 @@ _TOO_BIG, _TOO_SMALL = 1e150, 1e-150
 
 def _check_magnitudes(X: pd.DataFrame, y: np.ndarray, resp) -> None:
     from mlm.design import lme4_name
-    columns = [(f"outcome '{resp}'", y)] + [(f"predictor column '{lme4_name(c)}'",
-                                             X[c].to_numpy(dtype=float)) for c in X.columns]
+    columns = [(f"outcome '{resp}'", y)] + [(f"predictor column '{lme4_name(c)}'", v)
+                                            for c, v in zip(X.columns, X.to_numpy(dtype=float).T)]
     for what, v in columns:
-        big = float(np.max(np.abs(v))) if v.size else 0.0
-        spread = float(np.ptp(v)) if v.size else 0.0
+        lo, hi = (float(np.min(v)), float(np.max(v))) if v.size else (0.0, 0.0)
+        big, spread = max(-lo, hi), hi - lo
         if big > _TOO_BIG or 0.0 < spread < _TOO_SMALL:
             size = f"values up to {big:.3g}" if big > _TOO_BIG else f"a spread of only {spread:.3g}"
             raise DataError(f"The {what} has {size}: sums of squares of such numbers leave the range "
@@ -434,8 +434,7 @@ def _check_scales(X: pd.DataFrame) -> None:
     """
     from mlm.design import lme4_name
     ranges = {}
-    for name in X.columns:
-        x = X[name].to_numpy(dtype=float)
+    for name, x in zip(X.columns, X.to_numpy(dtype=float).T):
         if np.all((x == 0) | (x == 1)):
             continue
         r = float(np.ptp(x))
