@@ -10,7 +10,8 @@ Usage (from the repository root, with the package and its ``bench`` extra instal
 Tools: ``mlm``; ``peer``, the compiled (Rust) lme4-style package ``mixedlm`` from PyPI
 (``pip install mlm[bench]``; left out with a note when it is not installed); lme4 through
 ``lme4_bench.R`` (its JSON printed to stdout); statsmodels MixedLM written by hand.
-Each (model, tool) pair runs in a fresh subprocess so that its peak memory is its own:
+Each (model, tool) pair runs in a fresh subprocess (one BLAS thread by default, see
+``BLAS_ENV``) so that its peak memory is its own:
 ``peak_mib`` is the process's maximum resident set size (imports, data and fit), and
 ``fit_traced_mib`` the peak of Python allocations during one further fit, measured with
 tracemalloc (numpy reports its arrays to it) after the timed repeats. Times are medians
@@ -215,9 +216,17 @@ def child(model: str, tool: str, repeats: int) -> dict:
     return out
 
 
-def run_child(model, tool, repeats, timeout):
+#: BLAS threads of every Python child. mlm's engine runs BLAS on one thread already; on a
+#: shared 2-core machine OpenBLAS's threads made the peer's ScotsSec fit 30 times slower
+#: (2.96 s against 0.09 s, measured), which would compare thread contention, not methods.
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def run_child(model, tool, repeats, timeout, threads=1):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", model, tool, str(repeats)]
     env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in BLAS_ENV})
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -301,6 +310,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lme4-json", help="use this lme4_bench.R output instead of running R")
     parser.add_argument("--save", action="store_true", help="also write benchmarks/run_<date>.json")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per (model, tool) pair")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP/Rayon threads of each Python child (0: libraries' default)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -316,7 +327,7 @@ def main(argv=None) -> int:
                 res = {"model": model, "tool": tool, "median_s": None,
                        "note": f"{PEER} is not installed (pip install mlm[bench])"}
             else:
-                res = run_child(model, tool, reps, args.timeout)
+                res = run_child(model, tool, reps, args.timeout, args.threads)
             rows.append(res)
             print(f"  {model:<20} {tool:<12} {res.get('median_s')}", file=sys.stderr)
     if args.lme4_json:
@@ -339,7 +350,9 @@ def main(argv=None) -> int:
             versions[name] = version(name)
         except Exception:  # noqa: BLE001 - not installed
             versions[name] = None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     out = {"python": sys.version.split()[0], "machine_cores": os.cpu_count(), "repeats": args.repeats,
+           "threads_per_child": args.threads, "load_average_at_end": load,
            "versions": versions, "lme4_raw": lme4, "rows": rows, "table": table,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     RESULTS.mkdir(exist_ok=True)
