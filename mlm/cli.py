@@ -42,7 +42,8 @@ __all__ = ["main", "build_parser"]
 EXAMPLE = "mathach ~ ses + (ses | school)"
 COMMANDS = ("fit", "icc", "compare", "explain", "datasets")
 # Options that take a value: the token after them is never a command name.
-_VALUE_OPTIONS = {"--data", "-d", "--format", "-f", "--outcome", "--group", "--names"}
+_VALUE_OPTIONS = {"--data", "-d", "--format", "-f", "--outcome", "--group", "--names", "--family",
+                  "--link", "--nagq", "--ddf"}
 _DATA_HELP = ("a data file (CSV .csv/.csv.gz/.tsv, Stata .dta, SPSS .sav, Parquet .parquet, Excel "
               ".xlsx: first sheet) or the name of a bundled data set (see: mlm datasets)")
 
@@ -61,6 +62,18 @@ def _add_data(p, formats=True):
     if formats:
         p.add_argument("--format", "-f", choices=FORMATS, default="text",
                        help="output format (default: text)")
+
+
+def _add_family(p):
+    """--family/--link/--nagq: a generalised model fitted by mlm.glmer (as lme4's glmer)."""
+    p.add_argument("--family", choices=("binomial", "poisson"),
+                   help="fit a generalised model with glmer: binomial (0/1, two-level or "
+                        "cbind(successes, failures) outcomes) or poisson (counts)")
+    p.add_argument("--link", choices=("logit", "probit", "cloglog", "log"),
+                   help="link of --family (default logit for binomial, log for poisson)")
+    p.add_argument("--nagq", type=int, metavar="N",
+                   help="adaptive Gauss-Hermite quadrature with N nodes (one random intercept; "
+                        "default 1: the Laplace approximation)")
 
 
 def _sub(sub, name, common, help, description, examples):
@@ -99,16 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _sub(sub, "fit", common, "fit a model and print its summary or a table",
-             "Fit a linear mixed model and print it: the lme4-style summary (text), a table of "
-             "the coefficients and variance components (markdown, latex, html) or every "
-             "number (json).",
+             "Fit a linear mixed model (with --family, a generalised one, as lme4's glmer) and "
+             "print it: the lme4-style summary (text), a table of the coefficients and variance "
+             "components (markdown, latex, html) or every number (json).",
              [f'mlm fit "{EXAMPLE}" --data hsb',
               'mlm fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy --ml',
               'mlm fit "score ~ age + C(sex) + (1 | school/class)" --data pupils.sav --format latex',
-              'mlm fit "y ~ x + (1 | g)" --data results.csv --format json > fit.json'])
+              'mlm fit "y ~ x + (1 | g)" --data results.csv --format json > fit.json',
+              'mlm fit "use ~ age + urban + (1 | district)" --data contraception --family binomial',
+              'mlm fit "incidence ~ period + offset(log(size)) + (1 | herd)" --data cbpp '
+              "--family poisson"])
     p.add_argument("formula", nargs="?", metavar="FORMULA",
                    help='lme4-style formula, in quotes: "y ~ x + (1 | group)"')
     _add_data(p)
+    _add_family(p)
     p.add_argument("--ci", action="store_true",
                    help="markdown/latex/html: 95%% intervals below the estimates instead of SEs")
     p.add_argument("--stars", action="store_true",
@@ -148,10 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "explain", common, "the fitted model in words",
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
-             "the variance components and the ICC in words).",
-             [f'mlm explain "{EXAMPLE}" --data hsb'])
+             "or with --family as odds or rate ratios; the variance components and the ICC in "
+             "words).",
+             [f'mlm explain "{EXAMPLE}" --data hsb',
+              'mlm explain "use ~ age + urban + livch + (1 | district)" --data contraception '
+              "--family binomial"])
     p.add_argument("formula", nargs="?", metavar="FORMULA", help="model formula")
     _add_data(p, formats=False)
+    _add_family(p)
     p.set_defaults(run=_cmd_explain)
 
     p = _sub(sub, "datasets", common, "list the bundled data sets, or describe one",
@@ -216,8 +237,21 @@ def lmer(*args, **kwargs):
 
 
 def _fit(formula, data, args):
-    return lmer(formula, _outcome_codes(formula, data), reml=not args.ml,
-                ddf=getattr(args, "ddf", "satterthwaite"))
+    family = getattr(args, "family", None)
+    if family is None:
+        for opt in ("link", "nagq"):
+            if getattr(args, opt, None) is not None:
+                raise _Usage(f"--{opt} is for generalised models: give --family binomial or "
+                             "--family poisson too.")
+        return lmer(formula, _outcome_codes(formula, data), reml=not args.ml,
+                    ddf=getattr(args, "ddf", "satterthwaite"))
+    if getattr(args, "ddf", "satterthwaite") != "satterthwaite":
+        raise _Usage("--ddf sets the df of linear models' t-tests; a --family model is tested by "
+                     "Wald z-tests, as lme4's glmer.")
+    # glmer fits by maximum likelihood always, so --ml changes nothing here
+    from mlm.glmm.fitting import glmer
+    return glmer(formula, _outcome_codes(formula, data), family=family, link=args.link,
+                 nagq=1 if args.nagq is None else args.nagq)
 
 
 def _cmd_fit(args) -> str:

@@ -53,14 +53,19 @@ def fit_json(fit, data_label: str) -> dict:
     """A machine-readable dump of the fit (every number at full precision)."""
     co = fit.coefficients.copy()
     co.index.name = "term"
+    glmm = not hasattr(fit, "reml")
+    if glmm:
+        from mlm.glmm.display import method
     return {
-        "formula": fit.formula, "data": data_label, "method": "REML" if fit.reml else "ML",
+        "formula": fit.formula, "data": data_label,
+        "method": f"ML ({method(fit)})" if glmm else "REML" if fit.reml else "ML",
+        **({"family": fit.family.name, "link": fit.family.link} if glmm else {}),
         "nobs": int(fit.nobs), "nobs_dropped": int(fit.nobs_dropped),
         "ngroups": {str(k): int(v) for k, v in fit.ngroups.items()},
         "loglik": clean(fit.loglik), "aic": clean(fit.aic), "bic": clean(fit.bic),
-        "deviance": clean(fit.deviance), "sigma": clean(fit.sigma),
+        "deviance": clean(fit.deviance), "sigma": None if glmm else clean(fit.sigma),
         "converged": bool(fit.converged), "singular": bool(fit.singular),
-        "df_method": fit.df_method,
+        "df_method": "normal" if glmm else fit.df_method,
         "fixef": {str(k): clean(v) for k, v in fit.fixef.items()},
         "coefficients": records(co, "term"),
         "varcorr": records(fit.varcorr),

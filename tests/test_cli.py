@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LME4 = {c["id"]: c for c in json.loads((ROOT / "tests/reference/lme4_core.json").read_text())["cases"]}
 PERF = json.loads((ROOT / "tests/reference/toolkit_variance.json").read_text())["cases"]
 SLEEP = "Reaction ~ Days + (Days | Subject)"
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+#: lme4's glmer fits (tests/reference/glmer.R, bobyqa and tolPwrss = 1e-10)
+GLMER = json.loads((ROOT / "tests/reference/glmer.json").read_text())
 
 
 def run(capsys, argv):
@@ -329,6 +332,43 @@ def test_explain_prints_the_explanation(capsys):
     assert code == 0 and "not available" not in out
 
 
+@pytest.mark.parametrize("case, extra", [("cbpp_laplace", []), ("cbpp_agq9", ["--nagq", "9"]),
+                                         ("contra_probit", ["--link", "probit"]),
+                                         ("cbpp_poisson_offset", [])])
+def test_fit_family_json_matches_lme4(capsys, case, extra):
+    ref = GLMER[case]
+    code, out, err = run(capsys, ["fit", ref["formula"].replace("^", "**"), "--data", ref["data"],
+                                  "--family", ref["family"], *extra, "--format", "json"])
+    assert code == 0 and err == ""
+    dump = json.loads(out)
+    assert dump["family"] == ref["family"] and dump["link"] == ref["link"]
+    assert dump["method"].startswith("ML (") and dump["sigma"] is None
+    assert dump["nobs"] == ref["nobs"]
+    for term, value in zip(dump["fixef"], ref["fixef"].values()):          # fixef(m), by position
+        assert dump["fixef"][term] == pytest.approx(value, rel=1e-3, abs=1e-5)
+    if case != "cbpp_agq9":   # lme4 leaves the binomial constants out of logLik with nAGQ > 1
+        assert dump["loglik"] == pytest.approx(ref["loglik"], abs=0.01)     # logLik(m)
+
+
+def test_fit_family_text_and_table(capsys):
+    code, out, err = run(capsys, ["fit", CBPP, "--data", "cbpp", "--family", "binomial"])
+    fit = mlm.glmer(CBPP, mlm.load_dataset("cbpp"))
+    assert code == 0 and out.startswith("Generalized linear mixed model fit by maximum likelihood")
+    assert "Odds ratios" in out
+    code, out, err = run(capsys, ["fit", CBPP, "--data", "cbpp", "--family", "binomial", "--format", "markdown"])
+    assert code == 0 and "| Family | binomial (logit) |" in out
+    assert out.strip() == mlm.table(fit).to_markdown().strip()
+
+
+def test_explain_family(capsys):
+    code, out, err = run(capsys, ["explain", "incidence ~ period + offset(log(size)) + (1 | herd)",
+                                  "--data", "cbpp", "--family", "poisson"])
+    fit = mlm.glmer("incidence ~ period + offset(log(size)) + (1 | herd)", mlm.load_dataset("cbpp"),
+                    family="poisson")
+    assert code == 0 and err == "" and out == str(fit.explain()) + "\n"
+    assert "rate ratio 0.43" in " ".join(out.split())   # lme4: exp(fixef(m))["period2"] 0.430
+
+
 def test_explain_without_formula_is_one_line(capsys):
     code, out, err = run(capsys, ["explain", "--data", "sleepstudy"])
     assert code != 0 and out == "" and err.count("\n") == 1 and "formula" in err.lower()
@@ -376,6 +416,19 @@ ERRORS = [
     ("icc-both", 2, ["icc", "y ~ 1 + (1 | g)", "--data", "hsb", "--group", "school"],
      "give either a FORMULA or --outcome and --group"),
     ("unknown-dataset-name", 1, ["datasets", "nosuch"], "There is no bundled data set called 'nosuch'"),
+    ("link-without-family", 2, ["fit", CBPP, "--data", "cbpp", "--link", "probit"],
+     "--link is for generalised models: give --family binomial or --family poisson too"),
+    ("nagq-without-family", 2, ["explain", CBPP, "--data", "cbpp", "--nagq", "9"],
+     "--nagq is for generalised models"),
+    ("ddf-with-family", 2, ["fit", CBPP, "--data", "cbpp", "--family", "binomial", "--ddf", "kenward-roger"],
+     "a --family model is tested by Wald z-tests"),
+    ("bad-family", 2, ["fit", CBPP, "--data", "cbpp", "--family", "gaussian"],
+     "argument --family: invalid choice: 'gaussian'"),
+    ("bad-link", 1, ["fit", CBPP, "--data", "cbpp", "--family", "poisson", "--link", "logit"],
+     "Unknown link 'logit' for the poisson family"),
+    ("agq-two-terms", 1, ["fit", "use ~ urban + (urban | district)", "--data", "contraception",
+                          "--family", "binomial", "--nagq", "5"],
+     "nagq=5 (adaptive Gauss-Hermite quadrature) needs a single scalar random-effects term"),
 ]
 
 

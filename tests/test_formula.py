@@ -9,6 +9,9 @@ import patsy
 import pytest
 
 import mlm.formula as formula_module
+import mlm.formula.parser
+import mlm.formula.scan
+import mlm.formula.terms
 from mlm.errors import FormulaError, MLMError
 from mlm.formula import (
                          ALLOWED_FUNCTIONS,
@@ -376,7 +379,8 @@ def boom(*args, **kwargs):
 def test_nothing_is_ever_called(text, monkeypatch):
     monkeypatch.setitem(CALLED, "count", 0)
     monkeypatch.setattr(builtins, "boom", boom, raising=False)
-    monkeypatch.setattr(formula_module, "boom", boom, raising=False)
+    for module in (formula_module, mlm.formula.parser, mlm.formula.scan, mlm.formula.terms):
+        monkeypatch.setattr(module, "boom", boom, raising=False)
     with pytest.raises(FormulaError, match="'boom' is not allowed"):
         parse_formula(text)
     assert CALLED["count"] == 0
@@ -404,9 +408,10 @@ def test_parsing_never_evaluates(monkeypatch):
 
 
 def test_docstring_examples():
-    results = doctest.testmod(formula_module, optionflags=doctest.ELLIPSIS)
-    assert results.attempted >= 10
-    assert results.failed == 0
+    modules = (formula_module, mlm.formula.parser, mlm.formula.terms, mlm.formula.names)
+    results = [doctest.testmod(m, optionflags=doctest.ELLIPSIS) for m in modules]
+    assert sum(r.attempted for r in results) >= 10
+    assert sum(r.failed for r in results) == 0
 
 
 @pytest.mark.parametrize("formula, columns, message", [

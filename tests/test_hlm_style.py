@@ -282,11 +282,11 @@ def test_bad_options(null_fit, kw, match):
         null_fit.summary(**kw)
 
 
-def test_generalised_fit_is_refused():
+def test_generalised_fit_gets_the_hglm_layout():
+    # the HGLM layout itself is tested in tests/test_hlm_glmm.py
     m = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                   mlm.load_dataset("cbpp"), family="binomial")
-    with pytest.raises(HLMStyleError, match=r"HLM layout of a generalised model \(HGLM\) is not"):
-        m.summary(style="hlm")
+    assert m.summary(style="hlm").startswith("Two-level Binomial model as HLM2 lays it out")
     assert m.summary(style="lme4") == m.summary()
 
 

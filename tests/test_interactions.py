@@ -288,3 +288,25 @@ def test_level_of_any_type_is_a_clear_error(rb, bad):
         simple_slopes(rb, "cses", "meanses", level=bad)
     with pytest.raises(InteractionError, match="level must be between 0 and 1"):
         johnson_neyman(rb, "cses", "meanses", level=bad)
+
+
+# --------------------------------------------------------------------------- glmer fits
+def test_glmer_fit_simple_slopes_on_the_link_scale():
+    # Simple slopes of a glmer fit are on the log-odds scale: w(W) = g10 + g11 W from lme4's
+    # fixef (tests/reference/report_glmm.json, case "slopes"), Wald z tests (df infinite).
+    from glmm_cases import case, values
+    from mlm.toolkit.nesting import levels
+    import mlm
+
+    g = case("slopes")
+    b = values("slopes", "fixef")          # (Intercept), age_c, age_m, urbanY, ..., age_m:urbanY
+    ss = mlm.simple_slopes(g, "urbanY", "gm(age, district)", at=[-2.0, 0.0, 2.0])
+    np.testing.assert_allclose(ss["slope"].to_numpy(), b[3] + b[7] * np.array([-2.0, 0.0, 2.0]),
+                               rtol=1e-3)
+    assert ss.attrs["df"] == np.inf
+    cl = mlm.cross_level(g)
+    assert cl[["term", "level1", "level2", "factor"]].values.tolist() == [
+        ["gm(age, district):urbanY", "urbanY", "gm(age, district)", "district"]]
+    assert levels(g).loc["gm(age, district)", "level"] == "district"
+    with pytest.raises(mlm.MLMError, match=r"baseline= .* is for linear fits"):
+        mlm.cross_level(g, baseline=g)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,38 @@ def test_caterpillar_picks_the_factor_asked_for():
     assert len(_by_gid(figure.axes[0], "modes").get_xdata()) == 30
     first = mlm.plot_ranef(result)                              # default: the first factor
     assert len(_by_gid(first.axes[0], "modes").get_xdata()) == 10
+
+
+def test_caterpillar_of_a_glmer_fit_is_lme4s_conditional_modes():
+    import json
+    ref = json.loads((ROOT / "tests/reference/glmer.json").read_text())["contra_intercept"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mlm.glmer("use ~ age + I(age**2) + urban + livch + (1 | district)",
+                           mlm.load_dataset("contraception"))
+    figure = mlm.plot_ranef(result)
+    order = _check_caterpillar(figure, result, "district", 1.959963984540054)   # qnorm(0.975)
+    assert len(_by_gid(figure.axes[0], "modes").get_xdata()) == 60
+    # the first five districts against lme4: ranef(m, condVar = TRUE) (tolerances of
+    # tests/test_glmer_reference.py: modes 1e-2 relative + 1e-3 of their scale, SDs 1e-2)
+    modes = result.ranef["district"]["(Intercept)"].to_numpy()
+    sds = result.ranef_sd["district"]["(Intercept)"].to_numpy()
+    r_modes = np.asarray(ref["ranef_head"]["(Intercept)"])
+    np.testing.assert_allclose(modes[:5], r_modes, rtol=1e-2, atol=1e-3 * np.abs(r_modes).max())
+    np.testing.assert_allclose(sds[:5], ref["ranef_condsd_head"], rtol=1e-2)
+    segs = np.array(_by_gid(figure.axes[0], "intervals").get_segments())
+    pos = {int(k): i for i, k in enumerate(order)}
+    for j in range(5):       # the plotted interval of district j is lme4's mode +- 1.96 condsd
+        lo, hi = segs[pos[j], 0, 0], segs[pos[j], 1, 0]
+        assert lo == pytest.approx(r_modes[j] - 1.959963984540054 * ref["ranef_condsd_head"][j], abs=0.01)
+        assert hi == pytest.approx(r_modes[j] + 1.959963984540054 * ref["ranef_condsd_head"][j], abs=0.01)
+
+
+def test_residual_plot_refuses_a_glmer_fit_and_says_why():
+    result = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mlm.load_dataset("cbpp"))
+    with pytest.raises(mlm.MLMError, match=r"residuals of a binary or count outcome are not normal.*"
+                                           r"mlm.plot_ranef\(fit\)"):
+        mlm.plot_residuals(result)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -262,13 +262,19 @@ class GLMMResult(ModelResult):
 
     # --- display ---------------------------------------------------------------------------
     def summary(self, style: str = "lme4") -> str:
-        """The fit laid out like lme4's ``summary()`` of a glmer fit."""
+        """The fit laid out like lme4's ``summary()`` of a glmer fit, or (``style="hlm"``) as
+        HLM2 prints a Bernoulli, binomial or Poisson model (:mod:`mlm.report.hlm_glmm`)."""
         if style != "lme4":
             from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style)
         from mlm.glmm.display import summary_text
 
         return summary_text(self)
+
+    def explain(self):
+        """The fit in plain language (odds or rate ratios): see :func:`mlm.report.explain_glmm.explain_glmm`."""
+        from mlm.report.explain_glmm import explain_glmm
+        return explain_glmm(self)
 
     def _family_messages(self) -> list:
         from mlm.glmm.display import family_messages

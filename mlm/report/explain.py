@@ -529,9 +529,10 @@ def explain(fit) -> Explanation:
     from mlm.toolkit.nesting import levels
     from mlm.results.linear import MixedResult, require_fit
 
-    require_fit(fit, "explain()'s argument")
-    if not isinstance(fit, MixedResult):
-        raise MLMError(f"explain() reads linear mixed models (mlm.lmer); got {type(fit).__name__}.")
+    require_fit(fit, "explain()'s argument", glmm=True)
+    if not isinstance(fit, MixedResult):  # a GLMM: odds / rate ratios (mlm.report.explain_glmm)
+        from mlm.report.explain_glmm import explain_glmm
+        return explain_glmm(fit)
     d = _digits(fit)
     y = fit.design.formula.response
     lev = levels(fit)

@@ -66,12 +66,7 @@ class _Coef:
 
 
 def _check(fit):
-    from mlm.glmm.results import GLMMResult
-    if isinstance(fit, GLMMResult):
-        raise HLMStyleError(
-            "style='hlm' lays out linear two-level models; the HLM layout of a generalised "
-            "model (HGLM) is not implemented. Use the default layout: fit.summary().")
-    require_fit(fit, "summary(style='hlm')'s model", HLMStyleError)
+    require_fit(fit, "summary(style='hlm')'s model", HLMStyleError, glmm=True)
     factors = list(dict.fromkeys(b.group_name for b in fit.design.blocks))
     if len(factors) != 1:
         raise HLMStyleError(
@@ -115,11 +110,15 @@ def _structure(fit):
     return coefs
 
 
-def _equations(fit, coefs):
-    outcome = fit.design.formula.response.upper()
+def _equations(fit, coefs, level1=None, outcome=None, residual="R"):
+    """HLM's equations; ``level1`` replaces the linear level-1 line (an HGLM's sampling
+    model and link), ``outcome`` the left side of the mixed model, ``residual`` its R."""
+    outcome = outcome or fit.design.formula.response.upper()
     terms = [k.label if k.name == "(Intercept)" else f"{k.label}*({k.name.upper()})" for k in coefs]
+    level1 = level1 or [f"{outcome} = "]
     lines = ["Summary of the model specified (in equation format)", "-" * 51, "",
-             "Level-1 Model", f"    {outcome} = " + " + ".join(terms) + " + R", "",
+             "Level-1 Model", *[f"    {x}" for x in level1[:-1]],
+             f"    {level1[-1]}" + " + ".join(terms) + (f" + {residual}" if residual else ""), "",
              "Level-2 Model"]
     mixed = []
     for k in coefs:
@@ -131,7 +130,7 @@ def _equations(fit, coefs):
         lines.append(f"    {k.label} = " + (" + ".join(rhs) if rhs else "0"))
     mixed += [f"U{k.label[1:]}" + ("" if k.name == "(Intercept)" else f"*{k.name.upper()}")
               for k in coefs if k.random]
-    lines += ["", "Mixed Model"] + _wrap(f"    {outcome} = ", mixed + ["R"]) + [""]
+    lines += ["", "Mixed Model"] + _wrap(f"    {outcome} = ", mixed + ([residual] if residual else [])) + [""]
     return lines
 
 
@@ -169,10 +168,12 @@ def _num(v, width, digits):
 
 
 def _fixed_lines(coefs, table, hlm_df, title):
-    """One of HLM's "Final estimation of fixed effects" tables."""
+    """One of HLM's "Final estimation of fixed effects" tables (``hlm_df`` None: no column
+    'HLM d.f.', because 'Approx. d.f.' already is HLM's)."""
+    extra = hlm_df is not None
     head = (f"{'Fixed Effect':<24}{'Coefficient':>13}{'Standard':>11}{'t-ratio':>10}"
-            f"{'Approx.':>9}{'p-value':>9}{'HLM':>6}")
-    head2 = f"{'':<24}{'':>13}{'error':>11}{'':>10}{'d.f.':>9}{'':>9}{'d.f.':>6}"
+            f"{'Approx.':>9}{'p-value':>9}" + (f"{'HLM':>6}" if extra else ""))
+    head2 = f"{'':<24}{'':>13}{'error':>11}{'':>10}{'d.f.':>9}{'':>9}" + (f"{'d.f.':>6}" if extra else "")
     out = [title, _RULE, head, head2, _RULE]
     for k in coefs:
         out.append(f"For {k.title}, {k.label}")
@@ -181,27 +182,18 @@ def _fixed_lines(coefs, table, hlm_df, title):
             label = f"    {'INTRCPT2' if w is None else w.upper()}, {g}"
             out.append(f"{label:<24}{r['estimate']:13.6f}{r['std_error']:11.6f}"
                        f"{r['statistic']:10.3f}{r['df']:9.1f}{_p_text(r['p_value']):>9}"
-                       f"{hlm_df[c]:6d}")
+                       + (f"{hlm_df[c]:6d}" if extra else ""))
     out.append(_RULE)
     return out
 
 
 def _tau_lines(fit, coefs, vt):
-    names = [n for n in vt.index]
     by_name = {k.name: k for k in coefs}
-    tau = block_diag(*fit.solution.covariances())
-    labels = [(f"INTRCPT1,{by_name[n].label}" if n == "(Intercept)"
-               else f"{n.upper()},{by_name[n].label}") for n in names]
-    w = max(len(s) for s in labels) + 2
-    sd = np.sqrt(np.diag(tau))
-    corr = tau / np.outer(np.where(sd > 0, sd, 1), np.where(sd > 0, sd, 1))
-    out = [f"sigma^2 = {fit.sigma ** 2:12.5f}", "", "tau"]
-    out += [f" {lab:<{w}}" + "".join(f"{v:12.5f}" for v in tau[i]) for i, lab in enumerate(labels)]
-    out += ["", "tau (as correlations)"]
-    out += [f" {lab:<{w}}" + "".join(f"{v:7.3f}" for v in corr[i]) for i, lab in enumerate(labels)]
-    rel_labels = [lab.replace(",", ", ") for lab in labels]
-    out += ["", _RULE[:52], f" {'Random level-1 coefficient':<32}Reliability estimate", _RULE[:52]]
-    out += [f" {lab:<32}{_num(vt.loc[n, 'reliability'], 20, 3)}" for lab, n in zip(rel_labels, names)]
+    rel_labels = [(f"INTRCPT1, {by_name[n].label}" if n == "(Intercept)"
+                   else f"{n.upper()}, {by_name[n].label}") for n in vt.index]
+    out = [f"sigma^2 = {fit.sigma ** 2:12.5f}", ""] + _tau_matrix_lines(fit, coefs, vt)
+    out += [_RULE[:52], f" {'Random level-1 coefficient':<32}Reliability estimate", _RULE[:52]]
+    out += [f" {lab:<32}{_num(vt.loc[n, 'reliability'], 20, 3)}" for lab, n in zip(rel_labels, vt.index)]
     out += [_RULE[:52], ""]
     return out
 
@@ -217,7 +209,8 @@ def _variance_lines(fit, coefs, vt):
         lab = f"{'INTRCPT1' if n == '(Intercept)' else n.upper() + ' slope'}, U{k.label[1:]}"
         out.append(f"{lab:<20}{r['sd']:11.5f}{r['variance']:12.5f}{_num(r['df'], 6, 0)}"
                    f"{_num(r['chi_square'], 13, 5)}{_p_text(r['p_value']):>9}")
-    out.append(f"{'level-1, R':<20}{fit.sigma:11.5f}{fit.sigma ** 2:12.5f}")
+    if hasattr(fit, "sigma"):      # a GLMM has no level-1 variance component
+        out.append(f"{'level-1, R':<20}{fit.sigma:11.5f}{fit.sigma ** 2:12.5f}")
     out.append(_RULE)
     if "why" in vt.attrs:
         out.append(vt.attrs["why"])
@@ -228,15 +221,18 @@ def _variance_lines(fit, coefs, vt):
     return out
 
 
-def _tests(fit):
-    """variance_tests(fit), or the variances alone when no group allows its own regression."""
+def _tests(fit, why=None):
+    """variance_tests(fit), or the variances alone when no group allows its own regression
+    (or, with ``why``, when the tests do not apply: a GLMM)."""
     try:
+        if why is not None:
+            raise VarianceTestError(why)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # the left-out groups are said under the table
             return variance_tests(fit)
     except VarianceTestError as exc:
         names = [c for b in fit.design.blocks for c in b.columns]
-        var = np.diag(block_diag(*fit.solution.covariances()))
+        var = np.diag(block_diag(*fit._covariances()))
         vt = pd.DataFrame({"sd": np.sqrt(var), "variance": var, "df": np.nan, "chi_square": np.nan,
                            "p_value": np.nan, "reliability": np.nan},
                           index=pd.Index(names, name="coefficient"))
@@ -244,6 +240,22 @@ def _tests(fit):
         vt.attrs.update({"groups": J, "groups_used": 0, "factor": fit.design.blocks[0].group_name,
                          "why": f"Chi-square tests and reliabilities not computed: {exc}"})
         return vt
+
+
+def _tau_matrix_lines(fit, coefs, vt):
+    """tau and tau as correlations, with HLM's row labels."""
+    by_name = {k.name: k for k in coefs}
+    tau = block_diag(*fit._covariances())
+    labels = [(f"INTRCPT1,{by_name[n].label}" if n == "(Intercept)"
+               else f"{n.upper()},{by_name[n].label}") for n in vt.index]
+    w = max(len(s) for s in labels) + 2
+    sd = np.sqrt(np.diag(tau))
+    corr = tau / np.outer(np.where(sd > 0, sd, 1), np.where(sd > 0, sd, 1))
+    out = ["tau"]
+    out += [f" {lab:<{w}}" + "".join(f"{v:12.5f}" for v in tau[i]) for i, lab in enumerate(labels)]
+    out += ["", "tau (as correlations)"]
+    out += [f" {lab:<{w}}" + "".join(f"{v:7.3f}" for v in corr[i]) for i, lab in enumerate(labels)]
+    return out + [""]
 
 
 def hlm_summary(fit, robust: str | None = None) -> str:
@@ -257,8 +269,10 @@ def hlm_summary(fit, robust: str | None = None) -> str:
 
     Parameters
     ----------
-    fit : MixedResult
-        A two-level model (one grouping factor) from :func:`mlm.lmer`.
+    fit : MixedResult or GLMMResult
+        A two-level model (one grouping factor) from :func:`mlm.lmer`, or from
+        :func:`mlm.glmer` (HLM's Bernoulli, binomial or Poisson layout: see
+        :mod:`mlm.report.hlm_glmm`).
     robust : {"CR0", "CR1", "CR2"}, optional
         Adds "Final estimation of fixed effects (with robust standard errors)" from
         :func:`mlm.robust`. ``"CR0"`` is the sandwich HLM prints.
@@ -297,6 +311,9 @@ def hlm_summary(fit, robust: str | None = None) -> str:
     except VarianceTestError as exc:
         raise HLMStyleError(f"style='hlm' cannot lay this model out: {exc} Use the default "
                             "layout: fit.summary().") from None
+    if not hasattr(fit, "reml"):     # a glmer fit: HLM's layout of an HGLM
+        from mlm.report.hlm_glmm import hglm_summary
+        return hglm_summary(fit, coefs, robust)
     vt = _tests(fit)
     rob = None
     if robust is not None:

@@ -73,6 +73,18 @@ def _legend_outside(ax, title):
               frameon=False)
 
 
+def _refuse_glmm(fit):
+    """plot_residuals' checks assume normal level-1 residuals: say why a GLMM is refused."""
+    from mlm.glmm.results import GLMMResult
+    if isinstance(fit, GLMMResult):
+        raise DataError(
+            "plot_residuals draws checks of a linear model (normal residuals against fitted "
+            "values, QQ plots); the residuals of a binary or count outcome are not normal, and "
+            "for 0/1 outcomes they fall on two curves whatever the fit, so these plots would "
+            "mislead. For a glmer fit use mlm.plot_ranef(fit) for the random effects, and "
+            "fit.residuals('pearson') against fit.fitted, binned, for the level-1 check.")
+
+
 # --------------------------------------------------------------------------- caterpillar
 def _factor(fit, factor):
     factors = list(fit.ranef)
@@ -95,7 +107,9 @@ def plot_ranef(fit, factor: str | None = None, level: float = 0.95):
 
     Parameters
     ----------
-    fit : MixedResult
+    fit : MixedResult or GLMMResult
+        A fit from :func:`mlm.lmer` or :func:`mlm.glmer` (whose modes and intervals are
+        on the link scale, e.g. log-odds, as lme4's).
     factor : str, optional
         Grouping factor; default the model's first (e.g. ``"school"``).
     level : float, default 0.95
@@ -129,7 +143,7 @@ def plot_ranef(fit, factor: str | None = None, level: float = 0.95):
     ['(Intercept)', 'Days']
     >>> fig.savefig("caterpillar.png")                    # doctest: +SKIP
     """
-    require_fit(fit)
+    require_fit(fit, glmm=True)
     factor = _factor(fit, factor)
     _check_level(level)
     plt = _pyplot()
@@ -164,7 +178,10 @@ def plot_ranef(fit, factor: str | None = None, level: float = 0.95):
         first.set_yticks([])
         first.set_ylabel(f"{n} {factor} groups, sorted by {key} (labels hidden above "
                          f"{MAX_LABELLED_GROUPS})")
-    title = (f"Random effects of {factor}: conditional modes, {level:.0%} intervals "
+    family = getattr(fit, "family", None)     # a glmer fit: modes on the link scale
+    scale = ({"logit": " (log-odds scale)", "log": " (log scale)"}.get(family.link, f" ({family.link} scale)")
+             if family is not None else "")
+    title = (f"Random effects of {factor}{scale}: conditional modes, {level:.0%} intervals "
              f"(\u00b1{z:.2f} conditional SD)")
     # about ten characters of an 11-point title per inch of figure
     fig.suptitle(textwrap.fill(title, int(10 * fig.get_figwidth())), fontsize=11)
@@ -462,7 +479,8 @@ def plot_residuals(fit):
     Raises
     ------
     DataError
-        If ``fit`` is not a fit.
+        If ``fit`` is not a linear fit (a :func:`mlm.glmer` fit is refused: its residuals
+        are not normal, so these checks do not apply).
 
     Examples
     --------
@@ -473,6 +491,7 @@ def plot_residuals(fit):
     ['Level 1: residuals vs fitted (red: lowess)', 'Level 1: normal QQ of residuals',
      'Subject: normal QQ of (Intercept)', 'Subject: normal QQ of Days']
     """
+    _refuse_glmm(fit)
     require_fit(fit)
     plt = _pyplot()
     from statsmodels.nonparametric.smoothers_lowess import lowess

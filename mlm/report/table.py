@@ -73,19 +73,48 @@ def _stars(p) -> str:
 
 
 def _df_method(fit) -> str:
-    """The rule behind the fit's tests: ``fit.ddf`` when the fit has one, else ``fit.df_method``."""
+    """The rule behind the fit's tests: ``fit.ddf`` when the fit has one, else ``fit.df_method``
+    (a glmer fit: Wald z, as lme4's summary)."""
+    if _is_glmm(fit):
+        return "Wald z"
     ddf = getattr(fit, "ddf", None)
     return str(ddf if isinstance(ddf, str) and ddf else fit.df_method)
 
 
+def _is_glmm(fit) -> bool:
+    return not hasattr(fit, "reml")
+
+
+def _ratio_name(fit):
+    """'odds ratio' / 'rate ratio' for a glmer fit whose exp(coefficient) is one, else None."""
+    if not _is_glmm(fit):
+        return None
+    return {"logit": "odds ratio", "log": "rate ratio"}.get(fit.family.link)
+
+
+def _coefficients(fit, exponentiate: bool) -> pd.DataFrame:
+    """The fit's coefficient table; with ``exponentiate`` and a logit or log link, exp of the
+    estimates and interval ends, and delta-method SEs exp(b) * SE (as modelsummary's
+    ``exponentiate``); p-values stay those of the coefficients."""
+    co = fit.coefficients
+    if not (exponentiate and _ratio_name(fit)):
+        return co
+    co = co.copy()
+    ratio = np.exp(co["estimate"])
+    co["std_error"] = ratio * co["std_error"]
+    co["estimate"] = ratio
+    co["conf_low"], co["conf_high"] = np.exp(co["conf_low"]), np.exp(co["conf_high"])
+    return co
+
+
 # --------------------------------------------------------------------------- validation
-def _check(fits, names, se, labels, digits, variance, fit_digits):
+def _check(fits, names, se, labels, digits, variance, fit_digits, exponentiate=False):
     if len(fits) == 1 and isinstance(fits[0], (list, tuple)):
         fits = tuple(fits[0])
     if not fits:
         raise TableError("mlm.table() needs at least one fitted model: mlm.table(fit0, fit1, ...).")
     for k, f in enumerate(fits):
-        require_fit(f, f"Argument {k + 1} of mlm.table()", TableError)
+        require_fit(f, f"Argument {k + 1} of mlm.table()", TableError, glmm=True)
     if names is None:
         names = [f"Model {k + 1}" for k in range(len(fits))]
     elif isinstance(names, str) or not hasattr(names, "__len__"):
@@ -97,6 +126,9 @@ def _check(fits, names, se, labels, digits, variance, fit_digits):
                          f"label per model, e.g. names={[f'Model {k + 1}' for k in range(len(fits))]!r}.")
     if len(set(names)) != len(names):
         raise TableError(f"names must be distinct (they head the columns); got {names!r}.")
+    if not isinstance(exponentiate, (bool, np.bool_)):
+        raise TableError(f"exponentiate must be True (odds or rate ratios for glmer fits with a "
+                         f"logit or log link) or False, not {exponentiate!r}.")
     if se not in SE_CHOICES:
         raise TableError(f"se must be 'parentheses', 'ci' or None, not {se!r}.")
     if variance not in VARIANCE_CHOICES:
@@ -151,8 +183,8 @@ def _union(seqs):
 
 
 # --------------------------------------------------------------------------- rows
-def _fixed_rows(fits, se, stars, labels, digits):
-    coefs = [f.coefficients for f in fits]
+def _fixed_rows(fits, se, stars, labels, digits, exponentiate=False):
+    coefs = [_coefficients(f, exponentiate) for f in fits]
     rows = []
     for term in _union(c.index for c in coefs):
         label = _label(term, labels)
@@ -212,10 +244,17 @@ def _random_rows(fits, variance, labels, digits):
 def _icc_rows(fits, labels, digits):
     from mlm.toolkit.variance import icc
 
+    from mlm.report.explain_glmm import latent_icc
+
     per_fit = []
     for f in fits:
         slopes = any(c != "(Intercept)" for b in f.design.blocks for c in b.columns)
-        per_fit.append({} if slopes else icc(f)["icc"].to_dict())
+        if slopes:
+            per_fit.append({})
+        elif _is_glmm(f):
+            per_fit.append(latent_icc(f))   # latent scale; none for counts
+        else:
+            per_fit.append(icc(f)["icc"].to_dict())
     rows = []
     for g in _union(per_fit):
         vals = [d.get(g) for d in per_fit]
@@ -240,14 +279,46 @@ def _fit_rows(fits, fit_digits):
     for label, attr in (("Deviance", "deviance"), ("AIC", "aic"), ("BIC", "bic")):
         vals = [float(getattr(f, attr)) for f in fits]
         rows.append(_Row("Model fit", label, label, [_fmt(v, fit_digits) for v in vals], vals, "fit"))
-    est = ["REML" if f.reml else "ML" for f in fits]
+    est = [_estimation(f) for f in fits]
+    if any(_is_glmm(f) for f in fits):
+        fam = [f"{f.family.name} ({f.family.link})" if _is_glmm(f) else "gaussian (identity)"
+               for f in fits]
+        rows.append(_Row("Model fit", "Family", "Family", fam, fam, "text"))
     rows.append(_Row("Model fit", "Estimation", "Estimation", est, est, "text"))
     dfm = [_df_method(f) for f in fits]
     rows.append(_Row("Model fit", "df method", "df method", dfm, dfm, "text"))
     return rows
 
 
-def _notes(fits, se, stars, variance):
+def _estimation(fit) -> str:
+    if not _is_glmm(fit):
+        return "REML" if fit.reml else "ML"
+    return f"ML (AGQ, {fit.nagq} nodes)" if fit.nagq > 1 else "ML (Laplace)"
+
+
+def _glmm_notes(fits, exponentiate):
+    glmms = [f for f in fits if _is_glmm(f)]
+    if not glmms:
+        return []
+    ratios = sorted({_ratio_name(f) for f in glmms if _ratio_name(f)})
+    if exponentiate and ratios:
+        notes = [f"glmer fits with a logit or log link: {' and '.join(r + 's' for r in ratios)}, "
+                 "exp(coefficient);",
+                 "SEs exp(b) x SE (delta method), intervals exp of the Wald ends, p as for b."]
+        if any(not _ratio_name(f) for f in glmms):
+            notes.append("Probit and cloglog fits stay on their link scale.")
+    else:
+        notes = ["glmer fits: coefficients on the link scale (log-odds for logit, log for counts)."]
+        if exponentiate:
+            notes.append("Probit and cloglog fits stay on their link scale.")
+    notes.append("ICC of glmer fits on the latent scale (residual pi^2/3 logit, 1 probit, "
+                 "pi^2/6 cloglog; as performance); none for counts.")
+    notes.append("Deviance of glmer fits: -2 logLik (lme4's summary); lme4's deviance() of a "
+                 "glmer fit is instead the sum of squared deviance residuals.")
+    return notes
+
+
+def _notes(fits, se, stars, variance, exponentiate=False):
     """Short notes (one line each, so that a LaTeX table is not widened by them)."""
     notes = []
     if se == "parentheses":
@@ -259,7 +330,8 @@ def _notes(fits, se, stars, variance):
     notes.append("Random effects: variances (Var) and covariances (Cov)." if variance == "var" else
                  "Random effects: standard deviations (SD) and correlations (Corr).")
     notes.append("ICC for random-intercept models only (with random slopes it depends on x).")
-    if any(f.reml for f in fits):
+    notes.extend(_glmm_notes(fits, exponentiate))
+    if any(getattr(f, "reml", False) for f in fits):
         notes.append("Deviance: -2 log-likelihood (the REML criterion for REML fits).")
         notes.append("Compare fixed effects by ML fits (mlm.compare), not by REML AIC/BIC.")
     else:
@@ -556,7 +628,7 @@ class ModelTable:
 
 
 def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=3,
-          variance="var", fit_digits=1) -> ModelTable:
+          variance="var", fit_digits=1, exponentiate=False) -> ModelTable:
     """Fitted models side by side, as in a journal table.
 
     Fixed effects first (an estimate, with its standard error in parentheses or its
@@ -568,8 +640,9 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
 
     Parameters
     ----------
-    *fits : MixedResult
-        One or more fits from :func:`mlm.lmer` (or a single list of them).
+    *fits : MixedResult or GLMMResult
+        One or more fits from :func:`mlm.lmer` or :func:`mlm.glmer`, alone or mixed (or
+        a single list of them).
     names : list of str, optional
         Column headings, one per model, distinct; default ``"Model 1"``, ``"Model 2"``, ...
     se : {"parentheses", "ci", None}, default "parentheses"
@@ -592,6 +665,11 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
         Raudenbush & Bryk and of HLM) or as standard deviations and correlations.
     fit_digits : int, default 1
         Decimals of the deviance, AIC and BIC.
+    exponentiate : bool, default False
+        For glmer fits with a logit (log) link, show odds (rate) ratios: exp of the
+        estimates and of the interval ends, with delta-method standard errors
+        ``exp(b) * SE`` (as broom's and modelsummary's ``exponentiate``). Linear fits and
+        probit or cloglog fits keep their coefficients; the notes say which is which.
 
     Returns
     -------
@@ -612,6 +690,12 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
     share of the variance); with random slopes it depends on the predictors and the cell
     is left blank. Under REML the deviance, AIC and BIC are those of the REML likelihood,
     as lme4 reports them.
+
+    glmer fits: coefficients on the link scale by default; the ICC is the latent-scale
+    one (residual variance pi^2/3 for logit, 1 for probit, pi^2/6 for cloglog, as
+    performance's ``icc()``), blank for counts; the deviance is -2 log-likelihood, the
+    "deviance" of lme4's summary (lme4's ``deviance()`` of a glmer fit is the sum of
+    squared deviance residuals, a different number); a "Family" row is added.
 
     Examples
     --------
@@ -650,13 +734,13 @@ def table(*fits, names=None, se="parentheses", stars=False, labels=None, digits=
     >>> t.to_frame(numeric=True).loc[("Units", "Groups: school")].tolist()
     [160.0, 160.0]
     """
-    fits, names, labels = _check(fits, names, se, labels, digits, variance, fit_digits)
-    rows = (_fixed_rows(fits, se, stars, labels, digits)
+    fits, names, labels = _check(fits, names, se, labels, digits, variance, fit_digits, exponentiate)
+    rows = (_fixed_rows(fits, se, stars, labels, digits, exponentiate)
             + _random_rows(fits, variance, labels, digits)
             + _icc_rows(fits, labels, digits)
             + _unit_rows(fits, labels)
             + _fit_rows(fits, fit_digits))
-    return ModelTable(fits, names, rows, _notes(fits, se, stars, variance))
+    return ModelTable(fits, names, rows, _notes(fits, se, stars, variance, exponentiate))
 
 
 # --------------------------------------------------------------------------- compare's table

@@ -42,7 +42,8 @@ class InteractionError(MLMError, ValueError):
 
 # --------------------------------------------------------------------------- helpers
 def _check_fit(fit):
-    require_fit(fit, "fit", InteractionError)
+    # GLMM fits too: their slopes are on the link scale (log-odds), tested by Wald z
+    require_fit(fit, "fit", InteractionError, glmm=True)
 
 
 def _split_name(name: str) -> list:
@@ -494,6 +495,10 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     out = out.sort_values("term", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     if baseline is not None:
         _check_fit(baseline)
+        if not hasattr(fit, "solution") or not hasattr(baseline, "solution"):
+            raise InteractionError("baseline= (the share of slope variance explained) is for linear "
+                                   "fits (mlm.lmer); on a GLMM's link scale the proportional "
+                                   "reduction of a variance is not comparable between models.")
         if baseline.nobs != fit.nobs or not np.array_equal(baseline.design.y, d.y):
             raise InteractionError(f"baseline was fitted to different rows (nobs {baseline.nobs} "
                                    f"against {fit.nobs}, or different outcome values); fit both "

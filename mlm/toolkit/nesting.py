@@ -266,8 +266,9 @@ def levels(fit) -> pd.DataFrame:
     >>> levels(fit)["level"].to_dict()
     {'ses': '1', 'meanses': 'school', 'sector': 'school'}
     """
-    from mlm.toolkit.variance import _check_fit, _factor_names
-    _check_fit(fit, "levels()'s argument")
+    from mlm.results.linear import require_fit
+    from mlm.toolkit.variance import _factor_names
+    require_fit(fit, "levels()'s argument", glmm=True)  # reads only the design: GLMMs too
     d = fit.design
     factors = _factor_names(fit)
     codes = {}

@@ -15,7 +15,7 @@ numbers and cannot blow up. Number literals are limited in length (Python refuse
 integers beyond 4,300 digits with a ``ValueError``).
 
 Tokens are duck-typed: anything with ``type``, ``string``, ``start``, ``end`` and
-``is_call`` (``mlm.formula._Tok``), positions being offsets into the formula.
+``is_call`` (``mlm.formula.scan._Tok``), positions being offsets into the formula.
 """
 
 from __future__ import annotations
