@@ -31,6 +31,7 @@ _EXPORTS = {
                                  "johnson_neyman", "simple_slopes"),
     "mlm.toolkit.nesting": ("NestingReport", "describe_nesting", "levels"),
     "mlm.toolkit.variance": ("icc", "r2"),
+    "mlm.toolkit.overdispersion": ("OverdispersionTest", "check_overdispersion"),
     "mlm.simulation.power": ("power",),
     "mlm.simulation.simulate": ("simulate_dataset",),
     "mlm.inference": ("BoundaryWarning", "RobustError", "VarianceTestError", "confint", "ranova",
@@ -76,4 +77,5 @@ __all__ = [
     "confint", "ranova", "BoundaryWarning",
     "table", "ModelTable", "ComparisonTable", "TableError",
     "glmer", "GLMMResult", "SeparationWarning",
+    "check_overdispersion", "OverdispersionTest",
 ]

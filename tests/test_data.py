@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -243,3 +244,21 @@ def test_every_data_file_is_shipped_in_the_wheel():
     for name, entry in MANIFEST.items():
         assert any(fnmatch.fnmatch(entry["file"], p) for p in patterns), name
         assert (root / "datasets" / entry["file"]).is_file(), name
+
+
+def test_glmm_codebooks_state_what_the_data_show():
+    """The facts the contraception and cbpp codebooks state, recomputed from the data."""
+    contra, cbpp = mlm.load_dataset("contraception"), mlm.load_dataset("cbpp")
+    text = " ".join(mlm.describe_dataset("contraception").split())
+    assert 54 not in set(contra["district"]) and contra["district"].nunique() == 60
+    assert "there is no district 54" in text
+    mixed = int((contra.groupby("district")["urban"].nunique() == 2).sum())
+    assert f"{mixed} of the 60 districts have both urban and rural women" in text
+    ages = contra["age"] + 30.56
+    assert np.abs(ages - ages.round()).max() < 1.1e-3 and (ages.round().min(), ages.round().max()) == (17, 50)
+    cells = pd.crosstab(cbpp["herd"], cbpp["period"])
+    assert sorted((h, int(p)) for h, p in zip(*np.nonzero(cells.to_numpy() == 0))) == \
+        [(1, 3), (7, 1), (7, 2), (7, 3)]  # 0-based: herd 2 period 4, herd 8 periods 2-4
+    assert "herd 2 (period 4) and herd 8 (periods 2, 3, 4)" in " ".join(
+        mlm.describe_dataset("cbpp").split())
+    assert (cbpp.groupby("herd")["size"].nunique() > 1).any()  # size is a period-level variable

@@ -392,38 +392,68 @@ manifest$egsingle <- entry(
              "Children have different numbers of tests (unbalanced growth data); model time with year, not the row position.")
 )
 
+contra_sizes <- range(table(contra$district))
+contra_ages <- range(round(contra$age + 30.56))
+stopifnot(max(abs(contra$age + 30.56 - round(contra$age + 30.56))) < 0.0011,
+          !(54L %in% contra$district), length(unique(contra$district)) == 60)
 manifest$contraception <- entry(
   "contraception.csv",
   "Contraceptive use of 1934 women in 60 districts of Bangladesh",
   paste("One row per woman from the Bangladesh Fertility Survey of 1989: whether she was using contraception at the time of the survey,",
         "with her age, number of living children and urban or rural residence (1934 rows).",
-        "Women (level 1) are nested in 60 districts (level 2); a binary outcome for logistic mixed models (glmer)."),
+        sprintf("Women (level 1) are nested in 60 districts (level 2) of %d to %d women; a binary outcome for logistic mixed models (glmer).",
+                contra_sizes[1], contra_sizes[2])),
   contra, list(district = length(unique(contra$district))),
   list(r_package = "mlmRev", r_objects = "Contraception",
-       citation = "Huq, N. M. and Cleland, J. (1990). Bangladesh Fertility Survey 1989 (Main Report). National Institute of Population Research and Training, Dhaka. Data as distributed by the Centre for Multilevel Modelling, University of Bristol; reference given by mlmRev: Steele, F., Diamond, I. and Amin, S. (1996). Immunization uptake in rural Bangladesh: a multilevel analysis. Journal of the Royal Statistical Society A 159, 289-299."),
+       citation = "Huq, N. M. and Cleland, J. (1990). Bangladesh Fertility Survey 1989 (Main Report). National Institute of Population Research and Training, Dhaka. Distributed by the Centre for Multilevel Modelling, University of Bristol (http://www.bristol.ac.uk/cmm/learning/mmsoftware/data-rev.html), the source mlmRev names; licence: the GPL (>= 2) of mlmRev, which distributes the data in R."),
   lic("mlmRev"), cats(mlmRev::Contraception, c("woman", "district")),
-  list(woman = "woman id (integer label, unique)",
-       district = "district id (integer label; 60 districts)",
-       use = "contraceptive use at the time of the survey: N or Y (R level order N, Y, so Y is the success in a logistic model)",
-       livch = "number of living children: 0, 1, 2, 3+ (reference level 0)",
-       age = "age of the woman in years, centred at the sample mean",
-       urban = "type of region of residence: N (rural) or Y (urban)")
+  list(woman = "woman id (integer label 1-1934, one row per woman)",
+       district = "district id (integer label 1-61; 60 districts, there is no district 54)",
+       use = "contraceptive use at the time of the survey: N (not using) or Y (using); Y, the second level, is the success of a logistic model, as in R",
+       livch = "number of living children at the time of the survey: 0, 1, 2 or 3+ (three or more); reference level 0",
+       age = sprintf("age of the woman at the time of the survey in years, centred at the sample mean (whole years minus 30.56: -13.56 is a woman of %d, 19.44 one of %d)",
+                     contra_ages[1], contra_ages[2]),
+       urban = "type of region of residence: N (rural) or Y (urban); reference level N"),
+  structure = "women (rows, level 1) nested in districts (level 2)",
+  levels = list(unit("woman", "woman", 1), unit("district", "district", 2)),
+  variable_levels = list(woman = "woman", district = "district", use = "woman", livch = "woman",
+                         age = "woman", urban = "woman"),
+  quirks = c("mlmRev's help page says the survey is of 1988; the survey's report (Huq and Cleland 1990) and the Centre for Multilevel Modelling's copies of these data call it the 1989 Bangladesh Fertility Survey.",
+             "mlmRev's help page gives urban the levels 'urban' and 'rural' and calls livch an ordered factor; in the data urban is coded N/Y (Y = urban) and livch is an unordered factor, so it enters a model as three contrasts against 0 children.",
+             sprintf("urban describes the woman's place of residence, not the district: %d of the 60 districts have both urban and rural women.",
+                     sum(tapply(as.character(contra$urban), contra$district, function(x) length(unique(x))) == 2)),
+             "age carries rounding noise in the third decimal (-13.56 and -13.559 are both 17 years): treat it as numeric. Its square reaches 378, so lme4 warns that use ~ age + I(age^2) + ... is 'nearly unidentifiable' and suggests rescaling; the fit is fine, and scale(age) silences the warning.",
+             "mlmRev's help page lists Steele, Diamond and Amin (1996) as its reference: a study of immunization uptake in four rural areas of Bangladesh (a discrete-time hazards model), not an analysis of these contraception data, so the citation here is the survey's report.")
 )
 
+cbpp_gaps <- which(xtabs(~ herd + period, cbpp) == 0, arr.ind = TRUE)
+cbpp_gaps <- cbpp_gaps[order(cbpp_gaps[, 1], cbpp_gaps[, 2]), , drop = FALSE]
+cbpp_missing <- paste(mapply(function(h, p) sprintf("herd %s (period%s %s)", h, if (length(p) > 1) "s" else "",
+                                                   paste(p, collapse = ", ")),
+                             names(split(cbpp_gaps[, 2], cbpp_gaps[, 1])), split(cbpp_gaps[, 2], cbpp_gaps[, 1])),
+                      collapse = " and ")
 manifest$cbpp <- entry(
   "cbpp.csv",
   "Contagious bovine pleuropneumonia: new cases in 15 herds over 4 periods",
-  paste("Serological incidence of contagious bovine pleuropneumonia (CBPP) in zebu cattle in Ethiopia:",
-        "for each of 15 herds and up to 4 periods, the herd size and the number of new cases (56 rows).",
+  paste("Serological incidence of contagious bovine pleuropneumonia (CBPP) in zebu cattle in Ethiopia, from a follow-up survey of 15 commercial herds in the Boji district:",
+        "for each herd and period, the herd size at the start of the period and the number of new serological cases (56 rows).",
+        "Blood samples were taken from every animal quarterly and tested by cELISA.",
         "Periods (level 1) are nested in herds (level 2); binomial counts (incidence out of size) for glmer with cbind(incidence, size - incidence)."),
   cbpp, list(herd = length(unique(cbpp$herd))),
   list(r_package = "lme4", r_objects = "cbpp",
        citation = "Lesnoff, M., Laval, G., Bonnet, P., Abdicho, S., Workalemahu, A., Kifle, D., Peyraud, A., Lancelot, R. and Thiaucourt, F. (2004). Within-herd spread of contagious bovine pleuropneumonia in Ethiopian highlands. Preventive Veterinary Medicine 64, 27-40."),
   lic("lme4"), cats(lme4::cbpp, "herd"),
   list(herd = "herd id (integer label, 1-15)",
-       incidence = "number of new serological cases in the herd during the period",
-       size = "herd size at the beginning of the period",
-       period = "factor: the period, 1 to 4 (reference level 1)")
+       incidence = "number of new serological cases in the herd during the period (the successes of a binomial model)",
+       size = "herd size at the beginning of the period (the animals at risk: the trials of a binomial model)",
+       period = "follow-up period, 1 to 4 (an unordered factor; reference level 1)"),
+  structure = "periods (rows, level 1) nested in herds (level 2)",
+  levels = list(unit("period", level = 1), unit("herd", "herd", 2)),
+  variable_levels = list(herd = "herd", incidence = "period", size = "period", period = "period"),
+  quirks = c(sprintf("56 rows, not 15 x 4 = 60: rows are missing for %s, lost to follow-up, as lme4's help page says.", cbpp_missing),
+             "size is the herd size at the beginning of each period and changes from period to period within a herd: a period-level variable, not a herd constant.",
+             "lme4's help page also fits the counts with an observation-level random effect for overdispersion: cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs) with obs = 1:56.",
+             "incidence and size are whole numbers stored as doubles in R; they are written as integers here.")
 )
 
 manifest <- manifest[c("hsb", "sleepstudy", "pastes", "penicillin", "exam",

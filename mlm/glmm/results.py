@@ -101,7 +101,18 @@ class GLMMResult(ModelResult):
 
     # --- fixed effects ---------------------------------------------------------------------
     def coefficients_at(self, level: float = 0.95) -> pd.DataFrame:
-        """The coefficient table (as :attr:`coefficients`) with intervals of another coverage."""
+        """The coefficient table (as :attr:`coefficients`) with intervals of another coverage.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the Wald intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate, std_error, df, statistic, p_value, conf_low, conf_high``.
+        """
         if not 0 < level < 1:
             raise DataError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}.")
         return self._wald_table(level)
@@ -186,7 +197,18 @@ class GLMMResult(ModelResult):
         return pd.Series(self.family.linkinv(self._eta), index=self.gdesign.index, name="fitted")
 
     def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals as R's ``residuals(fit, type)``: ``deviance``, ``pearson`` or ``response``."""
+        """Residuals as R's ``residuals(fit, type)``.
+
+        Parameters
+        ----------
+        type : {"deviance", "pearson", "response"}, default "deviance"
+            The kind of residual, as R's ``residuals.glm``.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed like the fitted rows.
+        """
         g = self.gdesign
         mu = self.family.linkinv(self._eta)
         if type == "response":
@@ -260,10 +282,35 @@ class GLMMResult(ModelResult):
         eta[ok] = fixed + off[ok]
         return index, eta
 
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulation.simulate.simulate`.
+
+        Examples
+        --------
+        >>> import mlm
+        >>> fit = mlm.glmer("use ~ urban + (1 | district)", mlm.load_dataset("contraception"))
+        >>> fit.simulate(nsim=2, seed=1).shape
+        (1934, 2)
+        """
+        from mlm.simulation.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed)
+
     # --- display ---------------------------------------------------------------------------
     def summary(self, style: str = "lme4") -> str:
-        """The fit laid out like lme4's ``summary()`` of a glmer fit, or (``style="hlm"``) as
-        HLM2 prints a Bernoulli, binomial or Poisson model (:mod:`mlm.report.hlm_glmm`)."""
+        """The fit laid out like lme4's ``summary()`` of a glmer fit, or as HLM prints it.
+
+        Parameters
+        ----------
+        style : {"lme4", "hlm"}, default "lme4"
+            The layout: lme4's, or HLM2's for a Bernoulli, binomial or Poisson model
+            (:mod:`mlm.report.hlm_glmm`).
+
+        Returns
+        -------
+        str
+            The text; ``print(fit)`` prints the default.
+        """
         if style != "lme4":
             from mlm.report.hlm_style import styled_summary
             return styled_summary(self, style)

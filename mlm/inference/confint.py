@@ -21,7 +21,8 @@ from mlm.toolkit.bootstrap import bootstrap
 from mlm.errors import MLMError
 from mlm.engine.pls import single_threaded_blas
 from mlm.simulation.replicates import check_nsim
-from mlm.results.linear import require_fit
+from mlm.results.linear import MixedResult, require_fit
+from mlm.inference import glmm_confint
 from mlm.inference.profile import Profiler, theta_to_sdcor, varpar_names
 
 __all__ = ["confint", "BoundaryWarning", "percentile_interval", "icc_bootstrap"]
@@ -192,8 +193,9 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
 
     Parameters
     ----------
-    fit : MixedResult
-        From :func:`mlm.lmer`.
+    fit : MixedResult or GLMMResult
+        From :func:`mlm.lmer`, or :func:`mlm.glmer` with ``method="bootstrap"`` or
+        ``"wald"`` (no ``sigma`` row; :mod:`mlm.inference.glmm_confint`).
     method : {"profile", "wald", "bootstrap"}, default "profile"
         ``"profile"``: profile-likelihood intervals (lme4's default): each parameter is
         held at a value while the deviance is minimised over the others, and the
@@ -261,16 +263,22 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     (Intercept)    238.03     264.78
     Days             7.44      13.50
     """
-    require_fit(fit)
+    require_fit(fit, glmm=True)
     key = _ALIASES.get(method.lower() if isinstance(method, str) else None)
     if key is None:
         raise MLMError(f"Unknown method {method!r} for confint: use 'profile' (profile "
                        "likelihood, lme4's default), 'wald' or 'bootstrap'.")
     level = _check_level(level)
-    vnames, fnames = _parameter_names(fit)
+    glmm = not isinstance(fit, MixedResult)
+    vnames, fnames = glmm_confint.parameter_names(fit) if glmm else _parameter_names(fit)
     wanted = _select(parm, vnames, fnames)
     notes = []
-    if key == "wald":
+    if glmm:  # mlm/inference/glmm_confint.py: Wald and bootstrap (no sigma, no profile yet)
+        if key == "bootstrap":
+            nsim = check_nsim(nsim)
+        rows, notes = glmm_confint.glmm_confint(fit, key, level, wanted, vnames, fnames, nsim,
+                                                seed, n_jobs, progress)
+    elif key == "wald":
         rows = _wald(fit, level, vnames, fnames)
     elif key == "profile":
         rows, notes = _profile(fit, level, vnames, fnames, set(wanted))

@@ -96,6 +96,7 @@ def marginal_means(fit, specs: str, by: str | None = None, ddf=None, level: floa
     Parameters
     ----------
     fit : MixedResult
+        The fitted model.
     specs : str
         A factor of the fixed part (a column name: ``"vr"``, or ``"sector"`` for ``C(sector)``).
     by : str, optional
@@ -103,6 +104,7 @@ def marginal_means(fit, specs: str, by: str | None = None, ddf=None, level: floa
     ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
         By default the fit's own (Satterthwaite, emmeans' ``lmer.df = "satterthwaite"``).
     level : float, default 0.95
+        Confidence level of the intervals.
 
     Returns
     -------
@@ -149,10 +151,12 @@ def pairwise(fit, specs: str, by: str | None = None, adjust: str = "tukey", ddf=
 
     Parameters
     ----------
-    fit, specs, by, ddf
+    fit, specs, by
         As :func:`marginal_means`.
     adjust : {"tukey", "holm", "none"}, default "tukey"
         Tukey's studentized range (emmeans' default for pairs), Holm's step-down, or none.
+    ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
+        As :func:`marginal_means`.
 
     Returns
     -------

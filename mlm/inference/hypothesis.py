@@ -169,6 +169,7 @@ def test(fit, hypothesis, ddf=None, rhs=None) -> pd.DataFrame:
     Parameters
     ----------
     fit : MixedResult
+        The fitted model whose fixed effects are tested.
     hypothesis : str or array_like or pandas.DataFrame
         Equations in the coefficients' names, separated by commas for a joint test:
         ``"sectorCatholic = 0"``, ``"ses = meanses"``, ``"ses - meanses = 0"``,

@@ -185,6 +185,7 @@ def robust(fit, type: str = "CR2", cluster: str | None = None, level: float = 0.
     Parameters
     ----------
     fit : MixedResult
+        The fitted model: its fixed effects and marginal covariance.
     type : {"CR2", "CR1", "CR0"}
         ``"CR2"`` (default): Bell & McCaffrey's bias-reduced estimator, clubSandwich's
         default and recommendation. ``"CR1"``: CR0 times J / (J - 1). ``"CR0"``: the plain

@@ -32,43 +32,28 @@ import math
 import re
 
 import numpy as np
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
+from mlm.toolkit.glmm_variance import latent_variances
 from mlm.report.explain import (FEW_GROUPS, Explanation, _binary, _binary_words, _cap, _columns,
                                 _groups, _hl, _is_binary_part, _p, _partners, _phrase_zero)
 
-__all__ = ["explain_glmm", "latent_residual_variance", "latent_icc", "median_ratio"]
-
-#: Variance of the latent residual of each binomial link (performance / insight:
-#: logistic pi^2/3, standard normal 1, extreme-value pi^2/6).
-LATENT_RESIDUAL = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}
-
-
-def latent_residual_variance(fit) -> float | None:
-    """Residual variance of the latent scale for a binomial fit (None for counts)."""
-    if fit.family.name != "binomial":
-        return None
-    return LATENT_RESIDUAL.get(fit.family.link)
-
+__all__ = ["explain_glmm", "latent_icc", "median_ratio"]
 
 def latent_icc(fit) -> dict:
-    """Share of the latent variance of each grouping factor, as performance's ``icc()``.
+    """Each grouping factor's share of the latent variance, as performance's ``icc()``.
 
-    Each factor's variance is the mean over the rows of ``z_i' T z_i`` over its terms (for
-    a random intercept alone, ``tau00``; Johnson 2014 for random slopes), divided by the
-    sum of all of them and the latent residual variance. Empty for a Poisson fit, whose
-    latent residual variance depends on the mean count.
+    The components are :func:`mlm.toolkit.glmm_variance.latent_variances`' (the ones
+    :func:`mlm.icc` reports); an observation-level random effect counts as residual. Empty
+    for a count model, whose latent residual variance depends on the mean count (the
+    explanation says so rather than refitting the null model).
     """
-    resid = latent_residual_variance(fit)
-    if resid is None:
+    if fit.family.name != "binomial":
         return {}
-    parts = {}
-    for b, C in zip(fit.design.blocks, fit._covariances()):
-        v = float(np.mean(np.einsum("ij,jk,ik->i", b.Z, C, b.Z)))
-        parts[b.group_name] = parts.get(b.group_name, 0.0) + v
-    total = sum(parts.values()) + resid
-    return {g: v / total for g, v in parts.items()}
+    v = latent_variances(fit)
+    total = sum(v["random"].values()) + v["distribution"] + sum(v["dispersion"].values())
+    return {g: r / total for g, r in v["random"].items()}
 
 
 def median_ratio(tau2: float) -> float:
@@ -195,7 +180,7 @@ def _outcome_facts(fit, sc) -> str:
     k = g.y * g.weights
     if np.all(g.weights == 1):
         level = ("" if g.success is None else
-                 f", the level modelled as the success (TRUE, as in R)" if str(g.success) == "True" else
+                 ", the level modelled as the success (TRUE, as in R)" if str(g.success) == "True" else
                  f", the level modelled as the success (the second level of {g.response}, as in R)")
         return (f"{int(round(k.sum()))} of {fit.nobs} observations ({100 * k.mean():.1f}%) have "
                 f"{sc.outcome}{level}.")

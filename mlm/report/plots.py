@@ -469,6 +469,7 @@ def plot_residuals(fit):
     Parameters
     ----------
     fit : MixedResult
+        The fitted model.
 
     Returns
     -------

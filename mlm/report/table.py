@@ -600,8 +600,16 @@ class ModelTable:
     def to_latex(self, notes: bool = True) -> str:
         r"""A LaTeX ``tabular`` (no packages needed); put it in a ``table`` float yourself.
 
-        Term and model names are escaped (``_ % & # ^ |`` ...). ``notes=False`` leaves
-        the notes out (to set them in the caption instead).
+        Term and model names are escaped (``_ % & # ^ |`` ...).
+
+        Parameters
+        ----------
+        notes : bool, default True
+            ``False`` leaves the notes out (to set them in the caption instead).
+
+        Returns
+        -------
+        str
         """
         return _render_latex(self, notes)
 
@@ -612,7 +620,15 @@ class ModelTable:
     def to_docx(self, path):
         """Write the table to a Word file at ``path`` (needs ``pip install "mlm[docx]"``).
 
-        Returns the path written.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.docx`` file to write.
+
+        Returns
+        -------
+        str or os.PathLike
+            ``path``, as given.
         """
         _render_docx(self, path)
         return path

@@ -141,6 +141,18 @@ class MixedResult(ModelResult):
     def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
         """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulation.simulate.simulate`.
 
+        Parameters
+        ----------
+        nsim : int, default 1
+            Number of simulated outcome vectors.
+        seed : int, optional
+            Simulation ``i`` uses the ``i``-th child of ``numpy.random.SeedSequence(seed)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per simulation, ``sim_1, sim_2, ...``, indexed like the fitted rows.
+
         Examples
         --------
         >>> import mlm
@@ -381,10 +393,19 @@ class MixedResult(ModelResult):
     def summary(self, robust: str | None = None, style: str = "lme4") -> str:
         """The fit laid out like lme4's ``summary()``, with plain-language notes.
 
-        ``robust="CR2"`` (or ``"CR1"``, ``"CR0"``) adds a table of cluster-robust standard
-        errors beside the model-based ones, as HLM prints both (:func:`mlm.robust`).
-        ``style="hlm"`` lays a two-level model out as the HLM program does
-        (:func:`mlm.report.hlm_style.hlm_summary`).
+        Parameters
+        ----------
+        robust : {"CR2", "CR1", "CR0"}, optional
+            Adds a table of cluster-robust standard errors beside the model-based ones, as
+            HLM prints both (:func:`mlm.robust`).
+        style : {"lme4", "hlm"}, default "lme4"
+            ``"hlm"`` lays a two-level model out as the HLM program does
+            (:func:`mlm.report.hlm_style.hlm_summary`).
+
+        Returns
+        -------
+        str
+            The text; ``print(fit)`` prints the default.
         """
         if not isinstance(style, str) or style != "lme4":
             from mlm.report.hlm_style import styled_summary

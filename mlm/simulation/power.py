@@ -184,6 +184,7 @@ def power(fit, test: str, effect: float | None = None, n_groups=None, group_size
         Simulations per design size. The Monte Carlo standard error of a power ``p`` is
         ``sqrt(p (1 - p) / nsim)``: 0.016 at p = 0.5 with 1000.
     alpha : float, default 0.05
+        Significance level of each simulated test.
     seed : int, optional
         Design size ``i`` simulates from the ``i``-th child of
         ``numpy.random.SeedSequence(seed)``, replicate ``r`` from that child's ``r``-th

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from mlm.errors import MLMError
-from mlm.simulation.replicates import RefitTemplate, check_nsim, replicate_seeds
+from mlm.simulation.glmm_replicates import template_for
+from mlm.simulation.replicates import check_nsim, replicate_seeds
 from mlm.results.linear import require_fit
 
 __all__ = ["simulate", "simulate_dataset"]
@@ -25,11 +26,13 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
 
     Each simulation draws new random effects for every level of every grouping factor
     and new residuals, from the estimated covariances and residual variance, around the
-    estimated fixed effects (lme4's default ``use.u = FALSE``).
+    estimated fixed effects (lme4's default ``use.u = FALSE``). For a :func:`mlm.glmer`
+    fit, new random effects and then the outcome from the family at the fitted mean
+    (offsets included): binomial successes out of each row's trials, Poisson counts.
 
     Parameters
     ----------
-    fit : MixedResult
+    fit : MixedResult or GLMMResult
     nsim : int, default 1
         Number of simulated outcome vectors.
     seed : int, optional
@@ -41,7 +44,17 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One column per simulation, ``sim_1, sim_2, ...`` (lme4's names), indexed like the
-        rows the model was fitted to (``fit.fitted.index``).
+        rows the model was fitted to (``fit.fitted.index``). For a glmer fit the outcome
+        as the formula gave it: 0/1 for a binary outcome (1 = the success level, as
+        ``fit.success``), the number of successes for ``cbind(successes, failures)``, the
+        proportion for a proportion with ``weights=`` trials (as lme4), counts for Poisson;
+        ``attrs["outcome"]`` says which.
+
+    Raises
+    ------
+    MLMError
+        ``nsim`` not a positive whole number, too many outcomes for memory, binomial
+        trials that are not whole numbers, or a Poisson fit with ``weights=``.
 
     Examples
     --------
@@ -51,8 +64,15 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
     >>> sims = simulate(fit, nsim=3, seed=1)
     >>> list(sims.columns), len(sims)
     (['sim_1', 'sim_2', 'sim_3'], 7185)
+    >>> g = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...               mlm.load_dataset("cbpp"))
+    >>> sims = simulate(g, nsim=2, seed=1)
+    >>> bool((sims.le(mlm.load_dataset("cbpp")["size"], axis=0)).all().all())
+    True
+    >>> sims.attrs["outcome"]
+    'numbers of successes (incidence) out of the trials of each row'
     """
-    require_fit(fit)
+    require_fit(fit, glmm=True)
     nsim = check_nsim(nsim)
     cells = nsim * fit.nobs
     if cells > MAX_CELLS:
@@ -60,10 +80,28 @@ def simulate(fit, nsim: int = 1, seed=None) -> pd.DataFrame:
                        f"in one frame; ask for fewer (at most {MAX_CELLS // fit.nobs:,} for these "
                        f"{fit.nobs:,} rows) and loop, or use mlm.bootstrap / mlm.power, which keep "
                        "one replicate at a time.")
-    template = RefitTemplate.from_fit(fit)
+    template = template_for(fit)
     columns = {f"sim_{i + 1}": template.simulate(np.random.default_rng(s))
                for i, s in enumerate(replicate_seeds(seed, nsim))}
+    if hasattr(template, "response_scale"):  # a glmer fit: the outcome as its formula gave it
+        columns = {k: template.response_scale(v) for k, v in columns.items()}
+        out = pd.DataFrame(columns, index=fit.fitted.index)
+        out.attrs["outcome"] = _glmm_outcome_words(fit)
+        return out
     return pd.DataFrame(columns, index=fit.design.frame.index)
+
+
+def _glmm_outcome_words(fit) -> str:
+    """What the columns of a glmer fit's simulations hold."""
+    gd = fit.gdesign
+    if gd.family.name == "poisson":
+        return f"counts of {gd.response}"
+    if gd.cbind is not None:
+        return f"numbers of successes ({gd.cbind[0]}) out of the trials of each row"
+    if np.all(gd.weights == 1):
+        what = f"'{gd.success}'" if gd.success is not None else "a success"
+        return f"1 = {what}, 0 = not (the outcome {gd.response})"
+    return "proportions of successes out of the trials given by weights="
 
 
 #: simulate() refuses to build a frame of more outcomes than this (2 GiB of floats)

@@ -5,7 +5,9 @@ replicate draws new random effects and residuals from the fitted model, refits i
 applies the statistic. The design is built once; a refit only recomputes the sums that
 involve the outcome (:meth:`mlm.engine.pls.PLSProblem.with_response`) and starts the optimizer
 at the original estimate, so a replicate costs a few milliseconds on data the size of
-High School and Beyond.
+High School and Beyond. For :func:`mlm.glmer` fits a replicate draws new random effects and
+a new binomial or Poisson outcome (:mod:`mlm.simulation.glmm_replicates`) and refits the
+GLMM in full, so it costs about as much as the original fit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlm.errors import MLMError
+from mlm.simulation.glmm_replicates import template_for
 from mlm.simulation.replicates import (RefitTemplate, check_n_jobs, check_nsim, draw_response, replicate_seeds,
                                        run_replicates)
 from mlm.results.linear import MixedResult, require_fit
@@ -50,6 +53,11 @@ class BootstrapResult:
 
     def percentile_interval(self, level: float = 0.95) -> pd.DataFrame:
         """Percentile intervals (R's ``quantile(type = 7)``, as ``boot.ci(type = "perc")`` approximately).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Coverage of the intervals.
 
         Returns
         -------
@@ -111,13 +119,16 @@ def _one_replicate(payload, rng):
         return None
 
 
-def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = None, *,
+def bootstrap(fit, statistic, nsim: int = 1000, seed: int | None = None, *,
               n_jobs: int | None = 1, progress: bool = True) -> BootstrapResult:
     """Parametric bootstrap of ``statistic(fit)``.
 
     Parameters
     ----------
-    fit : MixedResult
+    fit : MixedResult or GLMMResult
+        The fitted model to simulate from and refit: from :func:`mlm.lmer` or
+        :func:`mlm.glmer` (new random effects, then a binomial or Poisson outcome at the
+        fitted mean: lme4's ``bootMer`` for glmer fits).
     statistic : callable
         Takes a fitted model, returns a number, a sequence of numbers, a dict or a
         pandas Series (e.g. ``lambda f: f.fixef``). With ``n_jobs != 1`` it is sent to
@@ -151,14 +162,14 @@ def bootstrap(fit: MixedResult, statistic, nsim: int = 1000, seed: int | None = 
     >>> len(boot.replicates)
     50
     """
-    require_fit(fit)
+    require_fit(fit, glmm=True)
     if not callable(statistic):
         raise MLMError("statistic must be a function of a fitted model, e.g. lambda f: f.fixef.")
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
     original = _as_series(statistic(fit))
     seeds = replicate_seeds(seed, nsim)
-    payload = (RefitTemplate.from_fit(fit), statistic)
+    payload = (template_for(fit), statistic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_replicates(_one_replicate, payload, seeds, n_jobs=n_jobs,

@@ -36,8 +36,14 @@ class RefitWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_fit(fit, what="fit"):
-    require_fit(fit, what, ComparisonError)
+def _check_fit(fit, what="fit", glmm=False):
+    require_fit(fit, what, ComparisonError, glmm=glmm)
+
+
+def _is_glmm(fit) -> bool:
+    from mlm.glmm.results import GLMMResult
+
+    return isinstance(fit, GLMMResult)
 
 
 def _ml_fit(fit):
@@ -122,6 +128,25 @@ def _fmt_p(p):
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
+def boundary_lr_test(ll_mixed: float, ll_single: float, k: int) -> dict:
+    """LR test of ``k`` variance parameters against the single-level model.
+
+    One parameter: its null value 0 is on the boundary and the statistic follows the
+    50:50 mixture of chi2(0) and chi2(1) (``chibar2(01)``: half the chi2(1) tail, Self &
+    Liang 1987). More: chi2(k), which is conservative (too large a p), as Stata notes.
+    """
+    stat = float(max(0.0, 2.0 * (ll_mixed - ll_single)))
+    if k == 1:
+        p = 1.0 if stat <= 1e-8 else 0.5 * float(stats.chi2.sf(stat, 1))
+        out = {"statistic": stat, "df": 1, "p_value": p, "distribution": "chibar2(01)",
+               "conservative": False}
+    else:
+        out = {"statistic": stat, "df": k, "p_value": float(stats.chi2.sf(stat, k)),
+               "distribution": f"chi2({k})", "conservative": True}
+    out.update({"ml_loglik": float(ll_mixed), "ols_loglik": float(ll_single)})
+    return out
+
+
 # --------------------------------------------------------------------------- compare_ols
 @dataclass(frozen=True)
 class OLSComparison:
@@ -182,24 +207,28 @@ class OLSComparison:
                 + f"<p>{html.escape(self.verdict)}</p>")
 
 
-def compare_ols(fit) -> OLSComparison:
-    """Compare a multilevel model with the OLS regression that ignores the grouping.
+def compare_ols(fit):
+    """Compare a multilevel model with the single-level regression that ignores the grouping.
 
     OLS is fitted by least squares to the same rows and fixed-effects columns
     (``sigma^2 = RSS / (n - p)``, as R's ``lm``). The grouping factor is the first one in
-    the formula (for ``(1 | a/b)`` the outer factor ``a``).
+    the formula (for ``(1 | a/b)`` the outer factor ``a``). For a :func:`mlm.glmer` fit the
+    single-level model is the GLM with the same family, link, trials and offset (R's
+    ``glm``, fitted by statsmodels): see :func:`mlm.toolkit.glm_comparison.compare_glm`.
 
     Parameters
     ----------
-    fit : MixedResult
-        From :func:`mlm.lmer`. REML or ML; the likelihood-ratio test always uses an
-        ML refit (REML likelihoods cannot be compared with OLS's).
+    fit : MixedResult or GLMMResult
+        From :func:`mlm.lmer` (REML or ML; the likelihood-ratio test always uses an
+        ML refit, as REML likelihoods cannot be compared with OLS's) or :func:`mlm.glmer`.
 
     Returns
     -------
-    OLSComparison
+    OLSComparison or GLMComparison
         ``table``, ``residual_anova``, ``lr_test``, ``icc``, ``verdict``; ``str()``
-        prints all of it.
+        prints all of it. For a glmer fit a
+        :class:`~mlm.toolkit.glm_comparison.GLMComparison` (``table`` with ``glm_*``
+        columns, ``lr_test``, ``attenuation``, ``verdict``).
 
     Notes
     -----
@@ -221,7 +250,11 @@ def compare_ols(fit) -> OLSComparison:
     >>> round(cmp.lr_test["statistic"], 2), round(cmp.icc, 3)
     (212.76, 0.06)
     """
-    _check_fit(fit)
+    _check_fit(fit, glmm=True)
+    if _is_glmm(fit):
+        from mlm.toolkit.glm_comparison import compare_glm
+
+        return compare_glm(fit)
     d = fit.design
     beta, se, resid, ll_ols = _ols(d.y, d.X)
     co = fit.coefficients
@@ -237,17 +270,7 @@ def compare_ols(fit) -> OLSComparison:
     anova["factor"] = block.group_name
 
     ml = _ml_fit(fit)
-    ll_ols = float(ll_ols)
-    stat = float(max(0.0, 2.0 * (ml.loglik - ll_ols)))
-    k = int(fit.problem.n_theta)
-    if k == 1:
-        p = 1.0 if stat <= 1e-8 else 0.5 * float(stats.chi2.sf(stat, 1))
-        lr = {"statistic": stat, "df": 1, "p_value": p, "distribution": "chibar2(01)",
-              "conservative": False, "ml_loglik": float(ml.loglik), "ols_loglik": ll_ols}
-    else:
-        lr = {"statistic": stat, "df": k, "p_value": float(stats.chi2.sf(stat, k)),
-              "distribution": f"chi2({k})", "conservative": True,
-              "ml_loglik": float(ml.loglik), "ols_loglik": ll_ols}
+    lr = boundary_lr_test(float(ml.loglik), float(ll_ols), int(fit.problem.n_theta))
     icc = _simple_icc(fit)
     group_level = _group_level_columns(d, block.codes, block.n_levels)
     verdict = _verdict(table, anova, lr, icc, block.group_name, group_level)
@@ -303,8 +326,10 @@ def compare(*fits, refit: bool = True, names=None):
 
     Parameters
     ----------
-    *fits : MixedResult
-        Two or more models fitted to the same rows.
+    *fits : MixedResult or GLMMResult
+        Two or more models fitted to the same rows: all from :func:`mlm.lmer` or all
+        from :func:`mlm.glmer` (one family, one ``nagq``). glmer fits are maximum
+        likelihood and are compared as fitted, as lme4's ``anova`` compares glmer fits.
     refit : bool, default True
         Refit REML fits with maximum likelihood first, as lme4 does by default.
         ``refit=False`` keeps REML likelihoods, which is valid only when all models
@@ -329,13 +354,16 @@ def compare(*fits, refit: bool = True, names=None):
     Raises
     ------
     ComparisonError
-        With fewer than two models, something that is not a fit, or models fitted to
-        different rows (different ``nobs`` or outcome values).
+        With fewer than two models, something that is not a fit, models fitted to
+        different rows (different ``nobs``, outcome values or binomial trials), lmer and
+        glmer fits together, or glmer fits of different families or ``nagq``.
 
     Notes
     -----
     The chi-square p-value for a test of a variance (a null on the boundary) is
-    conservative, as in lme4.
+    conservative, as in lme4. For glmer fits the log-likelihoods are the Laplace (or
+    AGQ) ones with their normalising constants, as lme4's ``logLik``; glmer fits with
+    different links of one family are compared as lme4 would (not nested: read AIC/BIC).
 
     Examples
     --------
@@ -351,6 +379,13 @@ def compare(*fits, refit: bool = True, names=None):
             npar  chisq   df
     model1     4    NaN  NaN
     model2     5   77.2  1.0
+    >>> cbpp = mlm.load_dataset("cbpp")
+    >>> c0 = mlm.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
+    >>> c1 = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    >>> compare(c0, c1)[["npar", "chisq", "df"]].round(2)
+            npar  chisq   df
+    model1     2    NaN  NaN
+    model2     5  25.61  3.0
     """
     if len(fits) == 1 and isinstance(fits[0], (list, tuple)):
         fits = tuple(fits[0])
@@ -358,42 +393,24 @@ def compare(*fits, refit: bool = True, names=None):
         raise ComparisonError(f"compare() needs at least two fitted models; got {len(fits)}. "
                               "Pass them as compare(m0, m1).")
     for k, f in enumerate(fits):
-        _check_fit(f, what=f"Argument {k + 1}")
+        _check_fit(f, what=f"Argument {k + 1}", glmm=True)
     if names is None:
         names = [f"model{k + 1}" for k in range(len(fits))]
     names = [str(n) for n in names]
     if len(names) != len(fits) or len(set(names)) != len(names):
         raise ComparisonError(f"names must hold {len(fits)} distinct labels, one per model; got "
                               f"{names!r}.")
-    nobs = [f.nobs for f in fits]
-    if len(set(nobs)) > 1:
-        raise ComparisonError("The models were fitted to different numbers of rows ("
-                              + ", ".join(f"{n}: {k}" for n, k in zip(names, nobs))
-                              + "); likelihoods of different data cannot be compared. Drop rows "
-                              "with missing values in any model's variables first, then refit all.")
-    y0 = fits[0].design.y
-    for n, f in zip(names[1:], fits[1:]):
-        if not np.array_equal(f.design.y, y0):
-            diff = int(np.sum(f.design.y != y0))
-            raise ComparisonError(f"{names[0]} and {n} have the same number of rows ({len(y0)}) but "
-                                  f"different outcome values in {diff} of them: they were fitted to "
-                                  "different data or outcomes. Refit both to the same rows.")
-    reml = [f.reml for f in fits]
-    same_fixed = len({tuple(f.design.fixed_names) for f in fits}) == 1
-    note = ""
-    if any(reml) and (refit or not same_fixed or not all(reml)):
-        why = ("the fixed parts differ, and REML likelihoods of models with different fixed "
-               "effects cannot be compared" if not same_fixed else
-               "some models were ML and some REML" if not all(reml) else
-               "refit=True (lme4's default)")
-        note = f"REML fit(s) refitted with maximum likelihood before comparing, because {why}."
-        warnings.warn(note, RefitWarning, stacklevel=2)
-        fits = tuple(_ml_fit(f) for f in fits)
-    elif all(reml):
-        note = ("REML likelihoods compared (refit=False; valid because the fixed parts are the "
-                "same).")
+    glmm = _check_same_kind(fits, names)
+    _check_same_data(fits, names, glmm)
+    if glmm:
+        note = ("glmer fits compared as fitted: maximum likelihood "
+                f"({_glmm_method(fits[0])}), so no refit is needed.")
+        links = list(dict.fromkeys(f.family.link for f in fits))
+        if len(links) > 1:
+            note += (f" The links differ ({', '.join(links)}): the models are not nested, so "
+                     "compare their AIC and BIC, not the chi-square test.")
     else:
-        note = "Maximum-likelihood fits compared."
+        fits, note = _ml_or_reml(fits, refit)
     npar = np.array([f.npar for f in fits])
     order = np.argsort(npar, kind="stable")
     rows = []
@@ -414,3 +431,81 @@ def compare(*fits, refit: bool = True, names=None):
     out.attrs["note"] = note
     out.attrs["formulas"] = {names[i]: fits[i].formula for i in order}
     return out
+
+
+def _glmm_method(fit) -> str:
+    return ("Laplace approximation" if fit.nagq == 1 else
+            f"adaptive Gauss-Hermite quadrature, {fit.nagq} nodes")
+
+
+def _check_same_kind(fits, names) -> bool:
+    """All lmer or all glmer fits, glmer ones of one family and one approximation; True for glmer."""
+    kinds = [_is_glmm(f) for f in fits]
+    if any(kinds) and not all(kinds):
+        which = ", ".join(f"{n}: {'glmer' if g else 'lmer'}" for n, g in zip(names, kinds))
+        raise ComparisonError(f"compare() was given both linear (mlm.lmer) and generalized "
+                              f"(mlm.glmer) fits ({which}). Their likelihoods are of different "
+                              "distributions and cannot be tested against each other; compare "
+                              "lmer fits with lmer fits and glmer fits with glmer fits.")
+    if not any(kinds):
+        return False
+    families = [f.family.name for f in fits]
+    if len(set(families)) > 1:
+        which = ", ".join(f"{n}: {fam}" for n, fam in zip(names, families))
+        raise ComparisonError(f"The glmer fits have different families ({which}): a "
+                              "likelihood-ratio test needs nested models of one family. Refit "
+                              "them with the same family=.")
+    nagq = [f.nagq for f in fits]
+    if len(set(nagq)) > 1:
+        which = ", ".join(f"{n}: nagq={q}" for n, q in zip(names, nagq))
+        raise ComparisonError(f"The glmer fits use different approximations of the likelihood "
+                              f"({which}); their log-likelihoods differ by the approximation, not "
+                              "only by the model. Refit them with the same nagq=.")
+    return True
+
+
+def _outcome(fit, glmm):
+    """The outcome the likelihood is of: (values, trials) for glmer fits, (y, None) for lmer."""
+    if glmm:
+        return fit.gdesign.y, fit.gdesign.weights
+    return fit.design.y, None
+
+
+def _check_same_data(fits, names, glmm):
+    nobs = [f.nobs for f in fits]
+    if len(set(nobs)) > 1:
+        raise ComparisonError("The models were fitted to different numbers of rows ("
+                              + ", ".join(f"{n}: {k}" for n, k in zip(names, nobs))
+                              + "); likelihoods of different data cannot be compared. Drop rows "
+                              "with missing values in any model's variables first, then refit all.")
+    y0, w0 = _outcome(fits[0], glmm)
+    for n, f in zip(names[1:], fits[1:]):
+        y, w = _outcome(f, glmm)
+        if not np.array_equal(y, y0):
+            diff = int(np.sum(y != y0))
+            raise ComparisonError(f"{names[0]} and {n} have the same number of rows ({len(y0)}) but "
+                                  f"different outcome values in {diff} of them: they were fitted to "
+                                  "different data or outcomes. Refit both to the same rows.")
+        if w is not None and not np.array_equal(w, w0):
+            diff = int(np.sum(w != w0))
+            raise ComparisonError(f"{names[0]} and {n} have different numbers of trials (binomial "
+                                  f"weights) in {diff} rows: they were fitted to different data. "
+                                  "Refit both with the same cbind() or weights=.")
+
+
+def _ml_or_reml(fits, refit):
+    """lme4's rule for lmer fits: refit REML fits with ML unless REML may be compared."""
+    reml = [f.reml for f in fits]
+    same_fixed = len({tuple(f.design.fixed_names) for f in fits}) == 1
+    if any(reml) and (refit or not same_fixed or not all(reml)):
+        why = ("the fixed parts differ, and REML likelihoods of models with different fixed "
+               "effects cannot be compared" if not same_fixed else
+               "some models were ML and some REML" if not all(reml) else
+               "refit=True (lme4's default)")
+        note = f"REML fit(s) refitted with maximum likelihood before comparing, because {why}."
+        warnings.warn(note, RefitWarning, stacklevel=3)
+        return tuple(_ml_fit(f) for f in fits), note
+    if all(reml):
+        return fits, ("REML likelihoods compared (refit=False; valid because the fixed parts are "
+                      "the same).")
+    return fits, "Maximum-likelihood fits compared."

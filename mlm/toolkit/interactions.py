@@ -308,9 +308,12 @@ def johnson_neyman(fit, focal: str, moderator: str, level: float = 0.95) -> John
     Parameters
     ----------
     fit : MixedResult
+        The fitted model, with the focal x moderator interaction.
     focal, moderator : str
         As in :func:`simple_slopes`.
     level : float, default 0.95
+        Confidence level: the region where the slope is significant at 1 - ``level``
+        (two-sided).
 
     Returns
     -------
@@ -421,6 +424,7 @@ def cross_level(fit, baseline=None) -> pd.DataFrame:
     Parameters
     ----------
     fit : MixedResult
+        The fitted model.
     baseline : MixedResult, optional
         The same model without the cross-level interaction(s), fitted to the same rows.
         Adds ``attrs["slope_variance"]``: one row per random slope (indexed by factor and

@@ -13,8 +13,9 @@ here (as in performance's "adjusted ICC" and Nakagawa's R²) it is averaged over
 rows used: ``V = mean_i z_i' T z_i`` (Johnson 2014, Methods Ecol. Evol. 5, 944-946),
 summed over the terms on the factor. Stata instead evaluates the ICC at covariates = 0.
 
-Every function takes a :class:`mlm.MixedResult` (``mlm.lmer(...)``) and names the
-convention it follows in ``attrs``.
+Every function takes a :class:`mlm.MixedResult` (``mlm.lmer(...)``) or a
+:class:`mlm.GLMMResult` (``mlm.glmer(...)``: latent-scale ICC and R², in
+:mod:`mlm.toolkit.glmm_variance`) and names the convention it follows in ``attrs``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,22 @@ __all__ = ["icc", "r2"]
 
 
 # --- helpers -------------------------------------------------------------------------------
-def _check_fit(fit, what="fit"):
-    require_fit(fit, what)
+def _check_fit(fit, what="fit", glmm=False):
+    require_fit(fit, what, glmm=glmm)
+
+
+def _is_glmm(fit) -> bool:
+    from mlm.glmm.results import GLMMResult
+    return isinstance(fit, GLMMResult)
+
+
+def _linear_only(what, **options):
+    """A glmer-only option given for a linear fit: say so (issue 14)."""
+    given = [k for k, (value, default) in options.items() if value != default]
+    if given:
+        raise DataError(f"{what}: {', '.join(given)} apply to glmer fits only (the latent scale of a "
+                        "binomial or Poisson model); a linear model has its own residual variance. "
+                        "Drop the argument.")
 
 
 def _factor_names(fit):
@@ -164,14 +179,16 @@ def _delta_ci(fit, rho_fun, level):
 
 
 # --- ICC -----------------------------------------------------------------------------------
-def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=None) -> pd.DataFrame:
+def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=None,
+        approximation="lognormal", poisson_lambda="intercept") -> pd.DataFrame:
     """Intraclass correlations of every grouping factor, with Stata-style intervals.
 
     Parameters
     ----------
-    fit_or_formula : MixedResult or str
-        A fitted model, or an lme4-style formula to fit (REML) on ``data`` — usually the
-        null model ``"y ~ 1 + (1 | g)"``, but any model is fitted as given.
+    fit_or_formula : MixedResult, GLMMResult or str
+        A fitted model (:func:`mlm.lmer` or :func:`mlm.glmer`), or an lme4-style formula
+        to fit (REML, linear) on ``data`` — usually the null model ``"y ~ 1 + (1 | g)"``,
+        but any model is fitted as given.
     data : pandas.DataFrame or another data frame, optional
         Required with a formula (converted and checked as :func:`mlm.lmer` does); not
         allowed with a fitted model.
@@ -185,11 +202,21 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
         Bootstrap replicates (``ci="bootstrap"`` only).
     seed : int, optional
         Seed of the bootstrap, for reproducible intervals.
+    approximation : {"lognormal", "delta", "trigamma"}, default "lognormal"
+        glmer Poisson fits only: the approximation of the distribution-specific variance
+        on the latent scale, ln(1 + 1/lambda), 1/lambda or trigamma(lambda) (Nakagawa et
+        al. 2017; performance's default is the lognormal one).
+    poisson_lambda : {"intercept", "expected"}, default "intercept"
+        glmer Poisson fits only: lambda = exp(beta0) of the null model ``y ~ 1 + <the
+        random terms>`` refitted with the same offset (performance 0.10 / insight 0.19),
+        or exp(beta0 + V0/2) with V0 its random-intercept variance (Nakagawa et al.'s
+        Supplement 2, insight >= 0.20).
 
     Returns
     -------
     pandas.DataFrame
-        One row per grouping factor (index ``group``, lme4's names, e.g. ``school:lea``
+        For a glmer fit, see "Generalized linear mixed models" below. For a linear fit,
+        one row per grouping factor (index ``group``, lme4's names, e.g. ``school:lea``
         for ``(1 | lea/school)``), in lme4's order (most levels first), with columns
 
         ``icc``
@@ -237,6 +264,22 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
 
     Notes
     -----
+    **Generalized linear mixed models** (:func:`mlm.glmer`) have no residual variance of
+    their own: the ICC is taken on the latent scale, as ``performance::icc`` (Nakagawa,
+    Johnson & Schielzeth 2017), with the distribution-specific variance as residual:
+    pi²/3 (logit), 1 (probit), pi²/6 (cloglog) for binomial fits (whatever the number of
+    trials), and ln(1 + 1/lambda) for Poisson fits (see ``approximation`` and
+    ``poisson_lambda``); an observation-level random effect (a factor with one level per
+    row) adds its variance to the residual. The table has one row per grouping factor
+    with ``variance`` (V_g, averaged over rows with random slopes), ``icc`` (V_g / (V_r +
+    residual)) and ``icc_cumulative`` (with the factors it is nested in); ``attrs`` holds
+    performance's ``adjusted`` (V_r / (V_r + residual)) and ``unadjusted`` (V_r / (V_f +
+    V_r + residual)) ICCs, the ``convention`` in words, the ``variances``, ``lambda``
+    (Poisson) and ``notes``; printing the table prints them too. No interval is given for
+    glmer fits. Where performance differs: a singular fit gives NA there (a number here,
+    with a note); performance >= 0.12 divides pi²/3 by the mean number of trials of a
+    ``cbind`` outcome and uses ``poisson_lambda="expected"``.
+
     With random slopes the ICC depends on the covariates. Here, as in performance's
     "adjusted ICC", V_g is the mean over rows of z_i' T_g z_i (Nakagawa, Johnson &
     Schielzeth 2017); Stata evaluates at covariates = 0 (tau00 only), so its numbers
@@ -250,6 +293,13 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
     >>> tab = icc("mathach ~ 1 + (1 | school)", mlm.load_dataset("hsb"))
     >>> tab.loc["school", ["icc", "conf_low", "conf_high", "design_effect", "reliability"]].round(3).to_dict()
     {'icc': 0.18, 'conf_low': 0.147, 'conf_high': 0.22, 'design_effect': 8.919, 'reliability': 0.901}
+
+    A logistic model, on the latent scale:
+
+    >>> fit = mlm.glmer("use ~ age + urban + (1 | district)", mlm.load_dataset("contraception"))
+    >>> tab = icc(fit)
+    >>> float(round(tab.loc["district", "icc"], 3)), round(tab.attrs["unadjusted"], 3)
+    (0.055, 0.054)
     """
     if isinstance(fit_or_formula, str):
         if data is None:
@@ -258,7 +308,7 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
         from mlm.fitting import lmer
         fit = lmer(fit_or_formula, data)
     else:
-        _check_fit(fit_or_formula, "icc()'s first argument")
+        _check_fit(fit_or_formula, "icc()'s first argument", glmm=True)
         if data is not None:
             raise DataError("icc() was given a fitted model and data: data is used only with a "
                             "formula. Drop the data argument (the model's own rows are used).")
@@ -267,6 +317,16 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
     if not isinstance(ci, str) or ci not in ("delta", "bootstrap"):
         raise DataError(f"Unknown ci {ci!r} for icc: use 'delta' (Stata's logit delta method, the "
                         "default) or 'bootstrap' (adds a parametric bootstrap interval).")
+    if _is_glmm(fit):
+        from mlm.toolkit.glmm_variance import glmm_icc
+        if ci != "delta":
+            raise DataError("icc(ci='bootstrap') is not available for glmer fits yet: the latent-scale "
+                            "ICC is given without an interval. Drop ci=.")
+        return glmm_icc(fit, approximation, poisson_lambda)
+    from mlm.toolkit.glmm_variance import check_options
+    check_options(approximation, poisson_lambda)
+    _linear_only("icc()", approximation=(approximation, "lognormal"),
+                 poisson_lambda=(poisson_lambda, "intercept"))
 
     factors = _factor_names(fit)
     V = _factor_variances(fit)
@@ -328,16 +388,19 @@ def icc(fit_or_formula, data=None, *, level=0.95, ci="delta", nsim=1000, seed=No
 
 
 # --- R² --------------------------------------------------------------------------------------
-def r2(fit, baseline=None) -> pd.Series:
+def r2(fit, baseline=None, *, approximation="lognormal", poisson_lambda="intercept") -> pd.Series:
     """Nakagawa's R² and, against a baseline model, explained variance by level.
 
     Parameters
     ----------
-    fit : MixedResult
-        The model.
+    fit : MixedResult or GLMMResult
+        The model (:func:`mlm.lmer` or :func:`mlm.glmer`).
     baseline : MixedResult, optional
         A reference model fitted to the same rows with the same grouping factors,
-        usually the null model ``y ~ 1 + (1 | g)``.
+        usually the null model ``y ~ 1 + (1 | g)``. Linear fits only.
+    approximation, poisson_lambda
+        glmer Poisson fits only: how the distribution-specific variance is taken, as in
+        :func:`mlm.icc`.
 
     Returns
     -------
@@ -377,6 +440,13 @@ def r2(fit, baseline=None) -> pd.Series:
 
     Notes
     -----
+    For a glmer fit (:func:`mlm.glmer`) the R² are taken on the latent scale, as
+    ``performance::r2_nakagawa`` (Nakagawa, Johnson & Schielzeth 2017): sigma2 is replaced
+    by the distribution-specific variance (pi²/3 logit, 1 probit, pi²/6 cloglog;
+    ln(1 + 1/lambda) Poisson) plus the variance of any observation-level random effect;
+    ``attrs`` adds ``distribution_variance``, ``dispersion_variance``, ``lambda``,
+    ``convention`` and ``notes``, and printing the Series prints them.
+
     An uncorrelated ``(x || g)`` term contributes its slope variance, tau11 mean(x²),
     by Johnson's formula; performance 0.10.2 leaves it out (sleepstudy
     ``Reaction ~ Days + (Days || Subject)``: performance prints marginal 0.415, the
@@ -394,7 +464,17 @@ def r2(fit, baseline=None) -> pd.Series:
     >>> r2(m1, baseline=m0).round(3).to_dict()
     {'marginal': 0.077, 'conditional': 0.182, 'prv_level1': 0.054, 'prv_school': 0.446, 'sb_level1': 0.125, 'sb_level2': 0.407}
     """
-    _check_fit(fit, "r2()'s first argument")
+    _check_fit(fit, "r2()'s first argument", glmm=True)
+    from mlm.toolkit.glmm_variance import check_options
+    check_options(approximation, poisson_lambda)
+    if _is_glmm(fit):
+        if baseline is not None:
+            raise DataError("r2(baseline=...) is for linear fits (R&B's and S&B's explained variance "
+                            "by level); a glmer fit has no residual variance to reduce. Drop baseline=.")
+        from mlm.toolkit.glmm_variance import glmm_r2
+        return glmm_r2(fit, approximation, poisson_lambda)
+    _linear_only("r2()", approximation=(approximation, "lognormal"),
+                 poisson_lambda=(poisson_lambda, "intercept"))
     vf = _fixed_variance(fit)
     V = _factor_variances(fit)
     vr = sum(V.values())
