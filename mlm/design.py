@@ -316,13 +316,29 @@ def _patsy_frames(frame: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula):
         elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             memo[col] = as_categorical(s, sorted_levels(s.to_numpy()[kept_rows]))
         elif col in coded:
-            arr = s.to_numpy(dtype=float, copy=True)
-            arr[~keep] = np.nan
-            memo[col] = arr
+            memo[col] = _coded_numbers(s.to_numpy(dtype=float), keep, kept_rows)
         else:
             memo[col] = s.to_numpy()
     memo = pd.DataFrame(memo, columns=list(memo))
     return memo, memo.iloc[kept_rows].reset_index(drop=True)
+
+
+def _coded_numbers(values: np.ndarray, keep: np.ndarray, kept_rows: np.ndarray):
+    """A numeric column written ``C(x)``: its levels are the values in the kept rows.
+
+    Whole numbers become integer levels, so that the dummies are named ``C(x)1`` as R's
+    ``factor(x)1``, not ``C(x)1.0`` (gallery issue: ScotsSec's ``social``); other numbers stay
+    floats. Dropped rows are missing, so a level seen only there is no column.
+    """
+    kept = values[kept_rows]
+    if kept.size and np.all(np.isfinite(kept)) and np.all(kept == np.round(kept)) \
+            and np.all(np.abs(kept) < 2 ** 53):
+        levels = np.unique(kept).astype(np.int64)
+        codes = np.searchsorted(levels, np.where(keep, values, levels[0]).astype(np.int64))
+        return pd.Categorical.from_codes(np.where(keep, codes, -1), categories=levels)
+    arr = values.copy()
+    arr[~keep] = np.nan
+    return arr
 
 
 def _matrices(termlists, memo: pd.DataFrame, kept: pd.DataFrame, env, what: str):

@@ -357,3 +357,18 @@ def test_no_fixed_columns_is_an_mlm_error(sleep, formula):
     # lme4 allows it; the engine needs a column (it ended in scipy's ValueError; issue 11)
     with pytest.raises(mlm.FitError, match=r"has no fixed effects \('0 \+' or '- 1' removed"):
         mlm.lmer(formula, sleep)
+
+
+@pytest.mark.parametrize("formula, names", [
+    # R: names(fixef(lmer(attain ~ factor(social) + (1 | primary), ScotsSec)))
+    #    "(Intercept)" "factor(social)1" "factor(social)20" "factor(social)31"
+    ("attain ~ C(social) + (1 | primary)",
+     ["(Intercept)", "C(social)1", "C(social)20", "C(social)31"]),
+    ("attain ~ C(social, Treatment(reference=20)) + (1 | primary)",
+     ["(Intercept)", "C(social, Treatment(reference=20))0", "C(social, Treatment(reference=20))1",
+      "C(social, Treatment(reference=20))31"]),
+])
+def test_whole_number_codes_name_their_dummies_as_r_does(formula, names):
+    """C() of a column of whole numbers: levels 1, 20, not 1.0, 20.0 (R's factor(x)1)."""
+    d = mlm.load_dataset("scotssec")
+    assert list(mlm.build_design(formula, d).fixed_names) == names

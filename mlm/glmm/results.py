@@ -283,7 +283,23 @@ class GLMMResult(ModelResult):
         return index, eta
 
     def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
-        """New outcomes from the fitted model, lme4's ``simulate()``: see :func:`mlm.simulation.simulate.simulate`.
+        """New outcomes from the fitted model, lme4's ``simulate()``.
+
+        New random effects are drawn for every group, then outcomes at the fitted mean: 0/1,
+        successes out of the trials, proportions or counts, as the formula gave them (see
+        :func:`mlm.simulation.simulate.simulate`).
+
+        Parameters
+        ----------
+        nsim : int, default 1
+            Number of simulated outcome vectors (columns).
+        seed : int or numpy.random.SeedSequence, optional
+            Seed; the same seed gives the same outcomes, serially or in parallel.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per simulation, rows as the fit's.
 
         Examples
         --------
