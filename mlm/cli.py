@@ -28,15 +28,14 @@ import textwrap
 import warnings
 
 from mlm import __version__
-from mlm.toolkit.comparison import RefitWarning, compare
-from mlm.data import _manifest
+from mlm._lazy import LazyModule
 from mlm.errors import FormulaError, MLMError
-from mlm.fitting import lmer
-from mlm.formula import parse_formula
-from mlm.readers import read_data
-from mlm.report.table import table
-from mlm.toolkit.variance import icc
-from mlm import cli_output as out
+
+# What needs pandas, patsy or the engine is imported when a command runs, not when the
+# command starts, so that `mlm --help` answers at once (issue 16).
+out = LazyModule("mlm.cli_output")
+#: Output formats (mlm.cli_output.FORMATS, repeated here so that --help imports nothing).
+FORMATS = ("text", "markdown", "latex", "html", "json")
 
 __all__ = ["main", "build_parser"]
 
@@ -61,7 +60,7 @@ def _add_data(p, formats=True):
     p.add_argument("--ml", action="store_true",
                    help="maximum likelihood instead of REML (lme4's default)")
     if formats:
-        p.add_argument("--format", "-f", choices=out.FORMATS, default="text",
+        p.add_argument("--format", "-f", choices=FORMATS, default="text",
                        help="output format (default: text)")
 
 
@@ -111,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show Python's traceback of an error (for reporting a bug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_fit, _add_icc, _add_compare, _add_explain, _add_datasets):
+        add(sub, common)
+    return parser
 
+
+def _add_fit(sub, common):
     p = _sub(sub, "fit", common, "fit a model and print its summary or a table",
              "Fit a linear mixed model (with --family, a generalised one, as lme4's glmer) and "
              "print it: the lme4-style summary (text), a table of the coefficients and variance "
@@ -136,34 +140,48 @@ def build_parser() -> argparse.ArgumentParser:
                         "residual or normal (z)")
     p.set_defaults(run=_cmd_fit)
 
+
+def _add_icc(sub, common):
     p = _sub(sub, "icc", common, "intraclass correlation of each grouping factor",
              "Intraclass correlations: the share of the variance between groups, with Stata's "
              "interval, design effect and HLM's reliability. Give the null model either as a "
              "formula or as --outcome and --group (which fits OUTCOME ~ 1 + (1 | GROUP)); a "
-             "formula with predictors gives the ICC conditional on them.",
+             "formula with predictors gives the ICC conditional on them. With --family the "
+             "model is fitted by glmer and the ICC is on the latent scale (as performance's "
+             "icc()).",
              ["mlm icc --data hsb --outcome mathach --group school",
               'mlm icc "mathach ~ 1 + (1 | school)" --data hsb',
-              "mlm icc --data chem97 --outcome score --group lea/school"])
+              "mlm icc --data chem97 --outcome score --group lea/school",
+              "mlm icc --data contraception --outcome use --group district --family binomial"])
     p.add_argument("formula", nargs="?", metavar="FORMULA", help="model formula (or use --outcome/--group)")
     p.add_argument("--outcome", help="outcome column of the null model")
     p.add_argument("--group", help="grouping column(s) of the null model: school, or lea/school")
     _add_data(p)
+    _add_family(p)
     p.set_defaults(run=_cmd_icc)
 
+
+def _add_compare(sub, common):
     p = _sub(sub, "compare", common, "likelihood-ratio tests of nested models (lme4's anova)",
              "Fit two or more nested models to the same data and test them against each other, "
-             "as lme4's anova() does: REML fits are refitted with maximum likelihood first.",
+             "as lme4's anova() does: REML fits are refitted with maximum likelihood first "
+             "(with --family the models are glmer fits, maximum likelihood already).",
              ['mlm compare "Reaction ~ Days + (1 | Subject)" "Reaction ~ Days + (Days | Subject)" '
               "--data sleepstudy",
               'mlm compare "mathach ~ ses + (1 | school)" "mathach ~ ses + meanses + (1 | school)" '
-              "--data hsb --names m0,m1"])
+              "--data hsb --names m0,m1",
+              'mlm compare "use ~ age + (1 | district)" "use ~ age + urban + (1 | district)" '
+              "--data contraception --family binomial"])
     p.add_argument("formulas", nargs="*", metavar="FORMULA", help="two or more formulas")
     _add_data(p)
+    _add_family(p)
     p.add_argument("--names", help="comma-separated model names (default model1, model2, ...)")
     p.add_argument("--no-refit", action="store_true",
                    help="compare REML likelihoods (valid only when the fixed parts are the same)")
     p.set_defaults(run=_cmd_compare)
 
+
+def _add_explain(sub, common):
     p = _sub(sub, "explain", common, "the fitted model in words",
              "Fit a model and explain it in plain language (each effect in the outcome's units, "
              "or with --family as odds or rate ratios; the variance components and the ICC in "
@@ -176,13 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_family(p)
     p.set_defaults(run=_cmd_explain)
 
+
+def _add_datasets(sub, common):
     p = _sub(sub, "datasets", common, "list the bundled data sets, or describe one",
              "Without NAME: the bundled data sets with their sizes and grouping. With NAME: "
              "that data set's description, variables, source and citation.",
              ["mlm datasets", "mlm datasets hsb"])
     p.add_argument("name", nargs="?", metavar="NAME", help="a bundled data set")
     p.set_defaults(run=_cmd_datasets)
-    return parser
 
 
 # --------------------------------------------------------------------------- commands
@@ -193,12 +212,16 @@ class _Usage(MLMError):
 def _need_data(args):
     if not args.data:
         raise _Usage(f"--data is required: {_DATA_HELP}.")
+    from mlm.readers import read_data
+
     return read_data(args.data)
 
 
 def _need_formula(formula, args, command="fit"):
     if formula:
         return formula
+    from mlm.data import _manifest
+
     data = args.data or "FILE"
     groups = list((_manifest().get(str(data).lower()) or {}).get("groups", {}) or ["g"])
     raise _Usage(f'no model formula given. Write one before --data, in quotes, e.g. mlm {command} '
@@ -211,6 +234,8 @@ def _outcome_codes(formula: str, data):
     labelled = data.attrs.get("value_labels") or {}
     if not labelled:
         return data
+    from mlm.formula import parse_formula
+
     response = parse_formula(formula).response
     for column, mapping in labelled.items():
         if column in data.columns and re.search(rf"(?<![\w.]){re.escape(column)}(?![\w.])", response):
@@ -222,6 +247,13 @@ def _outcome_codes(formula: str, data):
             warnings.warn(f"The outcome {column!r} has value labels; it is fitted on their numeric "
                           f"codes ({shown}{more}).", stacklevel=2)
     return data
+
+
+def lmer(*args, **kwargs):
+    """:func:`mlm.lmer`, imported at the first fit."""
+    from mlm.fitting import lmer as fit
+
+    return fit(*args, **kwargs)
 
 
 def _fit(formula, data, args):
@@ -253,6 +285,8 @@ def _cmd_fit(args) -> str:
     if args.format == "json":
         return out.to_json(out.fit_json(fit, args.data))
     # The journal table of mlm.table (issue 13 item 2), one column for this model.
+    from mlm.report.table import table
+
     tab = table(fit, se="ci" if args.ci else "parentheses", stars=args.stars)
     return {"markdown": tab.to_markdown, "latex": tab.to_latex, "html": tab.to_html}[args.format]()
 
@@ -275,17 +309,28 @@ def _icc_formula(args) -> str:
     return f"{_quote(args.outcome.strip())} ~ 1 + (1 | {group})"
 
 
+def _method(fit) -> str:
+    """'REML' or 'ML' for lmer fits; glmer's 'ML (Laplace approximation)' and the like."""
+    if hasattr(fit, "reml"):
+        return "REML" if fit.reml else "ML"
+    from mlm.glmm.display import method
+    return f"ML, {method(fit)}"
+
+
 def _cmd_icc(args) -> str:
     formula = _icc_formula(args)
     fit = _fit(formula, _need_data(args), args)
+    from mlm.toolkit.variance import icc
+
     tab = icc(fit)
     if args.format == "json":
-        attrs = {k: out.clean(v) if not isinstance(v, dict) else
+        attrs = {k: out.clean(v) if not isinstance(v, (dict, list)) else
+                 [out.clean(b) for b in v] if isinstance(v, list) else
                  {str(a): out.clean(b) for a, b in v.items()} for k, v in tab.attrs.items()}
         return out.to_json({"formula": fit.formula, "data": args.data,
-                            "method": "REML" if fit.reml else "ML", **attrs,
+                            "method": _method(fit), **attrs,
                             "icc": out.records(tab, "group")})
-    title = f"Intraclass correlation, {fit.formula} ({'REML' if fit.reml else 'ML'})"
+    title = f"Intraclass correlation, {fit.formula} ({_method(fit)})"
     notes = [f"Convention: {tab.attrs.get('convention', '')}"]
     if tab.attrs.get("method"):
         notes.insert(0, f"Method: {tab.attrs['method']}.")
@@ -295,9 +340,14 @@ def _cmd_icc(args) -> str:
 def _cmd_compare(args) -> str:
     if len(args.formulas) < 2:
         raise _Usage(f"compare needs two or more formulas; got {len(args.formulas)}.")
+    if args.no_refit and args.family is not None:
+        raise _Usage("--no-refit keeps REML fits as they are; --family models are fitted by "
+                     "maximum likelihood already, so leave it out.")
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     data = _need_data(args)
     fits = [_fit(f, data, args) for f in args.formulas]
+    from mlm.toolkit.comparison import compare
+
     tab = compare(*fits, refit=not args.no_refit, names=names)
     if args.format == "json":
         return out.to_json({"data": args.data, "note": tab.attrs.get("note", ""),
@@ -317,6 +367,8 @@ def _cmd_explain(args) -> str:
 
 
 def _cmd_datasets(args) -> str:
+    from mlm.data import _manifest
+
     manifest = _manifest()
     if not args.name:
         import pandas as pd
@@ -375,6 +427,8 @@ def _one_line(text: str) -> str:
 
 
 def _print_warnings(caught) -> None:
+    from mlm.toolkit.comparison import RefitWarning
+
     seen = set()
     for w in caught:
         if issubclass(w.category, RefitWarning):

@@ -81,14 +81,15 @@ def to_json(obj) -> str:
 def icc_table(tab: pd.DataFrame) -> pd.DataFrame:
     """The ICC table of :func:`mlm.icc` as text cells."""
     level = tab.attrs.get("level", 0.95)
-    out = pd.DataFrame({
-        "ICC": tab["icc"].map(lambda v: _num(v, 3)),
-        f"{level:.0%} CI": [f"[{_num(a, 3)}, {_num(b, 3)}]" for a, b in
-                            zip(tab["conf_low"], tab["conf_high"])],
-        "ICC (cumulative)": tab["icc_cumulative"].map(lambda v: _num(v, 3)),
-        "Design effect": tab["design_effect"].map(lambda v: _num(v, 2)),
-        "Reliability": tab["reliability"].map(lambda v: _num(v, 3)),
-    }, index=list(tab.index))
+    cells = {"ICC": tab["icc"].map(lambda v: _num(v, 3))}
+    if "conf_low" in tab:   # a glmer fit's latent-scale table has no interval
+        cells[f"{level:.0%} CI"] = [f"[{_num(a, 3)}, {_num(b, 3)}]" for a, b in
+                                    zip(tab["conf_low"], tab["conf_high"])]
+    cells["ICC (cumulative)"] = tab["icc_cumulative"].map(lambda v: _num(v, 3))
+    for col, label, d in (("design_effect", "Design effect", 2), ("reliability", "Reliability", 3)):
+        if col in tab:
+            cells[label] = tab[col].map(lambda v, d=d: _num(v, d))
+    out = pd.DataFrame(cells, index=list(tab.index))
     if np.allclose(tab["icc"], tab["icc_cumulative"], equal_nan=True):
         out = out.drop(columns="ICC (cumulative)")
     out.index.name = "Group"

@@ -12,11 +12,6 @@ import mlm
 from mlm.errors import DataError
 
 
-@pytest.fixture(scope="module")
-def hsb():
-    return mlm.load_dataset("hsb")
-
-
 def small():
     return pd.DataFrame({"g": ["a", "a", "a", "b", "b", "c", "c", "c"],
                          "x": [1.0, 2.0, np.nan, 4.0, 8.0, 3.0, 3.0, 6.0],

@@ -18,11 +18,6 @@ from mlm.inference import RobustError
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlm.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def fit(sleep):
     return mlm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
 

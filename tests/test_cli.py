@@ -34,6 +34,10 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 #: lme4's glmer fits (tests/reference/glmer.R, bobyqa and tolPwrss = 1e-10)
 GLMER = json.loads((ROOT / "tests/reference/glmer.json").read_text())
+#: performance::icc of glmer fits (tests/reference/glmm_toolkit.R)
+GLMM_TOOLKIT = json.loads((ROOT / "tests/reference/glmm_toolkit.json").read_text())["cases"]
+#: lme4's anova() of glmer fits (tests/reference/glmm_compare.R)
+GLMM_COMPARE = json.loads((ROOT / "tests/reference/glmm_compare.json").read_text())
 
 
 def run(capsys, argv):
@@ -296,6 +300,40 @@ def test_icc_nested_group(capsys):
         assert rows[g]["icc_cumulative"] == pytest.approx(ref["icc_cumulative"][g], rel=1e-4)
 
 
+@pytest.mark.parametrize("case, extra", [("contra_intercept", []), ("contra_probit", ["--link", "probit"]),
+                                         ("contra_nested", [])])
+def test_icc_family_against_performance(capsys, case, extra):
+    ref = GLMM_TOOLKIT[case]
+    perf = ref["performance"]
+    code, out, err = run(capsys, ["icc", ref["formula"].replace("^", "**"), "--data", ref["data"],
+                                  "--family", ref["family"], *extra, "--format", "json"])
+    assert code == 0 and err == ""
+    dump = json.loads(out)
+    assert dump["scale"] == "latent"
+    # performance::icc(m): Adjusted / Unadjusted. 1e-3 relative: lme4 stops short of our
+    # (higher) optimum on these fits (logLik 6e-5 lower), the rule of tests/test_glmm_variance.py
+    assert dump["adjusted"] == pytest.approx(perf["icc_adjusted"], rel=1e-3)
+    assert dump["unadjusted"] == pytest.approx(perf["icc_unadjusted"], rel=1e-3)
+    if len(dump["icc"]) == 1:   # one factor: its share is the adjusted ICC
+        assert dump["icc"][0]["icc"] == pytest.approx(perf["icc_adjusted"], rel=1e-3)
+    code, out, err = run(capsys, ["icc", ref["formula"].replace("^", "**"), "--data", ref["data"],
+                                  "--family", ref["family"], *extra])
+    assert code == 0 and "(ML, Laplace Approximation)" in out.splitlines()[0]
+    assert "latent" in out.lower() and "Design effect" not in out     # no linear-only columns
+
+
+def test_icc_family_outcome_group(capsys):
+    code, out, err = run(capsys, ["icc", "--data", "contraception", "--outcome", "use", "--group",
+                                  "district", "--family", "binomial", "--format", "json"])
+    assert code == 0 and err == ""
+    dump = json.loads(out)
+    assert dump["formula"] == "use ~ 1 + (1 | district)"
+    fit = mlm.glmer("use ~ 1 + (1 | district)", mlm.load_dataset("contraception"))
+    tau2 = float(fit.varcorr["vcov"].iloc[0])
+    # analytic identity of a null logit model: tau2 / (tau2 + pi^2 / 3)
+    assert dump["icc"][0]["icc"] == pytest.approx(tau2 / (tau2 + np.pi ** 2 / 3), rel=1e-12)
+
+
 # --------------------------------------------------------------------------- compare
 def test_compare_against_lme4_ml_logliks(capsys):
     m0, m1 = "mathach ~ 1 + (1 | school)", EXAMPLE
@@ -320,6 +358,30 @@ def test_compare_against_lme4_ml_logliks(capsys):
     assert max(map(len, lines)) <= 80                                # nothing hidden behind '...'
     code, out, _ = run(capsys, ["compare", m0, m1, "--data", "hsb", "--format", "markdown"])
     assert "| model2 | 6 |" in out and f"| {second['loglik']:.1f} |" in out and "*Data: hsb*" in out
+
+
+@pytest.mark.parametrize("key, data, extra", [("anova_contraception", "contraception", []),
+                                              ("anova_poisson", "cbpp", [])])
+def test_compare_family_against_lme4_anova(capsys, key, data, extra):
+    ref = GLMM_COMPARE[key]
+    formulas = [f.replace("^", "**").replace("incidence / size ~", "I(incidence / size) ~")
+                for f in ref["formulas"]]
+    family = "poisson" if key == "anova_poisson" else "binomial"
+    code, out, err = run(capsys, ["compare", *formulas, "--data", data, "--family", family, *extra,
+                                  "--format", "json"])
+    assert code == 0 and err == ""
+    dump = json.loads(out)
+    assert "no refit is needed" in dump["note"]
+    # anova(m0, m1, ...) of lme4's glmer fits; tolerances as tests/test_glm_comparison.py
+    for row, ll, chisq, df, p in zip(dump["models"], ref["loglik"], ref["chisq"], ref["df"],
+                                     ref["p_value"]):
+        assert row["loglik"] == pytest.approx(ll, abs=2e-3)
+        if chisq is not None:
+            assert row["chisq"] == pytest.approx(chisq, abs=4e-3)
+            assert row["df"] == df
+            assert row["p_value"] == pytest.approx(p, rel=1e-2)
+    code, out, _ = run(capsys, ["compare", *formulas, "--data", data, "--family", family])
+    assert code == 0 and out.splitlines()[:2] == [f"Data: {data}", "Models:"]
 
 
 # --------------------------------------------------------------------------- explain, datasets
@@ -429,6 +491,22 @@ ERRORS = [
     ("agq-two-terms", 1, ["fit", "use ~ urban + (urban | district)", "--data", "contraception",
                           "--family", "binomial", "--nagq", "5"],
      "nagq=5 (adaptive Gauss-Hermite quadrature) needs a single scalar random-effects term"),
+    ("icc-link-without-family", 2, ["icc", "--data", "cbpp", "--outcome", "incidence", "--group", "herd",
+                                    "--link", "log"],
+     "--link is for generalised models: give --family binomial or --family poisson too"),
+    ("icc-nagq-without-family", 2, ["icc", CBPP, "--data", "cbpp", "--nagq", "5"],
+     "--nagq is for generalised models"),
+    ("icc-bad-link", 1, ["icc", CBPP, "--data", "cbpp", "--family", "binomial", "--link", "log"],
+     "Unknown link 'log' for the binomial family"),
+    ("compare-link-without-family", 2, ["compare", CBPP, CBPP, "--data", "cbpp", "--link", "probit"],
+     "--link is for generalised models"),
+    ("compare-no-refit-family", 2, ["compare", CBPP, CBPP, "--data", "cbpp", "--family", "binomial",
+                                    "--no-refit"],
+     "--family models are fitted by maximum likelihood already"),
+    ("compare-agq-two-terms", 1, ["compare", "use ~ urban + (1 | district)",
+                                  "use ~ urban + (urban | district)", "--data", "contraception",
+                                  "--family", "binomial", "--nagq", "5"],
+     "needs a single scalar random-effects term"),
 ]
 
 

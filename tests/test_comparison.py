@@ -15,18 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mlm
 from support import fit
 from mlm.toolkit.comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
 
 REF = json.loads((Path(__file__).parent / "reference" / "toolkit_comparison.json").read_text())
 OLS = REF["ols_vs_mlm"]
 ANOVA = REF["anova"]
-
-
-@pytest.fixture(scope="module")
-def hsb():
-    return mlm.load_dataset("hsb")
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,6 @@ from mlm.errors import DataError, FormulaError, MLMError
 SLEEP_F = "Reaction ~ Days + (Days | Subject)"
 
 
-@pytest.fixture(scope="module")
-def sleep():
-    return mlm.load_dataset("sleepstudy")
-
-
 def _sleep():
     s = mlm.load_dataset("sleepstudy")
     s["Days_f"] = s["Days"].astype(float)

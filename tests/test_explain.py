@@ -59,11 +59,6 @@ def rb(hsb):
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlm.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def exam():
     return mlm.load_dataset("exam")
 

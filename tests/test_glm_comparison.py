@@ -26,25 +26,11 @@ import pytest
 import mlm
 from mlm.toolkit.comparison import ComparisonError
 from mlm.toolkit.glm_comparison import LOGIT_ATTENUATION, GLMComparison
+from support import patsy_formula as _py
 
 REF = json.loads((Path(__file__).parent / "reference" / "glmm_compare.json").read_text())
 GLMER_REF = json.loads((Path(__file__).parent / "reference" / "glmer.json").read_text())
 LL_TOL, CHISQ_TOL, P_REL = 2e-3, 4e-3, 1e-2
-
-
-def _py(formula):
-    """R's formula in mlm's patsy spelling (I(age**2); a proportion on the left wrapped in I())."""
-    return formula.replace("I(age^2)", "I(age**2)").replace("incidence / size ~", "I(incidence / size) ~")
-
-
-@pytest.fixture(scope="module")
-def contraception():
-    return mlm.load_dataset("contraception")
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    return mlm.load_dataset("cbpp")
 
 
 @pytest.fixture(scope="module")

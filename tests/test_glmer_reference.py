@@ -23,14 +23,12 @@ Where the references disagree, the reason is stated beside the case:
 """
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import mlm
-from mlm.glmm.fitting import glmer
+from support import glmer_cases
 
 REF = json.loads((Path(__file__).parent / "reference" / "glmer.json").read_text())
 CASES = [k for k in REF if k != "timing"]
@@ -39,28 +37,7 @@ SE_FROM_GLMMTMB = {"contra_intercept", "contra_nested"}
 SLOW = set()  # none over 10 s today
 
 
-def _data(name):
-    if name == "cbpp":
-        return mlm.load_dataset("cbpp").assign(obs=np.arange(1, 57))  # R: factor(1:56)
-    return mlm.load_dataset(name)
-
-
-def _python_formula(formula):
-    # R's I(age^2) is patsy's I(age**2); a proportion on the left is wrapped in I()
-    return formula.replace("I(age^2)", "I(age**2)").replace("incidence / size ~", "I(incidence / size) ~")
-
-
-_FITS = {}
-
-
-def _fit(case):
-    if case not in _FITS:
-        c = REF[case]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", mlm.ConvergenceWarning)
-            _FITS[case] = glmer(_python_formula(c["formula"]), _data(c["data"]), family=c["family"],
-                                link=c["link"], nagq=c["nagq"], weights=c.get("weights"))
-    return _FITS[case]
+_fit = glmer_cases(REF)
 
 
 def _params():

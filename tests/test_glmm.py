@@ -16,11 +16,6 @@ CBPP_FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
 @pytest.fixture(scope="module")
-def cbpp():
-    return mlm.load_dataset("cbpp")
-
-
-@pytest.fixture(scope="module")
 def cbpp_fit(cbpp):
     return glmer(CBPP_FORMULA, cbpp)
 

@@ -30,16 +30,6 @@ MC_BOUND = 4.0  # Monte Carlo standard errors
 
 
 @pytest.fixture(scope="module")
-def contraception():
-    return mlm.load_dataset("contraception")
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    return mlm.load_dataset("cbpp")
-
-
-@pytest.fixture(scope="module")
 def binary_fit(contraception):
     return mlm.glmer("use ~ age + urban + (1 | district)", contraception)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ import pytest
 import mlm
 from mlm.errors import MLMError
 from mlm.toolkit.glmm_variance import latent_variances
+from support import glmer_cases
 
 HERE = Path(__file__).parent / "reference"
 REF = json.loads((HERE / "glmm_toolkit.json").read_text())["cases"]
@@ -43,31 +43,7 @@ CASES = [k for k, v in REF.items() if isinstance(v, dict) and "formula" in v]
 REL = 1e-4
 
 
-def _data(name):
-    if name == "cbpp":
-        return mlm.load_dataset("cbpp").assign(obs=np.arange(1, 57))  # R: factor(1:56)
-    if name == "counts":
-        d = pd.read_csv(HERE / "glmm_toolkit_counts.csv")
-        return d.assign(obs=np.arange(1, len(d) + 1))
-    return mlm.load_dataset(name)
-
-
-def _python_formula(formula):
-    # R's I(age^2) is patsy's I(age**2); a proportion on the left is wrapped in I()
-    return formula.replace("I(age^2)", "I(age**2)").replace("incidence / size ~", "I(incidence / size) ~")
-
-
-_FITS = {}
-
-
-def _fit(case):
-    if case not in _FITS:
-        c = REF[case]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", mlm.ConvergenceWarning)
-            _FITS[case] = mlm.glmer(_python_formula(c["formula"]), _data(c["data"]), family=c["family"],
-                                    link=c["link"], weights=c.get("weights"))
-    return _FITS[case]
+_fit = glmer_cases(REF)
 
 
 def _tol(case):

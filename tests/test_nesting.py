@@ -12,11 +12,6 @@ from mlm.toolkit.nesting import NestingReport, describe_nesting, levels
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return mlm.load_dataset("hsb")
-
-
-@pytest.fixture(scope="module")
 def hsb_classes(hsb):
     d = hsb.copy()
     # class numbered 1..4 inside every school: the classic reused-id layout

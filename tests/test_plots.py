@@ -51,11 +51,6 @@ def hsb_fit(hsb):
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlm.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def sleep_fit(sleep):
     return fit("Reaction ~ Days + (Days | Subject)", sleep)
 

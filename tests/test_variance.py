@@ -34,16 +34,6 @@ CI_ABS = 1e-3
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return mlm.load_dataset("hsb")
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return mlm.load_dataset("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def m_null(hsb):
     return mlm.lmer("mathach ~ 1 + (1 | school)", hsb)
 

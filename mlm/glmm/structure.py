@@ -24,7 +24,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mlm.errors import FitError
-from mlm.engine.pls import PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, _template, theta_layout
+from mlm.engine.pls import (PLSProblem, _bwd_batched, _chol_batched, _fwd_batched, templates,
+                            theta_layout, theta_lower, theta_start)
 
 __all__ = ["OneFactor", "General", "make_structure"]
 
@@ -44,14 +45,13 @@ class _Layout:
         self.offsets = np.cumsum([0] + [k * G for k, G in zip(self.ks, self.n_levels)])
 
     def templates(self, theta):
-        theta = np.asarray(theta, dtype=float)
-        return [_template(theta[s], k, i) for s, k, i in zip(self.slices, self.ks, self.idx)]
+        return templates(theta, self.slices, self.ks, self.idx)
 
     def theta_start(self):
-        return np.concatenate([[1.0 if i == j else 0.0 for (i, j) in idx] for idx in self.idx])
+        return theta_start(self.idx)
 
     def theta_lower(self):
-        return np.concatenate([[0.0 if i == j else -np.inf for (i, j) in idx] for idx in self.idx])
+        return theta_lower(self.idx)
 
 
 class OneFactor(_Layout):

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.formula import match_term
 from mlm.toolkit.bootstrap import bootstrap

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.engine.pls import single_threaded_blas
 

@@ -196,24 +196,253 @@ def _phrase_zero(part) -> str:
     return f"{part['label']} = 0"
 
 
-# --------------------------------------------------------------------------- sections
-def _sample(fit):
-    sizes = []
-    seen = set()
+# --------------------------------------------------------------------------- shared with explain_glmm
+# The pieces below are the same for linear and generalised fits (explain_glmm imports them);
+# only the wording of an effect's size differs between the two.
+def _blocks_by_factor(fit):
+    """The first random-effects block of each grouping factor, in the formula's order."""
+    seen = {}
     for b in fit.design.blocks:
-        if b.group_name in seen:
-            continue
-        seen.add(b.group_name)
+        seen.setdefault(b.group_name, b)
+    return list(seen.values())
+
+
+def _observations(fit) -> str:
+    """'7185 observations in 160 schools (14 to 67 per school)', missing rows noted."""
+    sizes = []
+    for b in _blocks_by_factor(fit):
         n = np.bincount(b.codes, minlength=b.n_levels)
         each = f"{n.min()}" if n.min() == n.max() else f"{n.min()} to {n.max()}"
         sizes.append(f"{b.n_levels} {_groups(b.group_name)} ({each} per {b.group_name})")
+    dropped = f" ({fit.nobs_dropped} row(s) with missing values left out)" if fit.nobs_dropped else ""
+    return f"{fit.nobs} observations{dropped} in " + " and ".join(sizes)
+
+
+def _intercept_condition(cols) -> str:
+    """' when x = 0, sex = F' for the intercept: every single-part predictor at its zero."""
+    zeros = []
+    for c in cols.values():
+        if len(c.parts) == 1:
+            z = _phrase_zero(c.parts[0])
+            if z not in zeros:
+                zeros.append(z)
+    return " when " + ", ".join(zeros) if zeros else ""
+
+
+def _part_key(part) -> str:
+    return part.get("label") or f"{part['var']}{part.get('category') or ''}"
+
+
+def _moderators_at_zero(cols) -> dict:
+    """Main effects that are also in interactions are conditional on the partners at 0."""
+    partners = {}
+    for c in cols.values():
+        if len(c.parts) > 1:
+            labels = [_part_key(p) for p in c.parts]
+            for i, lab in enumerate(labels):
+                for other in c.parts[:i] + c.parts[i + 1:]:
+                    z = _phrase_zero(other)
+                    partners.setdefault(lab, [])
+                    if z not in partners[lab]:
+                        partners[lab].append(z)
+    return partners
+
+
+def _between_shares(levels_table) -> dict:
+    """Each column's between-group share when there is one grouping factor (else empty)."""
+    within = {}
+    gcols = [c for c in levels_table.columns if c.startswith("between_")]
+    if len(gcols) == 1:
+        within = {n: float(v) for n, v in levels_table[gcols[0]].items()}
+        within["_group"] = gcols[0][len("between_"):]
+    return within
+
+
+def _effect_lines(fit, cols, levels_table, main_effect, interaction):
+    """One sentence per fixed-effect column: ``main_effect(c, row, within, moderated_by)``
+    for a single predictor, ``interaction(c, row)`` for a product of several."""
+    co = fit.coefficients
+    partners = _moderators_at_zero(cols)
+    within = _between_shares(levels_table)
+    lines = []
+    for name, c in cols.items():
+        row = co.loc[name]
+        if len(c.parts) == 1:
+            lines.append(main_effect(c, row, within, partners.get(_part_key(c.parts[0]), [])))
+        else:
+            lines.append(interaction(c, row))
+    return lines
+
+
+def _level1_within(c, within) -> str:
+    """' (a within-school effect: x varies only within schools)' for a level-1 column."""
+    g = within.get("_group")
+    if g and within.get(c.name, 1.0) <= 1e-10:
+        return f" (a within-{g} effect: {c.name} varies only within {_groups(g)})"
+    return ""
+
+
+@dataclass
+class _Roles:
+    """Who is who in a two-way interaction: the focal predictor, its moderator and words."""
+
+    names: list
+    focal: str = None
+    mod: str = None
+    group: str = None
+    kind: str = ""
+    mpart: dict = None
+    one: str = None      # the moderator's 'sex = M' (None for a numeric moderator)
+    zero: str = None
+
+    @property
+    def than(self) -> str:
+        return f"with {self.one} than with {self.zero}" if self.one is not None else f"with higher {self.mod}"
+
+    @property
+    def per(self) -> str:
+        return f"with {self.one}" if self.one is not None else f"per unit of {self.mod}"
+
+    @property
+    def where(self) -> str:
+        return f"in {_groups(self.group)} " if self.group else ""
+
+
+def _roles(fit, c, cross) -> _Roles:
+    """Focal and moderator of an interaction column: the cross-level table's reading, else
+    the first part as focal (a dummy is read as the moderator of a numeric predictor).
+    ``focal`` is None for interactions of three or more parts."""
+    names = [p.get("label") or (f"{p['var']}{p['category']}" if p["kind"] == "dummy" else p["var"])
+             for p in c.parts]
+    hit = cross[cross["term"] == c.name] if len(cross) else cross
+    if len(hit) and ":" not in hit.iloc[0]["level1"] and ":" not in hit.iloc[0]["level2"]:
+        r = _Roles(names, hit.iloc[0]["level1"], hit.iloc[0]["level2"], hit.iloc[0]["factor"],
+                   "cross-level")
+    elif len(names) == 2:
+        r = _Roles(names, names[0], names[1], None, "interaction")
+        if _is_binary_part(fit, c.parts[0], r.focal) and not _is_binary_part(fit, c.parts[1], r.mod):
+            r.focal, r.mod = r.mod, r.focal
+    else:
+        return _Roles(names)
+    r.mpart = dict(zip(names, c.parts)).get(r.mod, {"kind": "numeric", "var": r.mod})
+    r.one, r.zero = _binary_words(fit, r.mpart, r.mod)
+    return r
+
+
+def _direction(b: float, focal_slope: float) -> str:
+    return "stronger" if b * focal_slope > 0 else "weaker" if b != 0 else "unchanged"
+
+
+def _slope_labels(at, r, two, three):
+    """Where the simple slopes are taken, in words; ``two``/``three`` format the values."""
+    if len(at) == 2 and r.one is not None and list(at) == [0.0, 1.0]:
+        return [r.zero, r.one]
+    if len(at) == 2:
+        return [f"{r.mod} = {two(v)}" for v in at]
+    labels = [f"{three(v)} (mean{w})" for v, w in zip(at, (" - 1 SD", "", " + 1 SD"))]
+    labels[0] = f"{r.mod} = " + labels[0]
+    return labels
+
+
+def _simple_slopes_text(fit, c, cols, r, ss, labels, values) -> tuple:
+    """(' (with x = 0)', 'a at A, b at B', ', p = ... for each.' or '.') of simple slopes."""
+    ps = [_p(p) for p in ss["p_value"]]
+    same = len(set(ps)) == 1
+    slopes = ", ".join(f"{v} at {lab}" + ("" if same else f" ({p})")
+                       for lab, v, p in zip(labels, values, ps))
+    same_factor = {n for n, col in cols.items() if len(col.parts) == 1 and r.mpart["kind"] == "dummy"
+                   and col.parts[0]["kind"] == "dummy" and col.parts[0]["var"] == r.mpart["var"]}
+    held = [n for n in _partners(fit, r.focal) if n not in (r.mod, c.name) and n not in same_factor]
+    zero_of = {n: _phrase_zero(col.parts[0]) for n, col in cols.items() if len(col.parts) == 1}
+    held_txt = f" (with {' and '.join(zero_of.get(h, h + ' = 0') for h in held)})" if held else ""
+    return held_txt, slopes, (f", {ps[0]} for each." if same else ".")
+
+
+def _sign_changes(ss) -> bool:
+    return (ss["slope"].min() < 0) != (ss["slope"].max() < 0)
+
+
+def _contextual_contrasts(fit, cols):
+    """(variable, group, L) for each cwc(x, g) with gm(x, g): L picks between - within."""
+    names = list(fit.fixef.index)
+    singles = {(c.parts[0]["kind"], c.parts[0]["var"], c.parts[0].get("group")): n
+               for n, c in cols.items() if len(c.parts) == 1}
+    for (kind, var, g), w in singles.items():
+        if kind != "cwc" or ("gm", var, g) not in singles:
+            continue
+        L = np.zeros(len(names))
+        L[names.index(singles[("gm", var, g)])], L[names.index(w)] = 1.0, -1.0
+        yield var, g, L
+
+
+def _components(fit):
+    """Each random term of varcorr: (factor, correlations, rows of standard deviations)."""
+    vc = fit.varcorr
+    for label in dict.fromkeys(vc["grp"]):
+        if label == "Residual":
+            continue
+        part = vc[vc["grp"] == label]
+        # lme4 labels a second term of the same factor 'Subject.1' (x || Subject)
+        g = label if label in fit.ngroups else re.sub(r"\.\d+$", "", label)
+        corr = {(r["var1"], r["var2"]): float(r["sdcor"]) for _, r in part[part["var2"].notna()].iterrows()}
+        yield g, corr, [r for _, r in part[part["var2"].isna()].iterrows()]
+
+
+def _slope_moderators(cross, x, g):
+    """('beyond what w explains', 'among schools with w = 0, ') for a random slope of x."""
+    mods = cross[(cross["level1"] == x) & (cross["factor"] == g)]["level2"].tolist() \
+        if len(cross) else []
+    among = f"among {_groups(g)} with {' and '.join(m + ' = 0' for m in mods)}, " if mods else ""
+    beyond = (f" beyond what {' and '.join(mods)} explain{'s' if len(mods) == 1 else ''}"
+              if mods else "")
+    return beyond, among
+
+
+def _slope_correlations(g, corr, noun):
+    """'Schools with higher a slopes tend to have lower b slopes (correlation -0.50).'"""
+    return [f"{_cap(_groups(g))} with higher {a} {noun} tend to have {_hl(rho)} {b} {noun} "
+            f"(correlation {rho:.2f})." for (a, b), rho in corr.items()
+            if a != "(Intercept)" and np.isfinite(rho)]
+
+
+def _few_groups(counts, why):
+    """The few-groups warning for each (factor, number of groups) below FEW_GROUPS."""
+    return [f"Few groups: only {n} {g} groups. The variance between them is estimated "
+            f"imprecisely{why(g)}; with fewer than about {FEW_GROUPS} groups, consider {g} as a "
+            "fixed factor instead." for g, n in counts if n < FEW_GROUPS]
+
+
+SINGULAR = ("Singular fit: a variance is estimated as zero or a correlation as +-1. The data "
+            "cannot tell that part of the random effects apart from nothing; read those "
+            "components as 'not detectably different from zero' and consider a simpler random "
+            "part. The fixed effects can still be used.")
+
+
+def _fit_state(fit, remedies: str) -> list:
+    """The singular-fit and no-convergence warnings; ``remedies`` for the latter."""
+    out = [SINGULAR] if fit.singular else []
+    if not fit.converged:
+        out.append("Not converged: the optimizer stopped before the best estimates, so every "
+                   f"number above is uncertain. {remedies}, and refit.")
+    return out
+
+
+def _sections(sample, fixed, random, warnings) -> "Explanation":
+    sections = [("", tuple(sample)), ("Fixed effects", tuple(fixed)),
+                ("Random effects", tuple(random))]
+    if warnings:
+        sections.append(("Warnings", tuple(warnings)))
+    return Explanation(tuple(sections))
+
+
+# --------------------------------------------------------------------------- sections
+def _sample(fit):
     y = fit.design.formula.response
     from mlm.inference.ddf import DDF_METHODS
     how = ("Wald z-tests" if fit.ddf == "normal" else "t-tests with residual df"
            if fit.ddf == "residual" else f"t-tests ({DDF_METHODS[fit.ddf].replace(' method', ' df')})")
-    dropped = f" ({fit.nobs_dropped} row(s) with missing values left out)" if fit.nobs_dropped else ""
-    return [f"A linear mixed model of {y} ({'REML' if fit.reml else 'ML'}) on {fit.nobs} "
-            f"observations{dropped} in " + " and ".join(sizes) + ". "
+    return [f"A linear mixed model of {y} ({'REML' if fit.reml else 'ML'}) on "
+            f"{_observations(fit)}. "
             f"Effects are expected differences in {y}, controlling for the other predictors, "
             f"with 95% confidence intervals (CI) and {how}; significant: p < 0.05."]
 
@@ -222,13 +451,7 @@ def _intercept(fit, cols, co, d, y):
     if "(Intercept)" not in co.index:
         return []
     row = co.loc["(Intercept)"]
-    zeros = []
-    for c in cols.values():
-        if len(c.parts) == 1:
-            z = _phrase_zero(c.parts[0])
-            if z not in zeros:
-                zeros.append(z)
-    cond = " when " + ", ".join(zeros) if zeros else ""
+    cond = _intercept_condition(cols)
     return [f"Intercept: the expected {y} is {_num(row['estimate'], d)}{cond} "
             f"{_test(row, d)}."]
 
@@ -257,10 +480,7 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
         text = (f"{c.name} ({c.level}-level): {_groups(c.level)} whose {c.name} is 1 unit higher "
                 f"have {y} {size}")
     else:
-        text = f"{c.name}: {y} is {size} for each 1 unit higher {c.name}"
-        g = between.get("_group")
-        if g and between.get(c.name, 1.0) <= 1e-10:
-            text += f" (a within-{g} effect: {c.name} varies only within {_groups(g)})"
+        text = f"{c.name}: {y} is {size} for each 1 unit higher {c.name}" + _level1_within(c, between)
     if moderated_by:
         text += " when " + " and ".join(moderated_by)
     return f"{text} {_test(row, d)}."
@@ -269,58 +489,28 @@ def _main_effect(fit, c, row, d, y, between, moderated_by):
 def _interaction(fit, c, row, d, y, cross, cols):
     from mlm.toolkit.interactions import simple_slopes
     b = float(row["estimate"])
-    names = [p.get("label") or (f"{p['var']}{p['category']}" if p["kind"] == "dummy" else p["var"])
-             for p in c.parts]
-    hit = cross[cross["term"] == c.name]
-    if len(hit) and ":" not in hit.iloc[0]["level1"] and ":" not in hit.iloc[0]["level2"]:
-        focal, mod, g = hit.iloc[0]["level1"], hit.iloc[0]["level2"], hit.iloc[0]["factor"]
-        kind = "cross-level"
-    elif len(names) == 2:
-        focal, mod, g, kind = names[0], names[1], None, "interaction"
-        if _is_binary_part(fit, c.parts[0], focal) and not _is_binary_part(fit, c.parts[1], mod):
-            focal, mod = mod, focal     # read a dummy as the moderator of a numeric predictor
-    else:
-        return (f"{c.name} (interaction of {', '.join(names)}): {b:+.{d}f} "
+    r = _roles(fit, c, cross)
+    if r.focal is None:
+        return (f"{c.name} (interaction of {', '.join(r.names)}): {b:+.{d}f} "
                 f"{_test(row, d)}; read it through predictions at chosen values.")
-    fpart = dict(zip(names, c.parts)).get(focal, {"kind": "numeric", "var": focal})
-    effect, noun, label = _effect_words(fit, fpart, focal)
-    if focal not in fit.fixef.index:
-        return f"{c.name} ({kind}): {_num(b, d)} {_test(row, d)}."
-    g10 = float(fit.fixef[focal])
-    where = f"in {_groups(g)} " if g else ""
-    direction = "stronger" if b * g10 > 0 else "weaker" if b != 0 else "unchanged"
-    mpart = dict(zip(names, c.parts)).get(mod, {"kind": "numeric", "var": mod})
-    one, zero = _binary_words(fit, mpart, mod)
-    if one is not None:
-        than, per = f"with {one} than with {zero}", f"with {one}"
-    else:
-        than, per = f"with higher {mod}", f"per unit of {mod}"
-    text = (f"{c.name} ({kind}): {effect} is {direction} {where}{than}, "
-            f"its {noun} {_num(abs(b), d)} {_hl(b)} {per} {_test(row, d)}.")
+    fpart = dict(zip(r.names, c.parts)).get(r.focal, {"kind": "numeric", "var": r.focal})
+    effect, noun, label = _effect_words(fit, fpart, r.focal)
+    if r.focal not in fit.fixef.index:
+        return f"{c.name} ({r.kind}): {_num(b, d)} {_test(row, d)}."
+    direction = _direction(b, float(fit.fixef[r.focal]))
+    text = (f"{c.name} ({r.kind}): {effect} is {direction} {r.where}{r.than}, "
+            f"its {noun} {_num(abs(b), d)} {_hl(b)} {r.per} {_test(row, d)}.")
     try:
-        ss = simple_slopes(fit, focal, mod)
+        ss = simple_slopes(fit, r.focal, r.mod)
     except MLMError:
         return text
-    at = ss.index.to_numpy()
-    if len(at) == 2 and one is not None and list(at) == [0.0, 1.0]:
-        labels = [zero, one]
-    elif len(at) == 2:
-        labels = [f"{mod} = {_num(v, 0 if v == int(v) else d)}" for v in at]
-    else:
-        labels = [f"{_num(v, d)} (mean{w})" for v, w in zip(at, (" - 1 SD", "", " + 1 SD"))]
-        labels[0] = f"{mod} = " + labels[0]
-    ps = [_p(p) for p in ss["p_value"]]
-    same = len(set(ps)) == 1
-    slopes = ", ".join(f"{_num(s, d)} at {lab}" + ("" if same else f" ({p})")
-                       for lab, s, p in zip(labels, ss["slope"], ps))
-    same_factor = {n for n, col in cols.items() if len(col.parts) == 1 and mpart["kind"] == "dummy"
-                   and col.parts[0]["kind"] == "dummy" and col.parts[0]["var"] == mpart["var"]}
-    held = [n for n in _partners(fit, focal) if n not in (mod, c.name) and n not in same_factor]
-    zero_of = {n: _phrase_zero(col.parts[0]) for n, col in cols.items() if len(col.parts) == 1}
-    held_txt = f" (with {' and '.join(zero_of.get(h, h + ' = 0') for h in held)})" if held else ""
-    if (ss["slope"].min() < 0) != (ss["slope"].max() < 0):
+    labels = _slope_labels(ss.index.to_numpy(), r, lambda v: _num(v, 0 if v == int(v) else d),
+                           lambda v: _num(v, d))
+    held_txt, slopes, end = _simple_slopes_text(fit, c, cols, r, ss, labels,
+                                                [_num(v, d) for v in ss["slope"]])
+    if _sign_changes(ss):
         text += f" {_cap(effect)} changes sign over this range."
-    return text + f" {label}{held_txt}: {slopes}" + (f", {ps[0]} for each." if same else ".")
+    return text + f" {label}{held_txt}: {slopes}" + end
 
 
 def _effect_words(fit, part, name):
@@ -362,48 +552,19 @@ def _partners(fit, focal):
 
 
 def _fixed(fit, cols, levels_table, cross, d, y):
-    co = fit.coefficients
-    lines = _intercept(fit, cols, co, d, y)
-    # main effects that are also in interactions are conditional on the partners at 0
-    partners = {}
-    for c in cols.values():
-        if len(c.parts) > 1:
-            labels = [p.get("label") or f"{p['var']}{p.get('category') or ''}" for p in c.parts]
-            for i, lab in enumerate(labels):
-                for p_other in (c.parts[:i] + c.parts[i + 1:]):
-                    z = _phrase_zero(p_other)
-                    partners.setdefault(lab, [])
-                    if z not in partners[lab]:
-                        partners[lab].append(z)
-    within = {}
-    gcols = [c for c in levels_table.columns if c.startswith("between_")]
-    if len(gcols) == 1:
-        within = {n: float(v) for n, v in levels_table[gcols[0]].items()}
-        within["_group"] = gcols[0][len("between_"):]
-    for name, c in cols.items():
-        row = co.loc[name]
-        if len(c.parts) == 1:
-            key = c.parts[0].get("label") or f"{c.parts[0]['var']}{c.parts[0].get('category') or ''}"
-            lines.append(_main_effect(fit, c, row, d, y, within, partners.get(key, [])))
-        else:
-            lines.append(_interaction(fit, c, row, d, y, cross, cols))
-    lines.extend(_contextual(fit, cols, d, y))
-    return lines
+    lines = _intercept(fit, cols, fit.coefficients, d, y)
+    lines += _effect_lines(
+        fit, cols, levels_table,
+        lambda c, row, within, mods: _main_effect(fit, c, row, d, y, within, mods),
+        lambda c, row: _interaction(fit, c, row, d, y, cross, cols))
+    return lines + _contextual(fit, cols, d, y)
 
 
 def _contextual(fit, cols, d, y):
     """cwc(x, g) and gm(x, g) together: contextual effect = between - within (field notes)."""
     from mlm.inference.ddf import contrast_test
     out = []
-    names = list(fit.fixef.index)
-    singles = {(c.parts[0]["kind"], c.parts[0]["var"], c.parts[0].get("group")): n
-               for n, c in cols.items() if len(c.parts) == 1}
-    for (kind, var, g), w in singles.items():
-        if kind != "cwc" or ("gm", var, g) not in singles:
-            continue
-        b = singles[("gm", var, g)]
-        L = np.zeros(len(names))
-        L[names.index(b)], L[names.index(w)] = 1.0, -1.0
+    for var, g, L in _contextual_contrasts(fit, cols):
         t = contrast_test(fit, L)
         est = float(t.estimate[0])
         se = math.sqrt(float(t.vcov[0, 0]))
@@ -424,73 +585,50 @@ def _var(v: float, d: int) -> str:
 def _random(fit, d, y, cross):
     from mlm.toolkit.variance import icc
     lines = []
-    vc = fit.varcorr
-    sigma = fit.sigma
     tab = icc(fit)
-    for label in dict.fromkeys(vc["grp"]):
-        if label == "Residual":
-            continue
-        part = vc[vc["grp"] == label]
-        # lme4 labels a second term of the same factor 'Subject.1' (x || Subject)
-        g = label if label in fit.ngroups else re.sub(r"\.\d+$", "", label)
-        corr = {(r["var1"], r["var2"]): float(r["sdcor"]) for _, r in part[part["var2"].notna()].iterrows()}
-        for _, r in part[part["var2"].isna()].iterrows():
+    for g, corr, rows in _components(fit):
+        for r in rows:
             sd = float(r["sdcor"])
             if r["var1"] == "(Intercept)":
                 share = float(tab.loc[g, "icc"]) if g in tab.index else float("nan")
-                lines.append(f"{_cap(_groups(g))} differ in their average {y}: standard deviation "
-                             f"{_num(sd, d)} between them (variance {_var(sd ** 2, d)}) against "
-                             f"{_num(sigma, d)} within them (variance {_var(sigma ** 2, d)}). ICC: "
-                             f"{100 * share:.1f}% of the variation in {y}"
-                             + (" not explained by the predictors" if len(fit.fixef) > 1 else "")
-                             + f" lies between {_groups(g)}.")
-                continue
-            x = str(r["var1"])
-            fixed = float(fit.fixef[x]) if x in fit.fixef.index else 0.0
-            lo, hi = fixed - 1.96 * sd, fixed + 1.96 * sd
-            mods = cross[(cross["level1"] == x) & (cross["factor"] == g)]["level2"].tolist() \
-                if len(cross) else []
-            among = f"among {_groups(g)} with {' and '.join(m + ' = 0' for m in mods)}, " if mods else ""
-            text = (f"The effect of {x} varies between {_groups(g)}"
-                    + (f" beyond what {' and '.join(mods)} explain{'s' if len(mods) == 1 else ''}"
-                       if mods else "")
-                    + f": standard deviation {_num(sd, d)} (variance {_var(sd ** 2, d)}), so "
-                    f"{among}the middle 95% of slopes lie between {_num(lo, d)} and {_num(hi, d)} "
-                    f"(the fixed slope {_num(fixed, d)} +- 1.96 SD).")
-            rho = corr.get(("(Intercept)", x))
-            if rho is not None and np.isfinite(rho):
-                text += (f" {_cap(_groups(g))} with higher average {y} tend to have {_hl(rho)} "
-                         f"{x} slopes (correlation {rho:.2f}).").replace(" no different ", " unrelated ")
-            lines.append(text)
-        for (a, b), rho in corr.items():
-            if a != "(Intercept)" and np.isfinite(rho):
-                lines.append(f"{_cap(_groups(g))} with higher {a} slopes tend to have {_hl(rho)} {b} "
-                             f"slopes (correlation {rho:.2f}).")
+                lines.append(_intercept_variance(fit, g, sd, share, d, y))
+            else:
+                lines.append(_slope_variance(fit, g, str(r["var1"]), sd, corr, d, y, cross))
+        lines += _slope_correlations(g, corr, "slopes")
     return lines
 
 
+def _intercept_variance(fit, g, sd, share, d, y):
+    sigma = fit.sigma
+    return (f"{_cap(_groups(g))} differ in their average {y}: standard deviation "
+            f"{_num(sd, d)} between them (variance {_var(sd ** 2, d)}) against "
+            f"{_num(sigma, d)} within them (variance {_var(sigma ** 2, d)}). ICC: "
+            f"{100 * share:.1f}% of the variation in {y}"
+            + (" not explained by the predictors" if len(fit.fixef) > 1 else "")
+            + f" lies between {_groups(g)}.")
+
+
+def _slope_variance(fit, g, x, sd, corr, d, y, cross):
+    fixed = float(fit.fixef[x]) if x in fit.fixef.index else 0.0
+    lo, hi = fixed - 1.96 * sd, fixed + 1.96 * sd
+    beyond, among = _slope_moderators(cross, x, g)
+    text = (f"The effect of {x} varies between {_groups(g)}{beyond}"
+            f": standard deviation {_num(sd, d)} (variance {_var(sd ** 2, d)}), so "
+            f"{among}the middle 95% of slopes lie between {_num(lo, d)} and {_num(hi, d)} "
+            f"(the fixed slope {_num(fixed, d)} +- 1.96 SD).")
+    rho = corr.get(("(Intercept)", x))
+    if rho is not None and np.isfinite(rho):
+        text += (f" {_cap(_groups(g))} with higher average {y} tend to have {_hl(rho)} "
+                 f"{x} slopes (correlation {rho:.2f}).").replace(" no different ", " unrelated ")
+    return text
+
+
 def _warnings(fit):
-    out = []
-    seen = set()
-    for b in fit.design.blocks:
-        if b.group_name in seen:
-            continue
-        seen.add(b.group_name)
-        if b.n_levels < FEW_GROUPS:
-            out.append(f"Few groups: only {b.n_levels} {b.group_name} groups. The variance between "
-                       f"them is estimated imprecisely and the tests of {b.group_name}-level "
-                       f"predictors rest on few degrees of freedom; with fewer than about "
-                       f"{FEW_GROUPS} groups, consider {b.group_name} as a fixed factor instead.")
-    if fit.singular:
-        out.append("Singular fit: a variance is estimated as zero or a correlation as +-1. The data "
-                   "cannot tell that part of the random effects apart from nothing; read those "
-                   "components as 'not detectably different from zero' and consider a simpler "
-                   "random part. The fixed effects can still be used.")
-    if not fit.converged:
-        out.append("Not converged: the optimizer stopped before the best estimates, so every "
-                   "number above is uncertain. Rescale predictors with very different ranges or "
-                   "simplify the random part, and refit.")
-    return out
+    counts = [(b.group_name, b.n_levels) for b in _blocks_by_factor(fit)]
+    out = _few_groups(counts, lambda g: f" and the tests of {g}-level predictors rest on few "
+                                        "degrees of freedom")
+    return out + _fit_state(fit, "Rescale predictors with very different ranges or simplify the "
+                                 "random part")
 
 
 def explain(fit) -> Explanation:
@@ -538,10 +676,5 @@ def explain(fit) -> Explanation:
     lev = levels(fit)
     cross = cross_level(fit)
     cols = _columns(fit, lev)
-    sections = [("", tuple(_sample(fit))),
-                ("Fixed effects", tuple(_fixed(fit, cols, lev, cross, d, y))),
-                ("Random effects", tuple(_random(fit, d, y, cross)))]
-    warn = _warnings(fit)
-    if warn:
-        sections.append(("Warnings", tuple(warn)))
-    return Explanation(tuple(sections))
+    return _sections(_sample(fit), _fixed(fit, cols, lev, cross, d, y), _random(fit, d, y, cross),
+                     _warnings(fit))

@@ -32,12 +32,16 @@ import math
 import re
 
 import numpy as np
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.toolkit.glmm_variance import latent_variances
-from mlm.report.explain import (FEW_GROUPS, Explanation, _binary, _binary_words, _cap, _columns,
-                                _groups, _hl, _is_binary_part, _p, _partners, _phrase_zero)
+from mlm.report.explain import (Explanation, _binary, _binary_words, _cap, _columns,
+                                _components, _contextual_contrasts, _direction, _effect_lines,
+                                _few_groups, _fit_state, _groups, _hl, _intercept_condition, _level1_within,
+                                _observations, _p, _roles, _sections, _sign_changes,
+                                _simple_slopes_text, _slope_correlations, _slope_labels,
+                                _slope_moderators)
 
 __all__ = ["explain_glmm", "latent_icc", "median_ratio"]
 
@@ -193,21 +197,12 @@ def _outcome_facts(fit, sc) -> str:
 def _sample(fit, sc):
     from mlm.glmm.display import method
 
-    sizes, seen = [], set()
-    for b in fit.design.blocks:
-        if b.group_name in seen:
-            continue
-        seen.add(b.group_name)
-        n = np.bincount(b.codes, minlength=b.n_levels)
-        each = f"{n.min()}" if n.min() == n.max() else f"{n.min()} to {n.max()}"
-        sizes.append(f"{b.n_levels} {_groups(b.group_name)} ({each} per {b.group_name})")
-    dropped = f" ({fit.nobs_dropped} row(s) with missing values left out)" if fit.nobs_dropped else ""
     factors = list(dict.fromkeys(x.group_name for x in fit.design.blocks))
     groups = " and ".join(_groups(f) for f in factors)
     first = (f"A {_FAMILY[sc.link]} mixed model ({fit.family.name} family, {sc.link} link) of "
              f"{fit.formula.split('~')[0].strip()}, fitted by maximum likelihood "
-             f"({method(fit).replace('Approximation', 'approximation')}), on {fit.nobs} "
-             f"observations{dropped} in " + " and ".join(sizes) + ". " + _outcome_facts(fit, sc))
+             f"({method(fit).replace('Approximation', 'approximation')}), on "
+             f"{_observations(fit)}. " + _outcome_facts(fit, sc))
     if sc.link == "logit":
         how = ("Effects are odds ratios, exp(coefficient): how many times as high the odds of "
                f"{sc.outcome} are (odds = p / (1 - p))")
@@ -237,13 +232,7 @@ def _intercept(fit, cols, co, sc):
         return []
     row = co.loc["(Intercept)"]
     b = float(row["estimate"])
-    zeros = []
-    for c in cols.values():
-        if len(c.parts) == 1:
-            z = _phrase_zero(c.parts[0])
-            if z not in zeros:
-                zeros.append(z)
-    cond = " when " + ", ".join(zeros) if zeros else ""
+    cond = _intercept_condition(cols)
     typical = " and " + " and ".join(
         f"in a {g} with a random effect of 0 (a typical {g})"
         for g in dict.fromkeys(x.group_name for x in fit.design.blocks))
@@ -278,10 +267,7 @@ def _main_effect(fit, c, row, sc, within, moderated_by):
     elif c.level != "1":
         text = f"{c.name} ({c.level}-level): in {_groups(c.level)} whose {c.name} is 1 unit higher, {eff}"
     else:
-        text = f"{c.name}: {eff} for each 1 unit higher {c.name}"
-        g = within.get("_group")
-        if g and within.get(c.name, 1.0) <= 1e-10:
-            text += f" (a within-{g} effect: {c.name} varies only within {_groups(g)})"
+        text = f"{c.name}: {eff} for each 1 unit higher {c.name}" + _level1_within(c, within)
     if moderated_by:
         text += " when " + " and ".join(moderated_by)
     return f"{text} {sc.test(row)}."
@@ -291,76 +277,41 @@ def _interaction(fit, c, row, sc, cross, cols):
     from mlm.toolkit.interactions import simple_slopes
 
     b = float(row["estimate"])
-    names = [p.get("label") or (f"{p['var']}{p['category']}" if p["kind"] == "dummy" else p["var"])
-             for p in c.parts]
-    hit = cross[cross["term"] == c.name] if len(cross) else cross
-    if len(hit) and ":" not in hit.iloc[0]["level1"] and ":" not in hit.iloc[0]["level2"]:
-        focal, mod, g, kind = hit.iloc[0]["level1"], hit.iloc[0]["level2"], hit.iloc[0]["factor"], "cross-level"
-    elif len(names) == 2:
-        focal, mod, g, kind = names[0], names[1], None, "interaction"
-        if _is_binary_part(fit, c.parts[0], focal) and not _is_binary_part(fit, c.parts[1], mod):
-            focal, mod = mod, focal
-    else:
-        return (f"{c.name} (interaction of {', '.join(names)}): {sc.link_name} {_c(b)} "
+    r = _roles(fit, c, cross)
+    if r.focal is None:
+        return (f"{c.name} (interaction of {', '.join(r.names)}): {sc.link_name} {_c(b)} "
                 f"{sc.test(row)}; read it through predictions at chosen values.")
-    if focal not in fit.fixef.index:
-        return f"{c.name} ({kind}): {sc.link_name} {_c(b)} {sc.test(row)}."
-    g10 = float(fit.fixef[focal])
-    where = f"in {_groups(g)} " if g else ""
-    direction = "stronger" if b * g10 > 0 else "weaker" if b != 0 else "unchanged"
-    mpart = dict(zip(names, c.parts)).get(mod, {"kind": "numeric", "var": mod})
-    one, zero = _binary_words(fit, mpart, mod)
-    than, per = (f"with {one} than with {zero}", f"with {one}") if one is not None else \
-        (f"with higher {mod}", f"per unit of {mod}")
+    if r.focal not in fit.fixef.index:
+        return f"{c.name} ({r.kind}): {sc.link_name} {_c(b)} {sc.test(row)}."
+    direction = _direction(b, float(fit.fixef[r.focal]))
     if sc.ratio:
-        size = (f"its {sc.ratio} is multiplied by {_r(math.exp(b))} {per} "
+        size = (f"its {sc.ratio} is multiplied by {_r(math.exp(b))} {r.per} "
                 f"({sc.link_name} {_c(abs(b))} {_hl(b)})")
     else:
-        size = f"its coefficient is {_c(abs(b))} {_hl(b)} {per} on the {sc.link_name} scale"
-    fpart = dict(zip(names, c.parts)).get(focal, {"kind": "numeric", "var": focal})
-    f_one, f_zero = _binary_words(fit, fpart, focal)
+        size = f"its coefficient is {_c(abs(b))} {_hl(b)} {r.per} on the {sc.link_name} scale"
+    fpart = dict(zip(r.names, c.parts)).get(r.focal, {"kind": "numeric", "var": r.focal})
+    f_one, f_zero = _binary_words(fit, fpart, r.focal)
     effect = (f"the effect of {f_one} (against {f_zero.split(' = ')[-1]})" if f_one is not None
-              else f"the effect of {focal}")
-    text = f"{c.name} ({kind}): {effect} is {direction} {where}{than}; {size} {sc.test(row)}."
+              else f"the effect of {r.focal}")
+    text = f"{c.name} ({r.kind}): {effect} is {direction} {r.where}{r.than}; {size} {sc.test(row)}."
     try:
-        ss = simple_slopes(fit, focal, mod)
+        ss = simple_slopes(fit, r.focal, r.mod)
     except MLMError:
         return text
-    at = ss.index.to_numpy()
-    if len(at) == 2 and one is not None and list(at) == [0.0, 1.0]:
-        labels = [zero, one]
-    elif len(at) == 2:
-        labels = [f"{mod} = {v:g}" for v in at]
-    else:
-        labels = [f"{v:.2f} (mean{w})" for v, w in zip(at, (" - 1 SD", "", " + 1 SD"))]
-        labels[0] = f"{mod} = " + labels[0]
-    ps = [_p(p) for p in ss["p_value"]]
-    same = len(set(ps)) == 1
-    vals = [_r(math.exp(s)) if sc.ratio else _c(s) for s in ss["slope"]]
-    slopes = ", ".join(f"{v} at {lab}" + ("" if same else f" ({p})") for lab, v, p in zip(labels, vals, ps))
-    same_factor = {n for n, col in cols.items() if len(col.parts) == 1 and mpart["kind"] == "dummy"
-                   and col.parts[0]["kind"] == "dummy" and col.parts[0]["var"] == mpart["var"]}
-    held = [n for n in _partners(fit, focal) if n not in (mod, c.name) and n not in same_factor]
-    zero_of = {n: _phrase_zero(col.parts[0]) for n, col in cols.items() if len(col.parts) == 1}
-    held_txt = f" (with {' and '.join(zero_of.get(h, h + ' = 0') for h in held)})" if held else ""
-    if (ss["slope"].min() < 0) != (ss["slope"].max() < 0):
-        text += f" The effect of {focal} changes direction over this range."
-    noun = f"{_cap(sc.ratio)}s of {focal}" if sc.ratio else f"Coefficients of {focal} ({sc.link_name})"
-    return text + f" {noun}{held_txt}: {slopes}" + (f", {ps[0]} for each." if same else ".")
+    labels = _slope_labels(ss.index.to_numpy(), r, lambda v: f"{v:g}", lambda v: f"{v:.2f}")
+    vals = [_r(math.exp(v)) if sc.ratio else _c(v) for v in ss["slope"]]
+    held_txt, slopes, end = _simple_slopes_text(fit, c, cols, r, ss, labels, vals)
+    if _sign_changes(ss):
+        text += f" The effect of {r.focal} changes direction over this range."
+    noun = f"{_cap(sc.ratio)}s of {r.focal}" if sc.ratio else f"Coefficients of {r.focal} ({sc.link_name})"
+    return text + f" {noun}{held_txt}: {slopes}" + end
 
 
 def _contextual(fit, cols, sc):
     """cwc(x, g) with gm(x, g): contextual effect = between - within, on the link scale."""
     out = []
-    names = list(fit.fixef.index)
-    singles = {(c.parts[0]["kind"], c.parts[0]["var"], c.parts[0].get("group")): n
-               for n, c in cols.items() if len(c.parts) == 1}
     V = fit.vcov.to_numpy()
-    for (kind, var, g), w in singles.items():
-        if kind != "cwc" or ("gm", var, g) not in singles:
-            continue
-        L = np.zeros(len(names))
-        L[names.index(singles[("gm", var, g)])], L[names.index(w)] = 1.0, -1.0
+    for var, g, L in _contextual_contrasts(fit, cols):
         est = float(L @ fit.fixef.to_numpy())
         se = float(np.sqrt(L @ V @ L))
         q = stats.norm.ppf(0.975)
@@ -374,30 +325,11 @@ def _contextual(fit, cols, sc):
 
 
 def _fixed(fit, cols, levels_table, cross, sc):
-    co = fit.coefficients
-    lines = _intercept(fit, cols, co, sc)
-    partners = {}
-    for c in cols.values():
-        if len(c.parts) > 1:
-            labels = [p.get("label") or f"{p['var']}{p.get('category') or ''}" for p in c.parts]
-            for i, lab in enumerate(labels):
-                for other in c.parts[:i] + c.parts[i + 1:]:
-                    z = _phrase_zero(other)
-                    partners.setdefault(lab, [])
-                    if z not in partners[lab]:
-                        partners[lab].append(z)
-    within = {}
-    gcols = [c for c in levels_table.columns if c.startswith("between_")]
-    if len(gcols) == 1:
-        within = {n: float(v) for n, v in levels_table[gcols[0]].items()}
-        within["_group"] = gcols[0][len("between_"):]
-    for name, c in cols.items():
-        row = co.loc[name]
-        if len(c.parts) == 1:
-            key = c.parts[0].get("label") or f"{c.parts[0]['var']}{c.parts[0].get('category') or ''}"
-            lines.append(_main_effect(fit, c, row, sc, within, partners.get(key, [])))
-        else:
-            lines.append(_interaction(fit, c, row, sc, cross, cols))
+    lines = _intercept(fit, cols, fit.coefficients, sc)
+    lines += _effect_lines(
+        fit, cols, levels_table,
+        lambda c, row, within, mods: _main_effect(fit, c, row, sc, within, mods),
+        lambda c, row: _interaction(fit, c, row, sc, cross, cols))
     return lines + _contextual(fit, cols, sc)
 
 
@@ -430,57 +362,44 @@ def _intercept_words(fit, g, sd, tau2, share, sc, n_fixed):
 
 def _random(fit, cross, sc):
     lines = []
-    vc = fit.varcorr
     shares = latent_icc(fit)
     slopes = any(c != "(Intercept)" for b in fit.design.blocks for c in b.columns)
-    for label in dict.fromkeys(vc["grp"]):
-        part = vc[vc["grp"] == label]
-        g = label if label in fit.ngroups else re.sub(r"\.\d+$", "", label)
-        corr = {(r["var1"], r["var2"]): float(r["sdcor"]) for _, r in part[part["var2"].notna()].iterrows()}
-        for _, r in part[part["var2"].isna()].iterrows():
+    for g, corr, rows in _components(fit):
+        for r in rows:
             sd = float(r["sdcor"])
             if r["var1"] == "(Intercept)":
                 lines.append(_intercept_words(fit, g, sd, float(r["vcov"]), shares.get(g), sc,
                                               len(fit.fixef)))
-                continue
-            x = str(r["var1"])
-            fixed = float(fit.fixef[x]) if x in fit.fixef.index else 0.0
-            lo, hi = fixed - 1.96 * sd, fixed + 1.96 * sd
-            mods = cross[(cross["level1"] == x) & (cross["factor"] == g)]["level2"].tolist() \
-                if len(cross) else []
-            among = f"among {_groups(g)} with {' and '.join(m + ' = 0' for m in mods)}, " if mods else ""
-            rng = (f"the middle 95% of {_groups(g)}' {sc.ratio}s for {x} lie between {_r(math.exp(lo))} "
-                   f"and {_r(math.exp(hi))}" if sc.ratio else
-                   f"the middle 95% of {_groups(g)}' coefficients of {x} lie between {_c(lo)} and {_c(hi)}")
-            text = (f"The effect of {x} varies between {_groups(g)}"
-                    + (f" beyond what {' and '.join(mods)} explain{'s' if len(mods) == 1 else ''}"
-                       if mods else "")
-                    + f": standard deviation {_c(sd)} on the {sc.link_name} scale (variance "
-                    f"{_c(sd ** 2)}), so {among}{rng} (the fixed coefficient {_c(fixed)} +- 1.96 SD).")
-            rho = corr.get(("(Intercept)", x))
-            if rho is not None and np.isfinite(rho):
-                text += (f" {_cap(_groups(g))} with a higher {sc.level_noun} tend to "
-                         f"have {_hl(rho)} {x} coefficients (correlation {rho:.2f}).").replace(
-                             " no different ", " unrelated ")
-            lines.append(text)
-        for (a, b), rho in corr.items():
-            if a != "(Intercept)" and np.isfinite(rho):
-                lines.append(f"{_cap(_groups(g))} with higher {a} coefficients tend to have "
-                             f"{_hl(rho)} {b} coefficients (correlation {rho:.2f}).")
+            else:
+                lines.append(_slope_words(fit, g, str(r["var1"]), sd, corr, sc, cross))
+        lines += _slope_correlations(g, corr, "coefficients")
     if slopes and shares:
         lines.append("With random slopes the latent ICC is that of performance's 'adjusted ICC': the "
                      "random-effect variance averaged over the observations (Johnson 2014).")
     return lines
 
 
+def _slope_words(fit, g, x, sd, corr, sc, cross):
+    fixed = float(fit.fixef[x]) if x in fit.fixef.index else 0.0
+    lo, hi = fixed - 1.96 * sd, fixed + 1.96 * sd
+    beyond, among = _slope_moderators(cross, x, g)
+    rng = (f"the middle 95% of {_groups(g)}' {sc.ratio}s for {x} lie between {_r(math.exp(lo))} "
+           f"and {_r(math.exp(hi))}" if sc.ratio else
+           f"the middle 95% of {_groups(g)}' coefficients of {x} lie between {_c(lo)} and {_c(hi)}")
+    text = (f"The effect of {x} varies between {_groups(g)}{beyond}"
+            f": standard deviation {_c(sd)} on the {sc.link_name} scale (variance "
+            f"{_c(sd ** 2)}), so {among}{rng} (the fixed coefficient {_c(fixed)} +- 1.96 SD).")
+    rho = corr.get(("(Intercept)", x))
+    if rho is not None and np.isfinite(rho):
+        text += (f" {_cap(_groups(g))} with a higher {sc.level_noun} tend to "
+                 f"have {_hl(rho)} {x} coefficients (correlation {rho:.2f}).").replace(
+                     " no different ", " unrelated ")
+    return text
+
+
 def _warnings(fit):
-    out = []
-    for g, n in fit.ngroups.items():
-        if n < FEW_GROUPS:
-            out.append(f"Few groups: only {n} {g} groups. The variance between them is estimated "
-                       f"imprecisely (and the Laplace approximation is least accurate with few, "
-                       f"small groups); with fewer than about {FEW_GROUPS} groups, consider {g} as "
-                       "a fixed factor instead.")
+    out = _few_groups(fit.ngroups.items(), lambda g: " (and the Laplace approximation is least "
+                                                     "accurate with few, small groups)")
     for note in fit.notes:
         if note.startswith("Separation"):
             out.append(note + " The odds ratio of that predictor (and its interval) should not be "
@@ -489,16 +408,8 @@ def _warnings(fit):
         out.append("No standard errors: the curvature of the likelihood could not be computed at "
                    "the estimates (the model is probably over-parameterised), so the intervals and "
                    "tests above are not available.")
-    if fit.singular:
-        out.append("Singular fit: a variance is estimated as zero or a correlation as +-1. The data "
-                   "cannot tell that part of the random effects apart from nothing; read those "
-                   "components as 'not detectably different from zero' and consider a simpler "
-                   "random part. The fixed effects can still be used.")
-    if not fit.converged:
-        out.append("Not converged: the optimizer stopped before the best estimates, so every "
-                   "number above is uncertain. Rescale predictors with very different ranges, "
-                   "simplify the random part, or look for separation, and refit.")
-    return out
+    return out + _fit_state(fit, "Rescale predictors with very different ranges, simplify the "
+                                 "random part, or look for separation")
 
 
 def explain_glmm(fit) -> Explanation:
@@ -536,10 +447,5 @@ def explain_glmm(fit) -> Explanation:
     lev = levels(fit)
     cross = cross_level(fit)
     cols = _columns(fit, lev)
-    sections = [("", tuple(_sample(fit, sc))),
-                ("Fixed effects", tuple(_fixed(fit, cols, lev, cross, sc))),
-                ("Random effects", tuple(_random(fit, cross, sc)))]
-    warn = _warnings(fit)
-    if warn:
-        sections.append(("Warnings", tuple(warn)))
-    return Explanation(tuple(sections))
+    return _sections(_sample(fit, sc), _fixed(fit, cols, lev, cross, sc), _random(fit, cross, sc),
+                     _warnings(fit))

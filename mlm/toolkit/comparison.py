@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.results.linear import require_fit
@@ -128,6 +128,58 @@ def _fmt_p(p):
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
+def _side_by_side(fit, prefix, beta, se):
+    """Single-level and multilevel estimates and SEs by term, with their ratio ``se_ratio``."""
+    co = fit.coefficients
+    table = pd.DataFrame({f"{prefix}_estimate": beta, f"{prefix}_std_error": se,
+                          "mlm_estimate": co["estimate"].to_numpy(),
+                          "mlm_std_error": co["std_error"].to_numpy()},
+                         index=pd.Index(fit.design.fixed_names, name="term"))
+    table["se_ratio"] = table["mlm_std_error"] / table[f"{prefix}_std_error"]
+    return table
+
+
+def _se_sentences(table, factor, group_level, model, understated):
+    """What the SE ratios say: ``understated`` is the sentence for group-level predictors whose
+    multilevel SEs are over 10% larger ({factor}, {parts} filled in); ``model`` names the
+    single-level model ('OLS', 'GLM')."""
+    s = []
+    if group_level:
+        ratios = table.loc[group_level, "se_ratio"]
+        parts = ", ".join(f"{r:.2f} times for {t}" for t, r in ratios.items())
+        if (ratios > 1.1).any():
+            s.append(understated.format(factor=factor, parts=parts))
+        else:
+            s.append(f"The standard errors of the {factor}-level predictors barely change: the "
+                     f"multilevel ones are {parts}.")
+    else:
+        s.append(f"The model has no {factor}-level predictors (none is constant within {factor}), "
+                 f"whose {model} standard errors would be the ones most understated.")
+    level1 = [t for t in table.index if t not in group_level and t != "(Intercept)"]
+    if level1:
+        r = table.loc[level1, "se_ratio"]
+        s.append(f"For predictors that vary within {factor} the ratios are {r.min():.2f} to "
+                 f"{r.max():.2f}." if len(r) > 1 else
+                 f"For the predictor that varies within {factor} ({level1[0]}) the ratio is "
+                 f"{float(r.iloc[0]):.2f}.")
+    return s
+
+
+def _lr_sentence(lr, against, boundary=""):
+    """'The likelihood-ratio test favours the multilevel model over OLS (chibar2(01) = ...).'"""
+    sig = "favours" if lr["p_value"] < 0.05 else "does not favour"
+    return (f"The likelihood-ratio test {sig} the multilevel model over {against} "
+            f"({_lr_result(lr)}"
+            + ("; conservative with several variance parameters" if lr["conservative"] else boundary)
+            + ").")
+
+
+def _lr_result(lr, conservative=""):
+    """'chibar2(01) = 14.01, p < 0.001' (and ``conservative`` appended when it is)."""
+    return (f"{lr['distribution']} = {lr['statistic']:.2f}, p {_fmt_p(lr['p_value'])}"
+            + (conservative if lr["conservative"] else ""))
+
+
 def boundary_lr_test(ll_mixed: float, ll_single: float, k: int) -> dict:
     """LR test of ``k`` variance parameters against the single-level model.
 
@@ -188,8 +240,7 @@ class OLSComparison:
                  self.table.to_string(float_format=lambda v: f"{v:.4f}"), "",
                  f"One-way ANOVA of the OLS residuals by {self.factor}: F({a['df1']}, {a['df2']}) = "
                  f"{a['F']:.3f}, p {_fmt_p(a['p_value'])}",
-                 f"LR test vs. linear model: {lr['distribution']} = {lr['statistic']:.2f}, "
-                 f"p {_fmt_p(lr['p_value'])}" + ("  (conservative)" if lr["conservative"] else ""),
+                 f"LR test vs. linear model: {_lr_result(lr, '  (conservative)')}",
                  f"ICC ({self.factor}): {self.icc:.3f}", "", self.verdict]
         return "\n".join(lines)
 
@@ -200,9 +251,7 @@ class OLSComparison:
                 + "<ul>"
                 + f"<li>ANOVA of OLS residuals by {html.escape(self.factor)}: F({a['df1']}, {a['df2']}) "
                 f"= {a['F']:.3f}, p {html.escape(_fmt_p(a['p_value']))}</li>"
-                + f"<li>LR test vs. linear model: {html.escape(lr['distribution'])} = "
-                f"{lr['statistic']:.2f}, p {html.escape(_fmt_p(lr['p_value']))}"
-                + (" (conservative)" if lr["conservative"] else "") + "</li>"
+                + f"<li>LR test vs. linear model: {html.escape(_lr_result(lr, ' (conservative)'))}</li>"
                 + f"<li>ICC: {self.icc:.3f}</li></ul>"
                 + f"<p>{html.escape(self.verdict)}</p>")
 
@@ -257,12 +306,7 @@ def compare_ols(fit):
         return compare_glm(fit)
     d = fit.design
     beta, se, resid, ll_ols = _ols(d.y, d.X)
-    co = fit.coefficients
-    table = pd.DataFrame({"ols_estimate": beta, "ols_std_error": se,
-                          "mlm_estimate": co["estimate"].to_numpy(),
-                          "mlm_std_error": co["std_error"].to_numpy()},
-                         index=pd.Index(d.fixed_names, name="term"))
-    table["se_ratio"] = table["mlm_std_error"] / table["ols_std_error"]
+    table = _side_by_side(fit, "ols", beta, se)
 
     i, block = _first_intercept_block(d)
     block = block if block is not None else d.blocks[0]
@@ -280,27 +324,10 @@ def compare_ols(fit):
 
 
 def _verdict(table, anova, lr, icc, factor, group_level):
-    s = []
-    if group_level:
-        ratios = table.loc[group_level, "se_ratio"]
-        parts = ", ".join(f"{r:.2f} times for {t}" for t, r in ratios.items())
-        if (ratios > 1.1).any():
-            s.append(f"OLS understates the standard errors of the {factor}-level predictors: the "
-                     f"multilevel standard errors are larger ({parts}), so OLS "
-                     f"p-values for them are too small and their intervals too narrow.")
-        else:
-            s.append(f"The standard errors of the {factor}-level predictors barely change: the "
-                     f"multilevel ones are {parts}.")
-    else:
-        s.append(f"The model has no {factor}-level predictors (none is constant within {factor}), "
-                 "whose OLS standard errors would be the ones most understated.")
-    level1 = [t for t in table.index if t not in group_level and t != "(Intercept)"]
-    if level1:
-        r = table.loc[level1, "se_ratio"]
-        s.append(f"For predictors that vary within {factor} the ratios are {r.min():.2f} to "
-                 f"{r.max():.2f}." if len(r) > 1 else
-                 f"For the predictor that varies within {factor} ({level1[0]}) the ratio is "
-                 f"{float(r.iloc[0]):.2f}.")
+    s = _se_sentences(table, factor, group_level, "OLS",
+                      "OLS understates the standard errors of the {factor}-level predictors: the "
+                      "multilevel standard errors are larger ({parts}), so OLS p-values for them "
+                      "are too small and their intervals too narrow.")
     if anova["p_value"] < 0.05:
         s.append(f"The OLS residuals differ between {factor} groups (F({anova['df1']}, {anova['df2']}) "
                  f"= {anova['F']:.2f}, p {_fmt_p(anova['p_value'])}): observations in the same "
@@ -308,11 +335,7 @@ def _verdict(table, anova, lr, icc, factor, group_level):
     else:
         s.append(f"The OLS residuals do not differ detectably between {factor} groups "
                  f"(F({anova['df1']}, {anova['df2']}) = {anova['F']:.2f}, p {_fmt_p(anova['p_value'])}).")
-    sig = "favours" if lr["p_value"] < 0.05 else "does not favour"
-    s.append(f"The likelihood-ratio test {sig} the multilevel model over OLS "
-             f"({lr['distribution']} = {lr['statistic']:.2f}, p {_fmt_p(lr['p_value'])}"
-             + ("; conservative with several variance parameters" if lr["conservative"] else "")
-             + ").")
+    s.append(_lr_sentence(lr, "OLS"))
     if np.isfinite(icc):
         s.append(f"ICC = {icc:.3f}: {100 * icc:.1f}% of the variance left after the predictors "
                  f"lies between {factor} groups, i.e. the residuals of two observations in the same "

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlm.toolkit.comparison import (ComparisonError, _first_intercept_block, _fmt_p,
-                                    _group_level_columns, boundary_lr_test)
+from mlm.toolkit.comparison import (ComparisonError, _first_intercept_block, _group_level_columns,
+                                    _lr_result, _lr_sentence, _se_sentences, _side_by_side,
+                                    boundary_lr_test)
 
 __all__ = ["GLMComparison", "compare_glm"]
 
@@ -80,9 +81,8 @@ class GLMComparison:
             f"Generalized linear mixed model versus the single-level GLM ({self.family}): "
             f"{self.formula}", "",
             self.table.to_string(float_format=lambda v: f"{v:.4f}"), "",
-            f"LR test vs. GLM: {lr['distribution']} = {lr['statistic']:.2f}, "
-            f"p {_fmt_p(lr['p_value'])}" + ("  (conservative)" if lr["conservative"] else "")
-            + f"   [logLik GLMM {lr['mlm_loglik']:.3f}, GLM {lr['glm_loglik']:.3f}]",
+            f"LR test vs. GLM: {_lr_result(lr, '  (conservative)')}"
+            f"   [logLik GLMM {lr['mlm_loglik']:.3f}, GLM {lr['glm_loglik']:.3f}]",
             "", textwrap.fill(self.verdict, width=88)])
 
     def _repr_html_(self) -> str:
@@ -90,9 +90,7 @@ class GLMComparison:
         return (f"<p><b>GLMM versus the single-level GLM</b> ({html.escape(self.family)}): "
                 f"<code>{html.escape(self.formula)}</code></p>"
                 + self.table.to_html(float_format="%.4f")
-                + f"<ul><li>LR test vs. GLM: {html.escape(lr['distribution'])} = "
-                f"{lr['statistic']:.2f}, p {html.escape(_fmt_p(lr['p_value']))}"
-                + (" (conservative)" if lr["conservative"] else "") + "</li></ul>"
+                + f"<ul><li>LR test vs. GLM: {html.escape(_lr_result(lr, ' (conservative)'))}</li></ul>"
                 + f"<p>{html.escape(self.verdict)}</p>")
 
 
@@ -170,13 +168,8 @@ def compare_glm(fit) -> GLMComparison:
     ('chibar2(01)', 14.01)
     """
     beta, se, ll_glm = _glm(fit)
-    co = fit.coefficients
     d = fit.design
-    table = pd.DataFrame({"glm_estimate": beta, "glm_std_error": se,
-                          "mlm_estimate": co["estimate"].to_numpy(),
-                          "mlm_std_error": co["std_error"].to_numpy()},
-                         index=pd.Index(d.fixed_names, name="term"))
-    table["se_ratio"] = table["mlm_std_error"] / table["glm_std_error"]
+    table = _side_by_side(fit, "glm", beta, se)
     i, block = _first_intercept_block(d)
     factor_block = block if block is not None else d.blocks[0]
     lr = boundary_lr_test(float(fit.loglik), ll_glm, int(fit.problem.n_theta))
@@ -195,33 +188,12 @@ def compare_glm(fit) -> GLMComparison:
 
 
 def _verdict(table, lr, factor, group_level, attenuation, family, single_intercept):
-    s = []
-    if group_level:
-        ratios = table.loc[group_level, "se_ratio"]
-        parts = ", ".join(f"{r:.2f} times for {t}" for t, r in ratios.items())
-        if (ratios > 1.1).any():
-            s.append(f"The GLM understates the standard errors of the {factor}-level predictors: "
-                     f"the multilevel ones are larger ({parts}), so the GLM's p-values for them "
-                     "are too small and its intervals too narrow.")
-        else:
-            s.append(f"The standard errors of the {factor}-level predictors barely change: the "
-                     f"multilevel ones are {parts}.")
-    else:
-        s.append(f"The model has no {factor}-level predictors (none is constant within {factor}), "
-                 "whose GLM standard errors would be the ones most understated.")
-    level1 = [t for t in table.index if t not in group_level and t != "(Intercept)"]
-    if level1:
-        r = table.loc[level1, "se_ratio"]
-        s.append(f"For predictors that vary within {factor} the ratios are {r.min():.2f} to "
-                 f"{r.max():.2f}." if len(r) > 1 else
-                 f"For the predictor that varies within {factor} ({level1[0]}) the ratio is "
-                 f"{float(r.iloc[0]):.2f}.")
-    sig = "favours" if lr["p_value"] < 0.05 else "does not favour"
-    s.append(f"The likelihood-ratio test {sig} the multilevel model over the GLM "
-             f"({lr['distribution']} = {lr['statistic']:.2f}, p {_fmt_p(lr['p_value'])}"
-             + ("; conservative with several variance parameters" if lr["conservative"] else
-                "; half the chi2(1) tail, because a variance of 0 is on the boundary")
-             + ").")
+    s = _se_sentences(table, factor, group_level, "GLM",
+                      "The GLM understates the standard errors of the {factor}-level predictors: "
+                      "the multilevel ones are larger ({parts}), so the GLM's p-values for them "
+                      "are too small and its intervals too narrow.")
+    s.append(_lr_sentence(lr, "the GLM",
+                          "; half the chi2(1) tail, because a variance of 0 is on the boundary"))
     if np.isfinite(attenuation):
         s.append(f"The multilevel coefficients are conditional on the {factor} (the effect within "
                  f"one {factor}), the GLM's population-averaged: with a {family.link} link and "

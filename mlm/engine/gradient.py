@@ -1,0 +1,146 @@
+"""The exact gradient of lme4's profiled deviance with respect to theta.
+
+With ``V = I + Z Lambda Lambda' Z'`` (the marginal covariance over ``sigma^2``), the
+profiled criteria of Bates et al. (2015, JSS 67(1), sec. 3.4-3.5) are, up to constants,
+
+* ML:   ``log|V| + n log r2``
+* REML: ``log|V| + log|X'V^{-1}X| + (n - p) log r2``
+
+with ``r2 = y'Py`` the penalised residual sum of squares (``P = V^{-1}`` less its
+projection on X for REML; ``Py = r``, the PLS residual). Differentiating with
+``dV = Z (D Lambda' + Lambda D') Z'``, where ``D = dLambda/dtheta_i`` holds the unit
+matrix ``E_ab`` of the template entry ``(a, b)`` at every level of its term, gives
+
+    d dev / d theta_i = 2 tr(Lambda'Z'P~Z D) - 2 c s'D u,      c = m / r2
+
+(``m = n - p`` for REML, ``n`` for ML; ``P~ = V^{-1}`` for ML, ``P`` for REML), with ``u``
+the spherical conditional modes and ``s = Z'r``: the second term is ``dr2`` by the
+envelope theorem, since ``u`` and ``beta`` minimise the penalised sum of squares.
+Without ever forming ``Lambda^{-1}`` (singular on the boundary), ``Lambda'Z'V^{-1} =
+A^{-1} Lambda'Z'`` with ``A = Lambda'Z'Z Lambda + I`` gives
+
+    Lambda'Z'P~Z = Om Lambda'Z'Z - [REML] Y Q X'Z,   Om = A^{-1} + [REML] Y Q Y'
+
+where ``Y = A^{-1} Lambda'Z'X = L^{-T} R_ZX`` and ``Q = (R_X'R_X)^{-1}`` (``Om`` is the
+``u``-block of the inverse of the whole PLS system). Because ``D`` is block-diagonal by
+level, only the diagonal blocks of that product enter:
+
+    d dev / d T_t[a, b] = 2 sum_levels (Phi_l[b, a] - c s_l[a] u_l[b]).
+
+The per-level path evaluates this on the flat arrays of :mod:`mlm.engine.kernels`; the
+dense path on the whole (small) system. The cost is about one more factorisation,
+against ``n_theta`` for forward differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from mlm.engine import kernels as kern
+from mlm.engine.pls import _tri
+
+__all__ = ["gradient_from_factor"]
+
+
+def _q_matrix(LX):
+    """``(R_X'R_X)^{-1} = LX^{-T} LX^{-1}``."""
+    inv = _tri(LX, np.eye(LX.shape[0]), lower=True)
+    return inv.T @ inv
+
+
+def _weight(problem, r2):
+    m = problem.n - problem.p if problem.reml else problem.n
+    return m / r2
+
+
+def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
+    """Gradient for a model whose random effects all belong to one grouping factor.
+
+    Arrays are component-major with levels last (:mod:`mlm.engine.kernels`): ``L1c``
+    (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G).
+    """
+    beta = _tri(LX, cbeta, lower=True, trans=True)
+    u = kern.bwd(L1c, cu1c - beta @ RZX1c)                       # (k, G)
+    k = u.shape[0]
+    b = T1 @ u                                                    # Lambda u, per level
+    Mb = np.einsum("adg,dg->ag", problem.Mc, b)
+    s = problem.Zyc - beta @ problem.ZXc - Mb                     # Z'r per level
+    c = _weight(problem, r2)
+    Linv = kern.inv_lower(L1c)
+    TM = kern.left_t(T1, problem.Mc)                              # T' M_l
+    # sum_l (A_l^{-1} T'M_l), with A_l^{-1} = L_l^{-T} L_l^{-1}
+    LinvTM = np.einsum("mcg,cbg->mbg", Linv, TM)
+    phi = np.einsum("mag,mbg->ab", Linv, LinvTM)
+    if problem.reml:
+        Q = _q_matrix(LX)
+        Y = kern.bwd(L1c, RZX1c)                                  # (k, p, G)
+        YQ = np.matmul(Q, Y)                                      # Q symmetric
+        TMY = np.einsum("cbg,cpg->bpg", TM, Y)                    # (Y_l' T'M_l)' per level
+        phi += YQ.reshape(k, -1) @ TMY.reshape(k, -1).T
+        phi -= YQ.reshape(k, -1) @ problem.ZXc.reshape(k, -1).T
+    Gsum = 2.0 * (phi.T - c * (s @ u.T))
+    return _collect_primary(problem, Gsum)
+
+
+def _collect_primary(problem, Gsum):
+    out = np.empty(problem.n_theta)
+    off = 0
+    for i in problem.primary:
+        for j, (a, b) in enumerate(problem._idx[i]):
+            out[problem._slices[i].start + j] = Gsum[off + a, off + b]
+        off += problem.ks[i]
+    return out
+
+
+def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
+    """Gradient on the whole system factored densely (small q).
+
+    ``Om = A^{-1}`` comes from LAPACK's ``potri`` on the factor; of ``Phi = Om Lambda'Z'Z``
+    only the entries at Lambda's nonzeros are formed, each a row-column product: O(q^2)
+    beyond the inverse instead of a q^3 product.
+    """
+    beta = _tri(LX, cbeta, lower=True, trans=True)
+    u = _tri(L, cu - RZX @ beta, lower=True, trans=True)
+    diag = lam.ndim == 1
+    b = lam * u if diag else lam @ u
+    s = problem.Zty - problem.ZtX @ beta - problem.ZtZ @ b
+    c = _weight(problem, r2)
+    Om = _sym_inverse(L)
+    lzz = lam[:, None] * problem.ZtZ if diag else lam.T @ problem.ZtZ
+    rows, cols = problem._lam_rows, problem._lam_cols
+    if problem.reml:
+        Q = _q_matrix(LX)
+        Y = _tri(L, RZX, lower=True, trans=True)
+        YQ = Y @ Q
+        Om += YQ @ Y.T
+        phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows]) - np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
+    else:
+        phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows])
+    G = 2.0 * (phi - c * s[rows] * u[cols])
+    return np.bincount(problem._lam_src, weights=G, minlength=problem.n_theta)
+
+
+def _sym_inverse(L):
+    """``(L L')^{-1}`` from the Cholesky factor (LAPACK potri), both triangles filled."""
+    inv, info = sla.lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular factor")
+    low = np.tril(inv, -1)
+    return np.tril(inv) + low.T
+
+
+def gradient_from_factor(problem, parts):
+    """The gradient at the theta ``parts`` (``PLSProblem._factor``'s output) was made at,
+    or None when this layout has no analytic gradient (the caller then differences)."""
+    Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = parts
+    if extra == "dense":
+        return dense_gradient(problem, Ts, L1, RZX1, cu1, LX, cbeta, r2)
+    if extra is None:
+        return primary_gradient(problem, T1, kern.from_batch(L1), kern.from_batch(RZX1),
+                                np.ascontiguousarray(cu1.T), LX, cbeta, r2)
+    if problem.rem.gradient_ready:
+        from mlm.engine.gradient_rem import remainder_gradient
+
+        return remainder_gradient(problem, parts)
+    return None
