@@ -1,16 +1,28 @@
-"""Time mlm against statsmodels MixedLM written by hand and against lme4, side by side.
+"""Time mlm beside the compiled peer, lme4 and statsmodels MixedLM, side by side in one run.
 
-Usage (from the repository root, with the package installed)::
+Usage (from the repository root, with the package and its ``bench`` extra installed)::
 
-    python benchmarks/run.py                 # every model, 5 repeats, lme4 if Rscript exists
+    python benchmarks/run.py                 # every model, 5 repeats (InstEval 3), lme4 if Rscript exists
     python benchmarks/run.py --repeats 3 --models hsb_slopes scotssec_crossed
     python benchmarks/run.py --full          # also statsmodels on the 1,000,000-row model (slow)
+    python benchmarks/run.py --save          # also write benchmarks/run_<date>.json
 
-Each (model, tool) pair runs in a fresh subprocess so that its peak memory (maximum
-resident set size) is its own; times are medians over repeats of the full fit (design,
-optimisation, standard errors), excluding reading the data and importing libraries.
+Tools: ``mlm``; ``peer``, the compiled (Rust) lme4-style package ``mixedlm`` from PyPI
+(``pip install mlm[bench]``; left out with a note when it is not installed); lme4 through
+``lme4_bench.R`` (its JSON printed to stdout); statsmodels MixedLM written by hand.
+Each (model, tool) pair runs in a fresh subprocess (one BLAS thread by default, see
+``BLAS_ENV``) so that its peak memory is its own:
+``peak_mib`` is the process's maximum resident set size (imports, data and fit), and
+``fit_traced_mib`` the peak of Python allocations during one further fit, measured with
+tracemalloc (numpy reports its arrays to it) after the timed repeats. Times are medians
+over repeats of the full fit (design, optimisation, standard errors of the fixed
+effects), excluding reading the data and importing libraries. Every fit's
+log-likelihood is recorded and compared with mlm's, so that like is compared with like.
+The bootstrap is 1,000 parametric refits of the HSB null model (one run each).
+
 Data are the bundled sets and simulated sets made here with a fixed seed (written to
-benchmarks/data/, also read by the lme4 script). The table is printed and written to
+benchmarks/data/ for the lme4 script; the Python children simulate them in memory, so a
+CSV reader's buffers do not count in their memory). The table is printed and written to
 benchmarks/results/latest.json. No test depends on these numbers.
 """
 
@@ -48,15 +60,19 @@ MODELS = {
     "sim_nested": ("sim_nested", "y ~ x + (1 | school/classroom)", True,
                    dict(formula="y ~ x", groups="school", re_formula="1",
                         vc_formula={"classroom": "0 + C(classroom)"})),
-    "insteval_crossed": ("insteval", "y ~ service + (1 | s) + (1 | d)", True, None),
     "sim1m_slope": ("sim1m", "y ~ x + (x | g)", True,
                     dict(formula="y ~ x", groups="g", re_formula="~x")),
+    "insteval_crossed": ("insteval", "y ~ service + (1 | s) + (1 | d)", True, None),
     "bootstrap_icc_1000": ("hsb", "mathach ~ 1 + (1 | school)", True, None),
 }
 # lme4_bench.R's names for the same models
 LME4_NAMES = {"hsb_slopes": "hsb_slopes", "chem97_3level": "chem97_3level",
               "scotssec_crossed": "scotssec_crossed", "sim100k_slope": "sim100k_slope",
-              "insteval_crossed": "insteval", "sim_nested": "sim_nested", "bootstrap_icc_1000": "bootmer_icc"}
+              "insteval_crossed": "insteval", "sim_nested": "sim_nested", "sim1m_slope": "sim1m_slope",
+              "bootstrap_icc_1000": "bootmer_icc"}
+#: Models timed once per tool (long, or a loop of refits already).
+ONCE = ("sim1m_slope", "bootstrap_icc_1000")
+PEER = "mixedlm"  # the compiled peer's import name on PyPI
 
 
 def simulate(n_groups: int, per_group: int, seed: int) -> pd.DataFrame:
@@ -82,14 +98,15 @@ def simulate_nested(n_schools: int, classes: int, pupils: int, seed: int) -> pd.
 
 
 def load(name: str) -> pd.DataFrame:
+    """A benchmark data set; simulated ones are made in memory, as in ``ensure_sim``."""
     import mlm
 
     if name == "sim100k":
-        return pd.read_csv(ensure_sim("sim100k", 2_000, 50, 1))
+        return simulate(2_000, 50, 1)
     if name == "sim_nested":
-        return pd.read_csv(ensure_nested())
+        return simulate_nested(2_000, 5, 20, 3)
     if name == "sim1m":
-        return pd.read_csv(ensure_sim("sim1m", 20_000, 50, 2))
+        return simulate(20_000, 50, 2)
     return mlm.load_dataset(name)
 
 
@@ -115,53 +132,101 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _icc(fit) -> float:
+    v = fit.varcorr["vcov"]
+    return float(v.iloc[0] / v.sum())
+
+
+def _fit_once(model: str, tool: str, data: pd.DataFrame, nsim: int = 1000):
+    """One full fit (or the ``nsim`` refits of the bootstrap); returns its log-likelihood."""
+    import mlm
+
+    _, formula, reml, by_hand = MODELS[model]
+    if model == "bootstrap_icc_1000":
+        if tool == "mlm":
+            fit = mlm.lmer(formula, data)
+            mlm.bootstrap(fit, _icc, nsim=nsim, seed=1)
+            return fit.loglik
+        if tool == "peer":
+            import mixedlm
+
+            fit = mixedlm.lmer(formula, data, REML=reml)
+            mixedlm.bootMer(fit, nsim=nsim, seed=1)
+            return float(fit.logLik().value)
+        raise ValueError(tool)
+    if tool == "mlm":
+        fit = mlm.lmer(formula, data, reml=reml)
+        _ = fit.coefficients  # standard errors computed
+        return fit.loglik
+    if tool == "mlm_statsmodels":
+        fit = mlm.lmer(formula, data, reml=reml, engine="statsmodels")
+        _ = fit.coefficients
+        return fit.loglik
+    if tool == "peer":
+        import mixedlm
+
+        fit = mixedlm.lmer(formula, data, REML=reml)
+        _ = fit.vcov()  # standard errors of the fixed effects
+        return float(fit.logLik().value)
+    if tool == "statsmodels":
+        import statsmodels.formula.api as smf
+
+        kw = dict(by_hand)
+        frame = data.assign(one=1) if kw["groups"] == "one" else data
+        res = smf.mixedlm(kw.pop("formula"), frame, **kw).fit(reml=reml)
+        _ = res.bse_fe
+        return float(res.llf)
+    raise ValueError(tool)
+
+
 def child(model: str, tool: str, repeats: int) -> dict:
     """Time one (model, tool) pair in this process; print and return JSON."""
+    import tracemalloc
     import warnings
 
     warnings.simplefilter("ignore")
-    import mlm
+    import mlm  # noqa: F401  (imported before the clock starts, as every library is)
 
-    data_name, formula, reml, by_hand = MODELS[model]
-    data = load(data_name)
+    if tool == "peer":
+        import mixedlm  # noqa: F401
+    data = load(MODELS[model][0])
+    # Models timed once: a warm-up (lazy imports, caches) on a small version of the task,
+    # outside the clock; the others report the median of their repeats.
+    if model == "bootstrap_icc_1000":
+        _fit_once(model, tool, data, nsim=2)
+    elif model == "sim1m_slope":
+        _fit_once(model, tool, data.iloc[:5000])
     before = _maxrss_mib()
     times = []
     for _ in range(repeats):
-        if model == "bootstrap_icc_1000":
-            fit = mlm.lmer(formula, data)
-
-            def icc(f):
-                v = f.varcorr["vcov"]
-                return v.iloc[0] / v.sum()
-
-            t0 = time.perf_counter()
-            mlm.bootstrap(fit, icc, nsim=1000, seed=1)
-            times.append(time.perf_counter() - t0)
-            continue
         t0 = time.perf_counter()
-        if tool == "mlm":
-            fit = mlm.lmer(formula, data, reml=reml)
-            _ = fit.coefficients  # standard errors computed
-        elif tool == "mlm_statsmodels":
-            fit = mlm.lmer(formula, data, reml=reml, engine="statsmodels")
-            _ = fit.coefficients
-        elif tool == "statsmodels":
-            import statsmodels.formula.api as smf
-
-            kw = dict(by_hand)
-            frame = data.assign(one=1) if kw["groups"] == "one" else data
-            res = smf.mixedlm(kw.pop("formula"), frame, **kw).fit(reml=reml)
-            _ = res.bse_fe
+        loglik = _fit_once(model, tool, data)
         times.append(time.perf_counter() - t0)
+    peak = _maxrss_mib()
+    traced = None
+    if model != "bootstrap_icc_1000" and tool in ("mlm", "peer"):
+        tracemalloc.start()
+        _fit_once(model, tool, data)
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     out = {"model": model, "tool": tool, "median_s": float(np.median(times)),
-           "times_s": times, "peak_mib": _maxrss_mib(), "baseline_mib": before}
+           "times_s": times, "loglik": loglik, "peak_mib": peak, "baseline_mib": before,
+           "fit_traced_mib": traced}
     print(json.dumps(out))
     return out
 
 
-def run_child(model, tool, repeats, timeout):
+#: BLAS threads of every Python child. mlm's engine runs BLAS on one thread already; on a
+#: shared 2-core machine OpenBLAS's threads made the peer's ScotsSec fit 30 times slower
+#: (2.96 s against 0.09 s, measured), which would compare thread contention, not methods.
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def run_child(model, tool, repeats, timeout, threads=1):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", model, tool, str(repeats)]
     env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in BLAS_ENV})
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -176,6 +241,7 @@ def run_lme4(timeout) -> dict:
     if not shutil.which("Rscript"):
         return {}
     ensure_sim("sim100k", 2_000, 50, 1)
+    ensure_sim("sim1m", 20_000, 50, 2)
     ensure_nested()
     try:
         proc = subprocess.run(["Rscript", str(HERE / "lme4_bench.R")], capture_output=True, text=True,
@@ -191,52 +257,108 @@ def run_lme4(timeout) -> dict:
     return out
 
 
+def _tools(model: str, full: bool) -> list:
+    tools = ["mlm", "peer"]
+    if MODELS[model][3] is not None and (model != "sim1m_slope" or full):
+        tools.append("statsmodels")
+    return tools
+
+
+def _peer_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(PEER) is not None
+
+
+def _ratio(a, b):
+    return (a / b) if (a and b) else None
+
+
+def summarise(models, rows, lme4: dict) -> list:
+    """One row per model: times, ratios to the peer, peak memory, log-likelihoods."""
+    table = []
+    for model in models:
+        get = {r["tool"]: r for r in rows if r["model"] == model}
+        t = {tool: get.get(tool, {}).get("median_s") for tool in ("mlm", "peer", "statsmodels")}
+        r = lme4.get(LME4_NAMES.get(model, ""))
+        r = r if isinstance(r, (int, float)) else None
+        ll = {tool: get.get(tool, {}).get("loglik") for tool in ("mlm", "peer", "statsmodels")}
+        ll["lme4"] = (lme4.get("loglik") or {}).get(LME4_NAMES.get(model, ""))
+        m_ll = ll["mlm"]
+        table.append({
+            "model": model, "mlm_s": t["mlm"], "peer_s": t["peer"], "lme4_s": r,
+            "statsmodels_s": t["statsmodels"],
+            "mlm_over_peer": _ratio(t["mlm"], t["peer"]), "lme4_over_peer": _ratio(r, t["peer"]),
+            "statsmodels_over_peer": _ratio(t["statsmodels"], t["peer"]),
+            "mlm_peak_mib": get.get("mlm", {}).get("peak_mib"),
+            "peer_peak_mib": get.get("peer", {}).get("peak_mib"),
+            "mlm_fit_traced_mib": get.get("mlm", {}).get("fit_traced_mib"),
+            "peer_fit_traced_mib": get.get("peer", {}).get("fit_traced_mib"),
+            "loglik_mlm": m_ll,
+            **{f"loglik_{k}_minus_mlm": (v - m_ll) if (v is not None and m_ll is not None) else None
+               for k, v in ll.items() if k != "mlm"},
+        })
+    return table
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--full", action="store_true", help="also statsmodels on the 1,000,000-row model")
     parser.add_argument("--no-lme4", action="store_true", help="skip lme4 even if Rscript exists")
+    parser.add_argument("--lme4-json", help="use this lme4_bench.R output instead of running R")
+    parser.add_argument("--save", action="store_true", help="also write benchmarks/run_<date>.json")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per (model, tool) pair")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP/Rayon threads of each Python child (0: libraries' default)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
 
+    peer = _peer_installed()
     rows = []
     for model in args.models:
-        reps = 1 if model in ("sim1m_slope", "bootstrap_icc_1000") else args.repeats
-        tools = ["mlm"]
-        if MODELS[model][3] is not None and (model != "sim1m_slope" or args.full):
-            tools += ["mlm_statsmodels", "statsmodels"]
-        for tool in tools:
-            res = run_child(model, tool, reps, args.timeout)
+        reps = 1 if model in ONCE else min(args.repeats, 3) if model == "insteval_crossed" else args.repeats
+        for tool in _tools(model, args.full):
+            if tool == "peer" and not peer:
+                res = {"model": model, "tool": tool, "median_s": None,
+                       "note": f"{PEER} is not installed (pip install mlm[bench])"}
+            else:
+                res = run_child(model, tool, reps, args.timeout, args.threads)
             rows.append(res)
-            print(f"  {model:<20} {tool:<16} {res.get('median_s')}", file=sys.stderr)
-    lme4 = {} if args.no_lme4 else run_lme4(timeout=1800)
+            print(f"  {model:<20} {tool:<12} {res.get('median_s')}", file=sys.stderr)
+    if args.lme4_json:
+        lme4 = json.loads(Path(args.lme4_json).read_text())
+    else:
+        lme4 = {} if args.no_lme4 else run_lme4(timeout=3600)
 
-    table = []
-    for model in args.models:
-        get = {r["tool"]: r for r in rows if r["model"] == model}
-        m = get.get("mlm", {}).get("median_s")
-        s = get.get("statsmodels", {}).get("median_s")
-        sm_engine = get.get("mlm_statsmodels", {}).get("median_s")
-        r = lme4.get(LME4_NAMES.get(model, ""), None)
-        table.append({"model": model, "mlm_s": m, "mlm_engine_statsmodels_s": sm_engine,
-                      "statsmodels_by_hand_s": s, "lme4_s": r,
-                      "lme4_over_mlm": (r / m) if (r and m) else None,
-                      "statsmodels_over_mlm": (s / m) if (s and m) else None,
-                      "mlm_peak_mib": get.get("mlm", {}).get("peak_mib")})
+    table = summarise(args.models, rows, lme4)
     frame = pd.DataFrame(table).set_index("model")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(frame.to_string(float_format=lambda v: f"{v:.3f}"))
-    RESULTS.mkdir(exist_ok=True)
+    shown = ["mlm_s", "peer_s", "lme4_s", "statsmodels_s", "mlm_over_peer", "lme4_over_peer",
+             "mlm_peak_mib", "peer_peak_mib", "mlm_fit_traced_mib", "loglik_peer_minus_mlm",
+             "loglik_lme4_minus_mlm"]
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(frame[shown].to_string(float_format=lambda v: f"{v:.3g}"))
+    versions = {}
+    for name in ("mlm", PEER, "statsmodels", "numpy", "scipy", "pandas"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:  # noqa: BLE001 - not installed
+            versions[name] = None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     out = {"python": sys.version.split()[0], "machine_cores": os.cpu_count(), "repeats": args.repeats,
-           "lme4": {k: v for k, v in lme4.items() if not isinstance(v, (int, float)) or k in ("R", "lme4")},
-           "lme4_raw": lme4, "rows": rows, "table": table,
+           "threads_per_child": args.threads, "load_average_at_end": load,
+           "versions": versions, "lme4_raw": lme4, "rows": rows, "table": table,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
+    if args.save:
+        (HERE / f"run_{time.strftime('%Y-%m-%d')}.json").write_text(json.dumps(out, indent=2, default=str))
     return 0
 
 

@@ -8,34 +8,57 @@ Stages you can call on their own: :func:`parse_formula` -> :func:`build_design` 
 :func:`fit_design` -> :class:`MixedResult`; :func:`lmer` chains them.
 """
 
-# Stages: formula -> design -> engine -> results (linear and generalised families).
-from mlm.errors import DataError, FitError, FormulaError, MLMError
-from mlm.formula import ParsedFormula, RandomTerm, parse_formula
-from mlm.frames import BinaryOutcomeWarning, DesignWarning, ScaleWarning
-from mlm.design import Design, MissingDataWarning, RandomBlock, build_design
-from mlm.fitting import ConvergenceWarning, fit_design, lmer
-from mlm.results.linear import MixedResult
-from mlm.glmm.fitting import SeparationWarning, glmer
-from mlm.glmm.results import GLMMResult
-from mlm.data import describe_dataset, list_datasets, load_dataset
-# The toolkit, inference, simulation and reporting.
-from mlm.toolkit.bootstrap import BootstrapResult, bootstrap
-from mlm.toolkit.centering import center
-from mlm.toolkit.comparison import ComparisonError, OLSComparison, RefitWarning, compare, compare_ols
-from mlm.toolkit.interactions import (InteractionError, JohnsonNeyman, cross_level, johnson_neyman,
-                                      simple_slopes)
-from mlm.toolkit.nesting import NestingReport, describe_nesting, levels
-from mlm.toolkit.variance import icc, r2
-from mlm.toolkit.overdispersion import OverdispersionTest, check_overdispersion
-from mlm.simulation.power import power
-from mlm.simulation.simulate import simulate_dataset
-from mlm.inference import (BoundaryWarning, RobustError, VarianceTestError, confint, ranova, robust,
-                           variance_tests)
-from mlm.inference.anova import anova
-from mlm.inference.emmeans import marginal_means, pairwise
-from mlm.inference.hypothesis import test
-from mlm.report.table import ComparisonTable, ModelTable, TableError, table
-from mlm.report.plots import plot_groups, plot_ranef, plot_residuals, plot_simple_slopes
+# Every public name and the module that defines it. Nothing is imported until a name is
+# first used (PEP 562's module __getattr__), so that `import mlm` costs next to nothing
+# and `mlm --help` answers at once; the first `mlm.lmer(...)` imports the stages it needs
+# (issue 16). Stages: formula -> design -> engine -> results (linear and generalised
+# families); then the toolkit, inference, simulation and reporting.
+_EXPORTS = {
+    "mlm.errors": ("DataError", "FitError", "FormulaError", "MLMError"),
+    "mlm.formula": ("ParsedFormula", "RandomTerm", "parse_formula"),
+    "mlm.frames": ("BinaryOutcomeWarning", "DesignWarning", "ScaleWarning"),
+    "mlm.design": ("Design", "MissingDataWarning", "RandomBlock", "build_design"),
+    "mlm.fitting": ("ConvergenceWarning", "fit_design", "lmer"),
+    "mlm.results.linear": ("MixedResult",),
+    "mlm.glmm.fitting": ("SeparationWarning", "glmer"),
+    "mlm.glmm.results": ("GLMMResult",),
+    "mlm.data": ("describe_dataset", "list_datasets", "load_dataset"),
+    "mlm.toolkit.bootstrap": ("BootstrapResult", "bootstrap"),
+    "mlm.toolkit.centering": ("center",),
+    "mlm.toolkit.comparison": ("ComparisonError", "OLSComparison", "RefitWarning", "compare",
+                               "compare_ols"),
+    "mlm.toolkit.interactions": ("InteractionError", "JohnsonNeyman", "cross_level",
+                                 "johnson_neyman", "simple_slopes"),
+    "mlm.toolkit.nesting": ("NestingReport", "describe_nesting", "levels"),
+    "mlm.toolkit.variance": ("icc", "r2"),
+    "mlm.toolkit.overdispersion": ("OverdispersionTest", "check_overdispersion"),
+    "mlm.simulation.power": ("power",),
+    "mlm.simulation.simulate": ("simulate_dataset",),
+    "mlm.inference": ("BoundaryWarning", "RobustError", "VarianceTestError", "confint", "ranova",
+                      "robust", "variance_tests"),
+    "mlm.inference.anova": ("anova",),
+    "mlm.inference.emmeans": ("marginal_means", "pairwise"),
+    "mlm.inference.hypothesis": ("test",),
+    "mlm.report.table": ("ComparisonTable", "ModelTable", "TableError", "table"),
+    "mlm.report.plots": ("plot_groups", "plot_ranef", "plot_residuals", "plot_simple_slopes"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __version__ = "0.1.0"
 

@@ -28,15 +28,14 @@ import textwrap
 import warnings
 
 from mlm import __version__
-from mlm.toolkit.comparison import RefitWarning, compare
-from mlm.data import _manifest
+from mlm._lazy import LazyModule
 from mlm.errors import FormulaError, MLMError
-from mlm.fitting import lmer
-from mlm.formula import parse_formula
-from mlm.readers import read_data
-from mlm.report.table import table
-from mlm.toolkit.variance import icc
-from mlm import cli_output as out
+
+# What needs pandas, patsy or the engine is imported when a command runs, not when the
+# command starts, so that `mlm --help` answers at once (issue 16).
+out = LazyModule("mlm.cli_output")
+#: Output formats (mlm.cli_output.FORMATS, repeated here so that --help imports nothing).
+FORMATS = ("text", "markdown", "latex", "html", "json")
 
 __all__ = ["main", "build_parser"]
 
@@ -61,7 +60,7 @@ def _add_data(p, formats=True):
     p.add_argument("--ml", action="store_true",
                    help="maximum likelihood instead of REML (lme4's default)")
     if formats:
-        p.add_argument("--format", "-f", choices=out.FORMATS, default="text",
+        p.add_argument("--format", "-f", choices=FORMATS, default="text",
                        help="output format (default: text)")
 
 
@@ -213,12 +212,16 @@ class _Usage(MLMError):
 def _need_data(args):
     if not args.data:
         raise _Usage(f"--data is required: {_DATA_HELP}.")
+    from mlm.readers import read_data
+
     return read_data(args.data)
 
 
 def _need_formula(formula, args, command="fit"):
     if formula:
         return formula
+    from mlm.data import _manifest
+
     data = args.data or "FILE"
     groups = list((_manifest().get(str(data).lower()) or {}).get("groups", {}) or ["g"])
     raise _Usage(f'no model formula given. Write one before --data, in quotes, e.g. mlm {command} '
@@ -231,6 +234,8 @@ def _outcome_codes(formula: str, data):
     labelled = data.attrs.get("value_labels") or {}
     if not labelled:
         return data
+    from mlm.formula import parse_formula
+
     response = parse_formula(formula).response
     for column, mapping in labelled.items():
         if column in data.columns and re.search(rf"(?<![\w.]){re.escape(column)}(?![\w.])", response):
@@ -242,6 +247,13 @@ def _outcome_codes(formula: str, data):
             warnings.warn(f"The outcome {column!r} has value labels; it is fitted on their numeric "
                           f"codes ({shown}{more}).", stacklevel=2)
     return data
+
+
+def lmer(*args, **kwargs):
+    """:func:`mlm.lmer`, imported at the first fit."""
+    from mlm.fitting import lmer as fit
+
+    return fit(*args, **kwargs)
 
 
 def _fit(formula, data, args):
@@ -273,6 +285,8 @@ def _cmd_fit(args) -> str:
     if args.format == "json":
         return out.to_json(out.fit_json(fit, args.data))
     # The journal table of mlm.table (issue 13 item 2), one column for this model.
+    from mlm.report.table import table
+
     tab = table(fit, se="ci" if args.ci else "parentheses", stars=args.stars)
     return {"markdown": tab.to_markdown, "latex": tab.to_latex, "html": tab.to_html}[args.format]()
 
@@ -306,6 +320,8 @@ def _method(fit) -> str:
 def _cmd_icc(args) -> str:
     formula = _icc_formula(args)
     fit = _fit(formula, _need_data(args), args)
+    from mlm.toolkit.variance import icc
+
     tab = icc(fit)
     if args.format == "json":
         attrs = {k: out.clean(v) if not isinstance(v, (dict, list)) else
@@ -330,6 +346,8 @@ def _cmd_compare(args) -> str:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     data = _need_data(args)
     fits = [_fit(f, data, args) for f in args.formulas]
+    from mlm.toolkit.comparison import compare
+
     tab = compare(*fits, refit=not args.no_refit, names=names)
     if args.format == "json":
         return out.to_json({"data": args.data, "note": tab.attrs.get("note", ""),
@@ -349,6 +367,8 @@ def _cmd_explain(args) -> str:
 
 
 def _cmd_datasets(args) -> str:
+    from mlm.data import _manifest
+
     manifest = _manifest()
     if not args.name:
         import pandas as pd
@@ -407,6 +427,8 @@ def _one_line(text: str) -> str:
 
 
 def _print_warnings(caught) -> None:
+    from mlm.toolkit.comparison import RefitWarning
+
     seen = set()
     for w in caught:
         if issubclass(w.category, RefitWarning):

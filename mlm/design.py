@@ -2,12 +2,20 @@
 
 :func:`build_design` checks the data (type, columns, missing and infinite values,
 grouping factors), drops incomplete rows while counting them, and builds the
-fixed-effects matrix with patsy and one block of columns per random-effects term. The
-result, a frozen :class:`Design`, is everything an engine needs; it is reused for refits
+fixed-effects matrix and one block of columns per random-effects term. The result, a
+frozen :class:`Design`, is everything an engine needs; it is reused for refits
 (bootstrap, simulation) and keeps patsy's design information so that predictions on
 new data are coded the same way.
 
-The caller's DataFrame is never modified: the model's columns are copied first.
+Cost (issue 16): missing values are found with pandas' vectorised checks, once; when
+every factor of the formula is a column name, the matrices are read straight from the
+columns (:mod:`mlm.design_columns`, coded as patsy codes them), and patsy evaluates only
+formulas that need it (transforms, ``C()``, ``I()``, splines). The rows are not copied
+beyond the model matrices: numeric columns of the caller's frame are shared read-only
+(pandas' copy-on-write), and random-effects columns that the fixed-effects matrix
+already holds are a view of it.
+
+The caller's DataFrame is never modified: nothing is ever written into its columns.
 """
 
 from __future__ import annotations
@@ -25,13 +33,19 @@ import scipy.linalg as sla
 from mlm.toolkit.centering import FORMULA_HELPERS
 from mlm.errors import DataError, FormulaError
 from mlm.formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_formula
+from mlm.design_columns import _termlists, build_matrix, column_plan
 from mlm.transforms import TRANSFORMS
 from mlm.frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
-                        model_columns, sorted_levels)
+                        gram_full_rank, model_columns, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
 _NUMPY_FUNCTIONS = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs", "sin", "cos", "tan")
+
+
+#: Build numeric columns and plain factors without patsy's evaluation (mlm.design_columns);
+#: False forces patsy's path (the equivalence tests compare the two).
+DIRECT_COLUMNS = True
 
 
 class MissingDataWarning(UserWarning):
@@ -122,7 +136,8 @@ class Design:
     blocks : tuple of RandomBlock
         One per random-effects term, in formula order.
     frame : pandas.DataFrame
-        Copy of the model variables for the rows used (index = the caller's row labels).
+        The model variables for the rows used (index = the caller's row labels); its
+        numeric columns share memory with the caller's frame when no row was dropped.
     nobs_dropped : int
         Rows dropped because a model variable was missing.
     dropped_index : pandas.Index
@@ -179,9 +194,20 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
+        if pd.api.types.is_integer_dtype(values.dtype) and len(values):
+            # Integer ids over a modest range: a table of the values present, no hashing
+            # and no sort of the rows (a million rows: 8 MB instead of 40 MB, issue 16).
+            arr = values.to_numpy()
+            lo, hi = int(arr.min()), int(arr.max())
+            if hi - lo <= 4 * len(arr):
+                present = np.zeros(hi - lo + 1, dtype=bool)
+                present[arr - lo] = True
+                rank = np.cumsum(present, dtype=np.intp) - 1
+                return rank[arr - lo], pd.Index((np.flatnonzero(present) + lo).astype(arr.dtype))
         if pd.api.types.is_numeric_dtype(values.dtype):
-            uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
-            return codes.astype(np.intp), pd.Index(uniques)
+            # Hash, then sort only the distinct values (np.unique sorts every row).
+            first, uniques = pd.factorize(values.to_numpy(), sort=True)
+            return first.astype(np.intp, copy=False), pd.Index(uniques)
         # Text: hash first, sort only the distinct labels (np.unique sorts every row,
         # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
         first, distinct = pd.factorize(values)
@@ -234,8 +260,12 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
 def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
     for col in frame.columns:
         values = frame[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            arr = values.to_numpy(dtype=float, na_value=np.nan)
+        if pd.api.types.is_float_dtype(values) or (pd.api.types.is_numeric_dtype(values)
+                                                   and not pd.api.types.is_integer_dtype(values)
+                                                   and not pd.api.types.is_bool_dtype(values)):
+            # Integers cannot be infinite; float64 columns are read in place, not copied.
+            arr = values.to_numpy() if values.dtype == np.float64 else values.to_numpy(
+                dtype=float, na_value=np.nan)
             n_inf = int(np.isinf(arr).sum())
             if n_inf:
                 raise DataError(f"Column '{col}' has {n_inf} infinite value(s). "
@@ -353,13 +383,13 @@ def _evaluation_error(what: str, message: str, origin):
 
 
 def _evaluate(formula_rhs: str, memo, kept, env, what: str):
-    termlist = patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist
+    termlist = _termlists(formula_rhs)[1]
     (out,) = _matrices([termlist], memo, kept, env, f"{what} from '{formula_rhs}'")
     return out
 
 
 def _check_rank(X: pd.DataFrame) -> None:
-    if X.shape[1] == 0:
+    if X.shape[1] == 0 or gram_full_rank(X.to_numpy()):
         return
     _, R, piv = sla.qr(X.to_numpy(), mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
@@ -418,23 +448,130 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
     ((180, 2), 18)
     """
     data = _check_frame(data)
-    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(
-        formula, columns=[str(c) for c in data.columns],
-        index_names=[str(n) for n in data.index.names if n is not None])
-    missing_cols = [v for v in parsed.variables if v not in data.columns]
+    columns = tuple(str(c) for c in data.columns)
+    index_names = tuple(str(n) for n in data.index.names if n is not None)
+    if isinstance(formula, ParsedFormula):
+        parsed = formula
+    elif isinstance(formula, str):
+        parsed = _parse(formula, columns, index_names)
+    else:
+        parsed = parse_formula(formula, columns=list(columns), index_names=list(index_names))
+    variables = list(parsed.variables)  # a property that scans the formula: once
+    missing_cols = [v for v in variables if v not in data.columns]
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
                         f"{' ...' if data.shape[1] > 15 else ''}.")
-    everything = model_columns(data, list(parsed.variables))
+    everything = model_columns(data, variables)
     keep, dropped = _drop_missing(everything, parsed)
-    frame = everything.iloc[np.flatnonzero(keep)]
+    # Every row kept (the usual case): the frame is the caller's columns, not a copy.
+    frame = everything if not len(dropped) else everything.iloc[np.flatnonzero(keep)]
     check_columns(frame, parsed)
     _check_values(frame, parsed)
+    slopes = [t for t in parsed.random if not (t.intercept and not t.covariates)]
+    plan = column_plan(frame, parsed.fixed_formula, [t.lhs for t in slopes]) if DIRECT_COLUMNS else None
+    if plan is not None:
+        y, X_df, x_info, x_order, random_cols = _direct_matrices(plan, parsed, slopes, len(frame))
+    else:
+        y, X_df, x_info, x_order, random_cols = _patsy_matrices(everything, keep, parsed, slopes)
+    _check_rank(X_df)
+    check_fixed_matrix(X_df, y, parsed)
+    X = X_df.to_numpy(dtype=float, copy=False)
+    fixed_names = tuple(lme4_name(c) for c in X_df.columns)
+
+    blocks = []
+    n = len(frame)
+    for term in parsed.random:
+        if term in random_cols:
+            Z, z_names, z_info, z_order = random_cols[term]
+        else:
+            # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
+            # of a small model (a few ms per term).
+            Z, z_names, z_info, z_order = np.ones((n, 1)), ("Intercept",), _intercept_info(), (0,)
+        if Z.shape[1] == 0:
+            raise FormulaError(f"The random-effects term {term} has no columns.")
+        z_lme4 = tuple(lme4_name(c) for c in z_names)
+        Z = _share_columns(Z, z_lme4, X, fixed_names)
+        codes, levels = group_codes(frame, term.group)
+        G = len(levels)
+        name = term.group_name
+        if G < 2:
+            raise DataError(f"The grouping factor '{name}' has only one level in the data used: "
+                            "a variance between groups needs at least two groups (and in practice "
+                            "five or more). Check the grouping column, or drop the term.")
+        if G >= n and not observation_level:
+            raise DataError(f"The grouping factor '{name}' has as many levels ({G}) as there are rows: "
+                            "every group holds one observation, so its variance cannot be told apart "
+                            "from the residual variance. Check that you grouped by the right column "
+                            "(a group id, not a row id).")
+        if G * Z.shape[1] >= n and not (observation_level and G * Z.shape[1] <= n):
+            raise DataError(f"The term {term} has {G * Z.shape[1]} random effects for {n} rows: "
+                            "too many to estimate. Drop random slopes or use fewer groups.")
+        blocks.append(RandomBlock(term=term, group_name=name,
+                                  columns=z_lme4,
+                                  Z=Z, codes=codes, levels=levels,
+                                  design_info=z_info, order=z_order))
+        _warn_constant_slopes(blocks[-1])
+
+    return Design(formula=parsed, y=y, X=X, fixed_names=fixed_names, blocks=tuple(blocks),
+                  frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
+                  x_info=x_info, x_order=x_order)
+
+
+def _share_columns(Z: np.ndarray, z_names: tuple, X: np.ndarray, x_names: tuple) -> np.ndarray:
+    """``Z``, or the same columns of ``X`` when ``X`` holds them side by side.
+
+    ``y ~ x + (x | g)`` has the intercept and ``x`` in both matrices: a view of ``X``'s
+    columns (column-major, so a contiguous block) saves a copy of the rows (16 MB at a
+    million rows; issue 16). The values are compared, not only the names.
+    """
+    k = len(z_names)
+    for j in range(len(x_names) - k + 1):
+        if x_names[j:j + k] == z_names:
+            block = X[:, j:j + k]
+            if block.flags.f_contiguous and np.array_equal(block, Z):
+                return block
+    return Z
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(formula: str, columns: tuple, index_names: tuple) -> ParsedFormula:
+    """:func:`mlm.parse_formula`, remembered: refits on the same columns (bootstrap, power,
+    update) parse the same text again, and the result is immutable."""
+    return parse_formula(formula, columns=list(columns), index_names=list(index_names))
+
+
+@functools.lru_cache(maxsize=1)
+def _intercept_info():
+    """patsy's design information of an intercept-only term (for predictions)."""
+    return patsy.dmatrix("1", pd.DataFrame({"_": [0.0]}), return_type="dataframe").design_info
+
+
+def _column_order(info, rhs: str):
+    """R's order of the columns of ``info`` and their names (R's interaction names).
+
+    patsy groups terms by their numeric factors (categorical-only terms first), so
+    ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; R's ``terms()``
+    keeps formula order within each degree (main effects, then two-way interactions,
+    ...), and users compare the two tables line by line.
+
+    Returns, for each output column, its position in patsy's order (to apply to matrices
+    patsy builds later from the same design information), and the output columns' names.
+    """
+    written = _termlists(rhs)[1]
+    rank = {term: i for i, term in enumerate(written)}
+    terms = sorted(info.terms, key=lambda t: (len(t.factors), rank.get(t, len(rank))))
+    order = tuple(j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop))
+    names = _r_interaction_names(info, written, [info.column_names[j] for j in order])
+    return order, names
+
+
+def _patsy_matrices(everything: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula, slopes):
+    """Outcome, fixed and random matrices through patsy (transforms, C(), splines, ...)."""
     env = eval_environment()
     memo, kept = _patsy_frames(everything, keep, parsed)
-    desc = patsy.ModelDesc.from_formula(parsed.fixed_formula)
-    y_df, X_df = _matrices([desc.lhs_termlist, desc.rhs_termlist], memo, kept, env,
+    lhs, rhs = _termlists(parsed.fixed_formula)
+    y_df, X_df = _matrices([lhs, rhs], memo, kept, env,
                            f"fixed effects from '{parsed.fixed_formula}'")
     if y_df.shape[1] != 1:
         raise DataError(f"The outcome '{parsed.response}' is not numeric. A linear mixed model needs "
@@ -448,75 +585,32 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
         raise DataError("The fixed-effects columns have infinite or undefined values after "
                         "transformation (e.g. log of zero). Transform the predictor differently.")
     x_info = X_df.design_info
-    X_df, x_order = _formula_order(X_df, parsed.fixed_formula)
-    _check_rank(X_df)
-    check_fixed_matrix(X_df, y, parsed)
-
-    blocks = []
-    n = len(frame)
-    for term in parsed.random:
-        if term.intercept and not term.covariates:
-            # (1 | g): a column of ones; patsy's parse would cost more than the whole fit
-            # of a small model (a few ms per term).
-            Z_df = pd.DataFrame({"Intercept": np.ones(n)})
-            z_info, z_order = _intercept_info(), (0,)
-        else:
-            Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
-            z_info = Z_df.design_info
-            Z_df, z_order = _formula_order(Z_df, "~ " + term.lhs)
-        if Z_df.shape[1] == 0:
-            raise FormulaError(f"The random-effects term {term} has no columns.")
-        codes, levels = group_codes(frame, term.group)
-        G = len(levels)
-        name = term.group_name
-        if G < 2:
-            raise DataError(f"The grouping factor '{name}' has only one level in the data used: "
-                            "a variance between groups needs at least two groups (and in practice "
-                            "five or more). Check the grouping column, or drop the term.")
-        if G >= n and not observation_level:
-            raise DataError(f"The grouping factor '{name}' has as many levels ({G}) as there are rows: "
-                            "every group holds one observation, so its variance cannot be told apart "
-                            "from the residual variance. Check that you grouped by the right column "
-                            "(a group id, not a row id).")
-        if G * Z_df.shape[1] >= n and not (observation_level and G * Z_df.shape[1] <= n):
-            raise DataError(f"The term {term} has {G * Z_df.shape[1]} random effects for {n} rows: "
-                            "too many to estimate. Drop random slopes or use fewer groups.")
-        blocks.append(RandomBlock(term=term, group_name=name,
-                                  columns=tuple(lme4_name(c) for c in Z_df.columns),
-                                  Z=Z_df.to_numpy(dtype=float), codes=codes, levels=levels,
-                                  design_info=z_info, order=z_order))
-        _warn_constant_slopes(blocks[-1])
-
-    return Design(formula=parsed, y=y, X=X_df.to_numpy(dtype=float),
-                  fixed_names=tuple(lme4_name(c) for c in X_df.columns), blocks=tuple(blocks),
-                  frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
-                  x_info=x_info, x_order=x_order)
+    x_order, names = _column_order(x_info, parsed.fixed_formula)
+    X = np.asfortranarray(X_df.to_numpy(dtype=float)[:, list(x_order)])
+    random_cols = {}
+    for term in slopes:
+        Z_df = _evaluate(term.lhs, memo, kept, env, f"random-effects columns of {term}")
+        z_info = Z_df.design_info
+        z_order, z_names = _column_order(z_info, "~ " + term.lhs)
+        Z = np.asfortranarray(Z_df.to_numpy(dtype=float)[:, list(z_order)])
+        random_cols[term] = (Z, tuple(z_names), z_info, z_order)
+    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
 
 
-@functools.lru_cache(maxsize=1)
-def _intercept_info():
-    """patsy's design information of an intercept-only term (for predictions)."""
-    return patsy.dmatrix("1", pd.DataFrame({"_": [0.0]}), return_type="dataframe").design_info
-
-
-def _formula_order(frame: pd.DataFrame, rhs: str):
-    """Put the columns in R's order: by the order of the term (main effects, then
-    two-way interactions, ...), and within an order as written.
-
-    patsy groups terms by their numeric factors (categorical-only terms first), so
-    ``attain ~ verbal + sex`` would give ``sexF`` before ``verbal``; R's ``terms()``
-    keeps formula order within each degree, and users compare the two tables line by line.
-
-    Returns the reordered frame and, for each of its columns, its position in patsy's
-    order (to apply to matrices patsy builds later from the same design information).
-    """
-    info = frame.design_info
-    written = patsy.ModelDesc.from_formula(rhs).rhs_termlist
-    rank = {term: i for i, term in enumerate(written)}
-    terms = sorted(info.terms, key=lambda t: (len(t.factors), rank.get(t, len(rank))))
-    order = [j for t in terms for j in range(info.term_slices[t].start, info.term_slices[t].stop)]
-    out = frame.iloc[:, order]
-    return out.set_axis(_r_interaction_names(info, written, list(out.columns)), axis=1), tuple(order)
+def _direct_matrices(plan, parsed: ParsedFormula, slopes, n: int):
+    """The same matrices read straight from the columns (:mod:`mlm.design_columns`)."""
+    (resp,) = [f.code for f in plan.lhs_info.factor_infos]
+    y = plan.factors[resp].values
+    x_info = plan.infos[parsed.fixed_formula]
+    x_order, names = _column_order(x_info, parsed.fixed_formula)
+    X = build_matrix(x_info, plan.factors, n, x_order)
+    random_cols = {}
+    for term in slopes:
+        z_info = plan.infos[term.lhs]
+        z_order, z_names = _column_order(z_info, "~ " + term.lhs)
+        random_cols[term] = (build_matrix(z_info, plan.factors, n, z_order), tuple(z_names),
+                             z_info, z_order)
+    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
 
 
 def _r_interaction_names(info, written, columns):

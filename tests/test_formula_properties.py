@@ -203,7 +203,10 @@ def check_lmer(formula: str) -> None:
     raw = [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)]
     assert not raw, raw
     if fit is not None:
-        assert evaluated, "the spy saw no evaluation: it is not where patsy evaluates"
+        # Formulas whose factors are all bare column names are read straight from the
+        # columns (mlm.design_columns, issue 16): nothing is evaluated, safe by construction.
+        direct = all(code.isidentifier() for code in factor_codes(fit.design.formula))
+        assert evaluated or direct, "the spy saw no evaluation: it is not where patsy evaluates"
         assert np.all(np.isfinite(fit.fixef.to_numpy()))
 
 

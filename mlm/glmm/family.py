@@ -13,14 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from mlm._lazy import stats
 from mlm.errors import MLMError
 
 __all__ = ["Family", "make_family", "FAMILIES"]
 
 _EPS = np.finfo(float).eps
-_PROBIT_THRESH = -stats.norm.ppf(_EPS)
+_PROBIT_THRESH = -special.ndtri(_EPS)  # = -stats.norm.ppf(eps); scipy.stats is imported on use
 
 
 def _logit_inv(eta):
@@ -42,6 +43,10 @@ def _probit_mu_eta(eta):
     return np.maximum(stats.norm.pdf(eta), _EPS)
 
 
+def _probit_link(mu):
+    return stats.norm.ppf(mu)
+
+
 def _cloglog_inv(eta):
     return np.clip(-np.expm1(-np.exp(np.minimum(eta, 700.0))), _EPS, 1.0 - _EPS)
 
@@ -61,7 +66,7 @@ def _log_mu_eta(eta):
 
 _LINKS = {
     "logit": (_logit_inv, _logit_mu_eta, special.logit),
-    "probit": (_probit_inv, _probit_mu_eta, stats.norm.ppf),
+    "probit": (_probit_inv, _probit_mu_eta, _probit_link),
     "cloglog": (_cloglog_inv, _cloglog_mu_eta, lambda mu: np.log(-np.log1p(-mu))),
     "log": (_log_inv, _log_mu_eta, np.log),
 }

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.formula import match_term
 from mlm.toolkit.bootstrap import bootstrap
@@ -194,8 +194,8 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     Parameters
     ----------
     fit : MixedResult or GLMMResult
-        From :func:`mlm.lmer`, or :func:`mlm.glmer` with ``method="bootstrap"`` or
-        ``"wald"`` (no ``sigma`` row; :mod:`mlm.inference.glmm_confint`).
+        From :func:`mlm.lmer` or :func:`mlm.glmer` (no ``sigma`` row for a glmer fit;
+        :mod:`mlm.inference.glmm_confint`).
     method : {"profile", "wald", "bootstrap"}, default "profile"
         ``"profile"``: profile-likelihood intervals (lme4's default): each parameter is
         held at a value while the deviance is minimised over the others, and the
@@ -205,7 +205,10 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
         reaches 0 gets the lower limit 0, a correlation is bounded by -1 and 1, and a
         profile that never reaches the crossing gives the bound (``inf`` for an SD).
         The crossings are found by root-finding on the profile (lme4 interpolates a
-        spline through a grid). ``"wald"``: estimate -+ z SE for the fixed effects
+        spline through a grid). For a glmer fit the fit's own deviance (Laplace, or
+        AGQ with its ``nagq``) is profiled over each SD, correlation and fixed effect
+        with all the other parameters, fixed effects included, optimised, as lme4's
+        ``profile.merMod`` (:mod:`mlm.inference.glmm_profile`). ``"wald"``: estimate -+ z SE for the fixed effects
         (``vcov``); NaN for the variance parameters, as lme4. ``"bootstrap"``: a
         parametric bootstrap (:func:`mlm.bootstrap`, like ``bootMer``) with boot's
         percentile intervals, as ``confint(method = "boot", boot.type = "perc")``.
@@ -262,6 +265,13 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     parameter
     (Intercept)    238.03     264.78
     Days             7.44      13.50
+    >>> gfit = mlm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                  mlm.load_dataset("cbpp"))
+    >>> mlm.confint(gfit, parm=["sd_(Intercept)|herd", "period2"]).round(2)
+                         conf_low  conf_high
+    parameter
+    sd_(Intercept)|herd      0.35       1.10
+    period2                 -1.62      -0.41
     """
     require_fit(fit, glmm=True)
     key = _ALIASES.get(method.lower() if isinstance(method, str) else None)
@@ -273,11 +283,14 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     vnames, fnames = glmm_confint.parameter_names(fit) if glmm else _parameter_names(fit)
     wanted = _select(parm, vnames, fnames)
     notes = []
-    if glmm:  # mlm/inference/glmm_confint.py: Wald and bootstrap (no sigma, no profile yet)
+    if glmm:  # mlm/inference/glmm_confint.py: profile, Wald and bootstrap (no sigma)
         if key == "bootstrap":
             nsim = check_nsim(nsim)
         rows, notes = glmm_confint.glmm_confint(fit, key, level, wanted, vnames, fnames, nsim,
                                                 seed, n_jobs, progress)
+        if key == "profile":
+            for n in notes:
+                warnings.warn(n, BoundaryWarning, stacklevel=2)
     elif key == "wald":
         rows = _wald(fit, level, vnames, fnames)
     elif key == "profile":

@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.engine.pls import single_threaded_blas

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.formula import match_term
 from mlm.errors import MLMError

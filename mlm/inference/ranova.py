@@ -17,7 +17,7 @@ import tokenize
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.design import build_design
 from mlm.errors import MLMError

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.checks import choice, level as check_level
 from mlm.errors import MLMError

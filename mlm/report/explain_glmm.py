@@ -32,7 +32,7 @@ import math
 import re
 
 import numpy as np
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.toolkit.glmm_variance import latent_variances

@@ -35,7 +35,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.report.hlm_style import (_RULE, HLMStyleError, _equations, _fixed_lines, _hlm_df,
                                   _tau_matrix_lines, _tests, _variance_lines)

@@ -22,7 +22,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import DataError, MLMError
 from mlm.results.linear import require_fit

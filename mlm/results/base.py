@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import DataError
 from mlm.frames import as_pandas, model_columns

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.checks import flag, level as check_level
 from mlm.errors import DataError

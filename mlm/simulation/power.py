@@ -16,7 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.simulation.replicates import (RefitTemplate, check_n_jobs, check_nsim, replicate_seeds,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
+from mlm._lazy import stats
 
 from mlm.checks import level as check_level
 from mlm.errors import MLMError
