@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm.engine.pls import single_threaded_blas
-from mlm.inference.profile import (Profiler, _Curve, _hessian, _minimize, _standard_errors,
+from mlm.inference.profile import (Profiler, _hessian, _standard_errors, _zeta_function,
                                    sdcor_to_theta, theta_to_sdcor)
 
 __all__ = ["GLMMProfiler"]
@@ -119,32 +119,22 @@ class GLMMProfiler(Profiler):
     def _zeta(self, w):
         """zeta(x) for coordinate ``w`` of ``(sd/cor, beta)``, all the others optimised."""
         others = np.array([i for i in range(self.x_hat.size) if i != w])
-        lo, hi = self.lo_all[others], self.hi_all[others]
         H, se = self._curvature()
         scale = se[others]
-        B = H[np.ix_(others, others)] * np.outer(scale, scale)
         x0 = np.where(np.isnan(self.x_hat), 0.0, self.x_hat)
-        curve = _Curve([(x0[w], 0.0, x0[others])])
         full = x0.copy()
 
-        def zeta(x):
-            for px, pz, _ in curve.points:
-                if px == x:
-                    return pz
-            start = curve.start(x, lo, hi)
+        def objective(x, v):
+            full[others] = v
+            full[w] = x
+            return self.deviance(full)
 
-            def f(v):
-                full[others] = v
-                full[w] = x
-                return self.deviance(full)
-
-            dev, arg = _minimize(f, start, lo, hi, scale, B)
+        def seen(dev):
             self.lowest = min(self.lowest, dev)
-            z = float(np.sign(x - x0[w]) * np.sqrt(max(0.0, dev - self.base)))
-            curve.points.append((x, z, arg))
-            return z
 
-        return zeta
+        return _zeta_function(objective, x0[w], x0[others], self.lo_all[others],
+                              self.hi_all[others], scale,
+                              H[np.ix_(others, others)] * np.outer(scale, scale), self.base, seen)
 
     # Profiler.varpar_interval reads these two for variance parameter ``w``
     def _zeta_varpar(self, w):

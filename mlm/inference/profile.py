@@ -270,6 +270,36 @@ class _Curve:
         return np.clip(guess, lower, upper)
 
 
+def _zeta_function(objective, x_hat, others_hat, lo, hi, scale, curvature, base, seen=None):
+    """zeta(x) of one parameter: sign(x - x_hat) sqrt(min over the others of the deviance - base).
+
+    ``objective(x, others)`` is the deviance with the parameter at ``x``; the others start
+    where the profile's nearest points put them (:class:`_Curve`) and are minimised within
+    ``lo``/``hi`` (:func:`_minimize`, with ``scale`` and ``curvature`` as its metric).
+    ``seen(dev)`` is told every minimum found (the glmer profile watches for one below the
+    fit's). The one profile function of the linear variance parameters, the linear fixed
+    effects and every glmer parameter.
+    """
+    curve = _Curve([(x_hat, 0.0, others_hat)])
+
+    def zeta(x):
+        for px, pz, _ in curve.points:
+            if px == x:
+                return pz
+        start = curve.start(x, lo, hi)
+        if np.size(start):
+            dev, arg = _minimize(lambda v: objective(x, v), start, lo, hi, scale, curvature)
+        else:
+            dev, arg = objective(x, start), start
+        if seen is not None:
+            seen(dev)
+        z = float(np.sign(x - x_hat) * np.sqrt(max(0.0, dev - base)))
+        curve.points.append((x, z, arg))
+        return z
+
+    return zeta
+
+
 # --- the profiler -------------------------------------------------------------------------------
 class Profiler:
     """Profiles of one fitted model's parameters on lme4's scale.
@@ -375,50 +405,22 @@ class Profiler:
         lo = np.where(np.array(self.kinds)[others] == "sigma", 1e-8 * self.sigma, lo)
         H, se = self._curvature()
         scale = se[others]
-        B = H[np.ix_(others, others)] * np.outer(scale, scale)
-        curve = _Curve([(self.est[w], 0.0, self.est[others])])
         full = self.est.copy()
 
-        def zeta(x):
-            for px, pz, _ in curve.points:
-                if px == x:
-                    return pz
-            start = curve.start(x, lo, hi)
+        def objective(x, v):
+            full[others] = v
+            full[w] = x
+            return self.varpar_deviance(full)
 
-            def f(v):
-                full[others] = v
-                full[w] = x
-                return self.varpar_deviance(full)
-
-            if others.size:
-                dev, arg = _minimize(f, start, lo, hi, scale, B)
-            else:
-                dev, arg = f(start), start
-            z = float(np.sign(x - self.est[w]) * np.sqrt(max(0.0, dev - self.base)))
-            curve.points.append((x, z, arg))
-            return z
-
-        return zeta
+        return _zeta_function(objective, self.est[w], self.est[others], lo, hi, scale,
+                              H[np.ix_(others, others)] * np.outer(scale, scale), self.base)
 
     def _zeta_fixed(self, j):
-        b_hat = self.beta[j]
         lower = self.ml.theta_lower()
-        upper = np.full(lower.size, np.inf)
         H, scale = self._theta_curvature()
-        B = H * np.outer(scale, scale)
-        curve = _Curve([(b_hat, 0.0, self.theta)])
-
-        def zeta(b):
-            for px, pz, _ in curve.points:
-                if px == b:
-                    return pz
-            dev, arg = _minimize(lambda th: self.fixed_deviance(th, j, b),
-                                 curve.start(b, lower, upper), lower, upper, scale, B)
-            z = float(np.sign(b - b_hat) * np.sqrt(max(0.0, dev - self.base)))
-            curve.points.append((b, z, arg))
-            return z
-
-        return zeta
+        return _zeta_function(lambda b, th: self.fixed_deviance(th, j, b), self.beta[j],
+                              self.theta, lower, np.full(lower.size, np.inf), scale,
+                              H * np.outer(scale, scale), self.base)
 
     # --- crossings ------------------------------------------------------------------------------
     def limit(self, zeta, est, se, target, lo=-np.inf, hi=np.inf):
