@@ -85,9 +85,10 @@ def main() -> None:
         same = rows[1]["power"] == rows[2]["power"]
         print(f"speed-up on 2 cores: {ratio:.2f}x cold, {warm:.2f}x warm; identical power: {same}")
     load = os.getloadavg()
-    print(f"load average during the run: {load[0]:.1f} on {os.cpu_count()} cores (above the core "
-          "count, other processes take the second core and the wall-time ratio says little; "
-          "compare the CPU seconds)")
+    busy = load[0] > (os.cpu_count() or 1) - 1
+    print(f"load average during the run: {load[0]:.1f} on {os.cpu_count()} cores"
+          + (" (other processes take a core: the wall-time ratio says little; compare the CPU "
+             "seconds)" if busy else ""))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"power_bench_{args.nsim}.json").write_text(json.dumps({
         "nsim": args.nsim, **{f"n_jobs_{k}": v for k, v in rows.items()}, "speedup": ratio,
