@@ -113,3 +113,14 @@ def test_icc_interval_within_sampling_error_of_bootmer(null_fit):
     assert ci["conf_low"] == pytest.approx(ref["bootmer_icc_percentile_2.5"], abs=0.01)
     assert ci["conf_high"] == pytest.approx(ref["bootmer_icc_percentile_97.5"], abs=0.01)
     assert boot.replicates["statistic"].std() == pytest.approx(0.018, abs=0.004)
+
+
+@pytest.mark.parametrize("statistic, message", [
+    (lambda f: f.varcorr, r"statistic must return numbers .*DataFrame with columns"),
+    (lambda f: f.fixef["no_such_term"], r"statistic\(fit\) failed on the fitted model itself \(KeyError"),
+    (lambda f: np.ones((2, 2)), r"flat sequence of numbers; .*shape \(2, 2\)"),
+])
+def test_a_statistic_that_does_not_give_numbers_is_named(statistic, message):
+    fit = mlm.lmer("mathach ~ 1 + (1 | school)", mlm.load_dataset("hsb"))
+    with pytest.raises(mlm.MLMError, match=message):
+        mlm.bootstrap(fit, statistic, nsim=2, seed=1, progress=False)

@@ -79,11 +79,23 @@ class BootstrapResult:
 
 
 def _as_series(value) -> pd.Series:
-    if isinstance(value, pd.Series):
-        return value.astype(float)
-    if isinstance(value, dict):
-        return pd.Series(value, dtype=float)
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    """The statistic's value as a Series of floats, or an MLMError saying what it returned."""
+    try:
+        if isinstance(value, pd.Series):
+            return value.astype(float)
+        if isinstance(value, dict):
+            return pd.Series(value, dtype=float)
+        arr = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        what = type(value).__name__
+        if isinstance(value, pd.DataFrame):
+            what += f" with columns {list(value.columns)}"
+        raise MLMError(f"statistic must return numbers (a number, a sequence, a dict or a pandas "
+                       f"Series of numbers); it returned a {what}. Select the numbers, e.g. "
+                       f"lambda f: f.varcorr['vcov'] or lambda f: f.fixef.") from None
+    if arr.ndim > 1:
+        raise MLMError(f"statistic must return one number or a flat sequence of numbers; it "
+                       f"returned an array of shape {arr.shape}. Return e.g. a pandas Series.")
     if arr.size == 1:
         return pd.Series([float(arr[0])], index=["statistic"])
     return pd.Series(arr, index=[f"statistic{i}" for i in range(arr.size)])
@@ -167,7 +179,14 @@ def bootstrap(fit, statistic, nsim: int = 1000, seed: int | None = None, *,
         raise MLMError("statistic must be a function of a fitted model, e.g. lambda f: f.fixef.")
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
-    original = _as_series(statistic(fit))
+    try:
+        value = statistic(fit)
+    except MLMError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's function: name it, do not crash
+        raise MLMError(f"statistic(fit) failed on the fitted model itself ({type(exc).__name__}: "
+                       f"{exc}). Check the function, e.g. lambda f: f.fixef['ses'].") from None
+    original = _as_series(value)
     seeds = replicate_seeds(seed, nsim)
     payload = (template_for(fit), statistic)
     with warnings.catch_warnings():
