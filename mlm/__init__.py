@@ -62,20 +62,5 @@ def __dir__():
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "lmer", "fit_design", "build_design", "parse_formula", "MixedResult", "Design", "RandomBlock",
-    "ParsedFormula", "RandomTerm", "center", "load_dataset", "list_datasets", "describe_dataset",
-    "bootstrap", "BootstrapResult", "power", "simulate_dataset", "icc", "r2", "describe_nesting",
-    "levels", "NestingReport",
-    "compare_ols", "compare", "OLSComparison", "cross_level", "simple_slopes", "johnson_neyman",
-    "JohnsonNeyman", "anova", "test", "marginal_means", "pairwise",
-    "plot_ranef", "plot_simple_slopes", "plot_groups", "plot_residuals",
-    "MLMError", "FormulaError", "DataError", "FitError", "ComparisonError", "InteractionError",
-    "ConvergenceWarning", "RefitWarning", "MissingDataWarning", "DesignWarning",
-    "BinaryOutcomeWarning", "ScaleWarning",
-    "variance_tests", "robust", "VarianceTestError", "RobustError",
-    "confint", "ranova", "BoundaryWarning",
-    "table", "ModelTable", "ComparisonTable", "TableError",
-    "glmer", "GLMMResult", "SeparationWarning",
-    "check_overdispersion", "OverdispersionTest",
-]
+#: The public names: exactly those of the table above.
+__all__ = list(_WHERE)

@@ -19,7 +19,8 @@ import pytest
 
 import mlm
 from glmm_cases import FIXEF_RTOL, R, case, values
-from mlm.report.explain_glmm import _Scale, latent_icc, median_ratio
+from mlm.report.explain_glmm import _Scale, median_ratio
+from mlm.toolkit.glmm_variance import latent_icc
 
 
 def _line(text, start):

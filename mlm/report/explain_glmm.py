@@ -35,7 +35,7 @@ import numpy as np
 from mlm._lazy import stats
 
 from mlm.errors import MLMError
-from mlm.toolkit.glmm_variance import latent_variances
+from mlm.toolkit.glmm_variance import latent_icc
 from mlm.report.explain import (Explanation, _binary, _binary_words, _cap, _columns,
                                 _components, _contextual_contrasts, _direction, _effect_lines,
                                 _few_groups, _fit_state, _groups, _hl, _intercept_condition, _level1_within,
@@ -43,22 +43,7 @@ from mlm.report.explain import (Explanation, _binary, _binary_words, _cap, _colu
                                 _simple_slopes_text, _slope_correlations, _slope_labels,
                                 _slope_moderators)
 
-__all__ = ["explain_glmm", "latent_icc", "median_ratio"]
-
-def latent_icc(fit) -> dict:
-    """Each grouping factor's share of the latent variance, as performance's ``icc()``.
-
-    The components are :func:`mlm.toolkit.glmm_variance.latent_variances`' (the ones
-    :func:`mlm.icc` reports); an observation-level random effect counts as residual. Empty
-    for a count model, whose latent residual variance depends on the mean count (the
-    explanation says so rather than refitting the null model).
-    """
-    if fit.family.name != "binomial":
-        return {}
-    v = latent_variances(fit)
-    total = sum(v["random"].values()) + v["distribution"] + sum(v["dispersion"].values())
-    return {g: r / total for g, r in v["random"].items()}
-
+__all__ = ["explain_glmm", "median_ratio"]
 
 def median_ratio(tau2: float) -> float:
     """Median odds (or rate) ratio of a random-intercept variance: exp(sqrt(2 tau2) z_0.75)."""

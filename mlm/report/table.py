@@ -244,7 +244,7 @@ def _random_rows(fits, variance, labels, digits):
 def _icc_rows(fits, labels, digits):
     from mlm.toolkit.variance import icc
 
-    from mlm.report.explain_glmm import latent_icc
+    from mlm.toolkit.glmm_variance import latent_icc
 
     per_fit = []
     for f in fits:

@@ -29,7 +29,7 @@ from scipy import special
 
 from mlm.errors import DataError
 
-__all__ = ["glmm_icc", "glmm_r2", "latent_variances"]
+__all__ = ["glmm_icc", "glmm_r2", "latent_icc", "latent_variances"]
 
 APPROXIMATIONS = ("lognormal", "delta", "trigamma")
 LAMBDAS = ("intercept", "expected")
@@ -166,6 +166,21 @@ def latent_variances(fit, approximation="lognormal", poisson_lambda="intercept")
     return {"fixed": fixed, "random": random, "dispersion": dispersion, "distribution": dist,
             "lambda": lam, "distribution_text": text, "approximation": approximation,
             "singular_for_performance": bool(np.any(np.abs(fit.theta[on_bound]) < PERFORMANCE_SINGULAR_TOL))}
+
+
+def latent_icc(fit) -> dict:
+    """Each grouping factor's share of the latent variance, as performance's ``icc()``.
+
+    The components are :func:`latent_variances`' (the ones :func:`mlm.icc` reports); an
+    observation-level random effect counts as residual. Empty for a count model, whose latent
+    residual variance needs a refit of the null model: ``explain()`` and ``mlm.table`` say
+    so rather than refit (:func:`mlm.icc` does refit).
+    """
+    if fit.family.name != "binomial":
+        return {}
+    v = latent_variances(fit)
+    total = sum(v["random"].values()) + v["distribution"] + sum(v["dispersion"].values())
+    return {g: r / total for g, r in v["random"].items()}
 
 
 def _notes(fit, v) -> list:
