@@ -40,8 +40,9 @@ from scipy.special import logsumexp
 
 from mlm.engine.pls import single_threaded_blas, theta_scale
 from mlm.errors import FitError
-from mlm.glmm.gradient import (CANONICAL, hessian_from_gradient, laplace_gradient,
-                               newton_with_gradient, supports_gradient)
+from mlm.glmm.gradient import (CANONICAL, free_coordinates, hessian_from_gradient, laplace_gradient,
+                               line_search, negligible_gain, newton_with_gradient,
+                               supports_gradient)
 from mlm.glmm.structure import OneFactor, make_structure
 
 __all__ = ["GLMMProblem"]
@@ -579,7 +580,7 @@ def _newton(f, x, fx, lower, iterations=10):
     """
     x = np.asarray(x, dtype=float).copy()
     h = NEWTON_STEP * np.maximum(1.0, np.abs(x))
-    free = [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
+    free = free_coordinates(x, h, lower)
     H, grad = _hessian(f, x, fx, free, h)
     x_h = x.copy()
     for _ in range(iterations):
@@ -588,22 +589,14 @@ def _newton(f, x, fx, lower, iterations=10):
             step = -np.linalg.solve(H, grad)
         except np.linalg.LinAlgError:
             break
-        # what a step could gain, against the rounding of a sum of n log-likelihood terms
-        if float(-grad @ step) < 1e-10 * max(1.0, abs(fx) / 1e3):
+        if negligible_gain(grad, step, fx):
             if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
                 H, grad = _hessian(f, x, fx, free, h)
                 x_h = x.copy()
                 continue
             break
-        for _halving in range(4):
-            trial = x.copy()
-            trial[free] += step
-            trial = np.maximum(trial, lower)
-            ft = f(trial)
-            if ft <= fx + 1e-12 * max(1.0, abs(fx)):
-                break
-            step = step / 4
-        else:
+        trial, ft = line_search(f, x, step, free, lower, fx)
+        if trial is None:
             break
         moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
         x, fx = trial, ft

@@ -173,6 +173,30 @@ def _bfgs_update(H, s, y):
     return H + np.outer(y, y) / sy - np.outer(Hs, Hs) / sHs
 
 
+def free_coordinates(x, h, lower) -> list:
+    """The coordinates a difference of width ``h`` can move both ways without leaving the bound."""
+    return [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
+
+
+def negligible_gain(grad, step, fx) -> bool:
+    """What a Newton step could gain is below the rounding of a sum of n log-likelihood terms."""
+    return float(-grad @ step) < 1e-10 * max(1.0, abs(fx) / 1e3)
+
+
+def line_search(evaluate, x, step, free, lower, fx, value=lambda r: r):
+    """The Newton step on the free coordinates, quartered up to four times until it does not
+    raise the deviance beyond rounding: ``(trial, evaluate(trial))``, or ``(None, None)``."""
+    for _halving in range(4):
+        trial = x.copy()
+        trial[free] += step
+        trial = np.maximum(trial, lower)
+        result = evaluate(trial)
+        if value(result) <= fx + 1e-12 * max(1.0, abs(fx)):
+            return trial, result
+        step = step / 4
+    return None, None
+
+
 def newton_with_gradient(fg, x, lower, step_size, iterations=10):
     """Newton steps with the exact gradient; returns ``(x, f, H, grad, free)`` as ``glmm.engine._newton``.
 
@@ -185,7 +209,7 @@ def newton_with_gradient(fg, x, lower, step_size, iterations=10):
     """
     x = np.asarray(x, dtype=float).copy()
     h = step_size * np.maximum(1.0, np.abs(x))
-    free = [j for j in range(x.size) if not (np.isfinite(lower[j]) and x[j] - h[j] < lower[j])]
+    free = free_coordinates(x, h, lower)
     fx, g = fg(x)
     H = hessian_from_gradient(fg, x, free, h, g0=g)
     exact_at = None  # where H was last taken by central differences
@@ -199,22 +223,15 @@ def newton_with_gradient(fg, x, lower, step_size, iterations=10):
                 H, exact_at = hessian_from_gradient(fg, x, free, h), x.copy()
                 continue
             break
-        # what a step could gain, against the rounding of a sum of n log-likelihood terms
-        if float(-grad @ step) < 1e-10 * max(1.0, abs(fx) / 1e3):
+        if negligible_gain(grad, step, fx):
             if exact_at is None or np.max(np.abs(x - exact_at) / np.maximum(1.0, np.abs(x))) > 1e-4:
                 H, exact_at = hessian_from_gradient(fg, x, free, h), x.copy()
                 continue
             break
-        for _halving in range(4):
-            trial = x.copy()
-            trial[free] += step
-            trial = np.maximum(trial, lower)
-            ft, gt = fg(trial)
-            if ft <= fx + 1e-12 * max(1.0, abs(fx)):
-                break
-            step = step / 4
-        else:
+        trial, result = line_search(fg, x, step, free, lower, fx, value=lambda r: r[0])
+        if trial is None:
             break
+        ft, gt = result
         H = _bfgs_update(H, (trial - x)[free], (gt - g)[free])
         x, fx, g = trial, ft, gt
     if exact_at is None or np.max(np.abs(x - exact_at) / np.maximum(1.0, np.abs(x))) > 1e-4:
