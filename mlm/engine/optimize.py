@@ -200,11 +200,37 @@ def _warm_newton(obj, x, lower):
     if not np.isfinite(f0):
         return None
     x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True)
-    if np.any(np.isfinite(lower) & (x < 1e-3)):
-        return None  # a variance reached its bound, where the gradient vanishes whatever
-        # the curvature: the full search below knows how to step off it
+    near = np.isfinite(lower) & (x < 1e-3)
+    if np.any(near):
+        found = _on_bound(obj, x, fx, lower, near)
+        if found is None:
+            return None
+        x, fx, curv = found
     info = check(obj, x, lower, curv)
     return (x, fx, info) if info["converged"] else None
+
+
+def _on_bound(obj, x, fx, lower, near):
+    """Newton steps heading for a zero variance (a singular fit): put those entries on
+    their bound, converge in the others, and accept only if the deviance rises a hair
+    inside the bound along each of them. On the bound the gradient of a lone variance
+    vanishes whatever the curvature (the deviance is even in it), so the test is made at
+    ``SHIFT``, where the exact gradient shows which way the deviance falls. Returns
+    ``(x, f, curvature)`` or None (then the full search decides)."""
+    trial = x.copy()
+    trial[near] = lower[near]
+    f_bound = obj.value(trial)
+    if not f_bound <= fx + 1e-9 * max(1.0, abs(fx)):
+        return None
+    x, fx, curv = newton(obj, trial, f_bound, lower, iterations=20, search=True)
+    if np.any(np.isfinite(lower) & ~near & (x < 1e-3)):
+        return None  # another variance is heading for its bound: let the full search judge
+    for i in np.flatnonzero(near):
+        inside = x.copy()
+        inside[i] = SHIFT
+        if not obj.grad(inside)[i] > 0:
+            return None
+    return x, fx, curv
 
 
 COARSE_FEV = (2, 4)
@@ -279,6 +305,9 @@ def newton(obj, x, fx, lower, iterations=8, search=False):
         if moved < 1e-10:
             break  # x is the root to far below the optimiser's tolerance
         if not f_trial <= fx + tol:
+            break
+        if search and np.any(np.isfinite(lower) & (trial < 1e-3) & (x >= 1e-3)):
+            x, fx = trial, f_trial  # heading for a zero variance: _on_bound takes over
             break
         curvature = _bfgs_update(curvature, trial[free] - x[free], obj.grad(trial)[free] - g[free])
         x, fx = trial, f_trial
