@@ -161,7 +161,9 @@ def optimize(problem, theta0=None):
     lower = problem.theta_lower()
     warm_start = x if theta0 is not None else moment_start(problem)
     if warm_start is not None:
-        warm = _warm_newton(obj, warm_start, lower)
+        # a refit (same design, another outcome) starts with its parent fit's curvature
+        known = getattr(problem, "_curvature", None) if theta0 is not None else None
+        warm = _warm_newton(obj, warm_start, lower, known)
         if warm is not None:
             return _finish(problem, obj, *warm)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
@@ -181,16 +183,17 @@ def optimize(problem, theta0=None):
         if trial[0] <= fx:
             x, fx, curv = newton(obj, trial[1], trial[0], lower)
             info = check(obj, x, lower, curv)
-    return _finish(problem, obj, x, fx, info)
+    return _finish(problem, obj, x, fx, info, curv)
 
 
-def _finish(problem, obj, x, fx, info):
+def _finish(problem, obj, x, fx, info, curvature=None):
     theta = x * obj.scale
     problem._checked = (theta.tobytes(), dict(info))  # check_convergence(theta) reuses it
+    problem._curvature = curvature  # refits' first Newton step (with_response copies it)
     return theta, {"deviance": fx, "evaluations": obj.evaluations, **info}
 
 
-def _warm_newton(obj, x, lower):
+def _warm_newton(obj, x, lower, curvature=None):
     """Newton steps straight from a warm start (a bootstrap or power refit starts at the
     original fit's estimate, usually close to the refit's optimum): ``(x, f, info)`` when
     they reach a point :func:`check` accepts, else None and the caller runs the full
@@ -199,7 +202,7 @@ def _warm_newton(obj, x, lower):
     f0 = obj.value(x)
     if not np.isfinite(f0):
         return None
-    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True)
+    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True, curvature=curvature)
     near = np.isfinite(lower) & (x < 1e-3)
     if np.any(near):
         found = _on_bound(obj, x, fx, lower, near)
@@ -207,7 +210,7 @@ def _warm_newton(obj, x, lower):
             return None
         x, fx, curv = found
     info = check(obj, x, lower, curv)
-    return (x, fx, info) if info["converged"] else None
+    return (x, fx, info, curv) if info["converged"] else None
 
 
 def _on_bound(obj, x, fx, lower, near):
@@ -252,7 +255,7 @@ def _coarse(obj, x, bounds):
     return np.asarray(coarse.x)
 
 
-def newton(obj, x, fx, lower, iterations=8, search=False):
+def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
     """Newton steps on the free coordinates with the exact gradient.
 
     The curvature is taken once (differences of exact gradients) and then updated by
@@ -272,7 +275,6 @@ def newton(obj, x, fx, lower, iterations=8, search=False):
     """
     x = np.asarray(x, dtype=float).copy()
     tol = 1e-12 * max(1.0, abs(fx))
-    curvature = None
     for _ in range(iterations):
         g = obj.grad(x)
         free = _free(x, g, lower)

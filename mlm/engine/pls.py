@@ -49,6 +49,7 @@ __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 _LOG2PI = np.log(2.0 * np.pi)
 
 _BLAS = []
+_DEPTH = [0]  # open single_threaded_blas blocks: inner ones cost nothing
 
 
 @contextlib.contextmanager
@@ -67,11 +68,15 @@ def single_threaded_blas():
             _BLAS.append(ThreadpoolController())
         except Exception:  # noqa: BLE001 - without it we only lose speed
             _BLAS.append(None)
-    if _BLAS[0] is None:
+    if _BLAS[0] is None or _DEPTH[0]:  # no threadpoolctl, or limited already (a loop of refits)
         yield
         return
-    with _BLAS[0].limit(limits=1, user_api="blas"):
-        yield
+    _DEPTH[0] += 1
+    try:
+        with _BLAS[0].limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _DEPTH[0] -= 1
 
 
 def _one_blas_thread(method):
