@@ -947,11 +947,13 @@ class PLSProblem:
 
         Works in units where every random-effect column has unit spread. Where the layout
         has an exact gradient (:attr:`has_gradient`: every layout but crossed remainder
-        terms with several columns), :func:`mlm.engine.optimize.optimize` runs L-BFGS-B
-        on it, restarts off any variance left on its bound (a stationary point of the
+        terms with several columns), :func:`mlm.engine.optimize.optimize` first takes
+        Newton steps from a warm start (``theta0``, or moment estimates from
+        :func:`mlm.engine.start.moment_start`), with a test on the bound for variances
+        heading to zero; when those do not converge it runs L-BFGS-B from lme4's start,
+        restarts off any variance left on its bound (a stationary point of the
         deviance), falls back to a short derivative-free search from the start when a
-        bound persists, and ends with Newton steps on the exact gradient; about a third
-        to a fifth of the evaluations of the differencing scheme below (issue 16).
+        bound persists, and ends with Newton steps on the exact gradient (issue 16).
 
         Otherwise, three phases. A short bounded Nelder-Mead search with a small simplex
         (like lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
