@@ -36,24 +36,30 @@ from mlm.engine.pls import _tri
 __all__ = ["VarparDerivatives", "varpar_derivatives"]
 
 #: Relative step of the central differences of the exact gradient. Error analysis: for a
-#: step h in theta_i the difference (grad(theta + h) - grad(theta - h)) / 2h errs by
-#: h^2 |grad'''| / 6 (truncation) plus eps_g / h (rounding), where eps_g is the absolute
-#: rounding error of the gradient. The gradient is a sum of terms of the size of the
-#: deviance's curvature times theta (2 tr(...) and c s'Du, each ~ m), computed after a
-#: Cholesky factorisation and r2 = y'y - |c_u|^2 - |c_beta|^2 (on the shifted outcome),
-#: so eps_g ~ 1e-13 |theta| |H|, i.e. about 1e-13 relative to |H| h^{-1} |theta|; the
-#: deviance varies on the scale of theta itself (log|A| grows like 2 G log theta), so
-#: |grad'''| ~ |H| / theta^2. The sum h^2 / (6 theta^2) + 1e-13 theta / h (relative to
-#: |H|) is smallest at h = (3e-13)^(1/3) theta ~ 7e-5 theta, where both terms are ~1e-9:
-#: we take h = 1e-4 |theta_i|, measured flat between 1e-5 and 1e-3 against genD
-#: (tests/test_engine_varpar.py). The same step serves the Jacobian of (R_X'R_X)^{-1}:
-#: truncation ~1e-8 relative, rounding ~1e-16 cond(R_X'R_X) / 1e-4.
-REL_STEP = 1e-4
-#: Step where theta_i is (near) 0: the deviance is even in a lone diagonal entry there,
-#: so grad_i(h) / h = H_ii + O(h^2), and every other entry of the gradient scales with
-#: the same h; an absolute 1e-4 keeps the O(h^2) term at ~1e-8 (lmerTest's genD also
-#: steps by 1e-4 at 0, to negative values).
-ZERO_STEP = 1e-4
+#: step h in theta_i, (grad(theta + h e_i) - grad(theta - h e_i)) / 2h errs by
+#: h^2 |d3 g| / 6 (truncation) plus eps_g / h (rounding), eps_g the absolute rounding
+#: error of the gradient. The gradient's terms (2 tr(...) and c s'Du, each growing with
+#: theta) come after a Cholesky factorisation and r2 = y'y - |c_u|^2 - |c_beta|^2 (on the
+#: shifted outcome), so eps_g ~ 1e-13 |H| |theta|; the deviance varies on the scale of
+#: theta itself (log|A| grows like 2 G log theta), so |d3 g| ~ |H| / theta^2. Relative
+#: to |H| the error is then h^2 / (6 theta^2) + 1e-13 theta / h, smallest at
+#: h = (3e-13)^(1/3) theta ~ 7e-5 theta with both terms ~1e-9. Measured against genD
+#: with Richardson extrapolation on nine layouts, REML and ML (tests/test_engine_varpar.py):
+#: from 1e-4 to 3e-5 the Hessian agrees to 1e-7 of its largest entry and the Jacobian
+#: of (R_X'R_X)^{-1} to 1e-8, genD's own floor (genD moves by 1e-7 when its step does);
+#: at 1e-3 truncation shows (2e-6), at 1e-6 rounding in the Jacobian (1e-6). The same
+#: step serves that Jacobian: truncation ~1e-9, rounding ~1e-16 cond(R_X'R_X) / 5e-5.
+REL_STEP = 5e-5
+#: The scale below which theta_i's own size does not set the step. An entry at or near 0
+#: (a variance on the boundary, a small correlation's off-diagonal entry) does not make
+#: the deviance vary on the scale |theta_i|: a lone diagonal entry at 0 enters as
+#: theta_i^2 (the deviance is even there, so grad_i(h) / h = H_ii + O(h^2 / s^2), with s
+#: about 1 / sqrt(observations per level)), an off-diagonal entry through products with
+#: the diagonal. Steps of 5e-5 * 1e-2 = 5e-7 keep that O(h^2 / s^2) term near 1e-8 for
+#: s ~ 0.01, and, every other term of the gradient scaling with h there too, lose
+#: nothing to rounding (at 1e-4 absolute, genD's step at 0, the lone-diagonal term of
+#: ScotsSec's boundary fit was 7e-5 off). The step crosses 0, as genD's does.
+THETA_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,7 @@ def _grad_pieces(problem, theta):
 
 def gradient_steps(theta):
     """The step of each theta entry for the differences of the exact gradient."""
-    theta = np.abs(np.asarray(theta, dtype=float))
-    return np.where(theta > ZERO_STEP, REL_STEP * theta, ZERO_STEP)
+    return REL_STEP * np.maximum(np.abs(np.asarray(theta, dtype=float)), THETA_FLOOR)
 
 
 def _by_gradient(problem, theta, s2, steps=None):

@@ -151,6 +151,16 @@ def satterthwaite_df(fit, c) -> float:
     return 2.0 * var * var / denom
 
 
+def _satterthwaite_unit_df(fit) -> np.ndarray:
+    """:func:`satterthwaite_df` of every unit contrast (one per coefficient) at once."""
+    parts = satterthwaite_parts(fit)
+    var = np.diag(fit.solution.vcov_beta)
+    grad = np.diagonal(parts.jac, axis1=1, axis2=2)            # (k + 1, p): d V_ii / d varpar
+    denom = np.einsum("ki,kl,li->i", grad, parts.A, grad)
+    with np.errstate(divide="ignore"):
+        return np.where(denom > 0, 2.0 * var * var / np.where(denom > 0, denom, 1.0), np.inf)
+
+
 def _fstat_ddf(nu, tol=1e-8):
     """lmerTest's ``get_Fstat_ddf``: the df of an F built from independent t statistics."""
     nu = np.asarray(nu, dtype=float)
@@ -362,7 +372,10 @@ def coef_table(fit, ddf=None, level=0.95):
     se = np.sqrt(np.diag(V))
     p = est.size
     try:
-        df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
+        if method == "satterthwaite":
+            df = _satterthwaite_unit_df(fit)
+        else:
+            df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         if method != "satterthwaite":
             raise
@@ -372,12 +385,15 @@ def coef_table(fit, ddf=None, level=0.95):
                       "shows Wald z-tests (df = inf) instead.", UserWarning, stacklevel=3)
         df = np.full(p, np.inf)
         method = "normal"
+    from scipy import special
+
     t = est / se
-    pval = np.array([_pt(ti, di) for ti, di in zip(t, df)])
-    q = 0.5 + level / 2
-    crit = np.where(np.isfinite(df), stats.t.ppf(q, np.where(np.isfinite(df), df, 1.0)), stats.norm.ppf(q))
-    out = pd.DataFrame({"estimate": est, "std_error": se, "df": df, "statistic": t, "p_value": pval,
-                        "conf_low": est - crit * se, "conf_high": est + crit * se},
-                       index=fit.fixef.index)
+    # scipy.stats.t's own kernels, called once on the whole column (the distribution
+    # objects' per-call overhead was half the table's time); df = inf gives the normal's
+    pval = 2.0 * special.stdtr(df, -np.abs(t))
+    crit = special.stdtrit(df, 0.5 + level / 2)
+    cols = np.column_stack([est, se, df, t, pval, est - crit * se, est + crit * se])
+    out = pd.DataFrame(cols, index=fit.fixef.index,
+                       columns=["estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high"])
     out.attrs["ddf"] = method
     return out
