@@ -144,3 +144,19 @@ def test_varpar_covariance_is_the_satterthwaite_hessian(monkeypatch):
     monkeypatch.setattr(PLSProblem, "has_gradient", property(lambda self: False))
     old = fit.problem.varpar_covariance(fit.theta, fit.sigma)
     np.testing.assert_allclose(cov, old, rtol=0, atol=1e-3 * np.max(np.abs(cov)))
+
+
+@pytest.mark.parametrize("data, formula", [LAYOUTS[0], LAYOUTS[3], LAYOUTS[6]], ids=[IDS[0], IDS[3], IDS[6]])
+def test_profiled_deviance_curvature_is_the_schur_complement(data, formula):
+    # the profiler's Hessian of the ML deviance with sigma profiled out, now the Schur
+    # complement D_tt - D_ts D_ss^-1 D_st of the (theta, sigma) Hessian, against central
+    # second differences of that deviance (steps 1e-4 relative: rounding eps |D| / h^2 ~
+    # 1e-4 of the largest entry, measured 1.4e-4 on sleepstudy)
+    from mlm.inference.profile import Profiler, _hessian
+
+    fit = get_fit(data, formula, True)
+    prof = Profiler(fit.problem, fit.theta, fit.sigma)
+    H, _ = prof._theta_curvature()
+    h = 1e-4 * np.maximum(np.abs(prof.theta), 1e-2)
+    num = _hessian(prof.ml.deviance, prof.theta, h)
+    np.testing.assert_allclose(H, num, rtol=0, atol=1e-3 * np.max(np.abs(H)))
