@@ -49,6 +49,7 @@ __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 _LOG2PI = np.log(2.0 * np.pi)
 
 _BLAS = []
+_DEPTH = [0]  # open single_threaded_blas blocks: inner ones cost nothing
 
 
 @contextlib.contextmanager
@@ -67,11 +68,15 @@ def single_threaded_blas():
             _BLAS.append(ThreadpoolController())
         except Exception:  # noqa: BLE001 - without it we only lose speed
             _BLAS.append(None)
-    if _BLAS[0] is None:
+    if _BLAS[0] is None or _DEPTH[0]:  # no threadpoolctl, or limited already (a loop of refits)
         yield
         return
-    with _BLAS[0].limit(limits=1, user_api="blas"):
-        yield
+    _DEPTH[0] += 1
+    try:
+        with _BLAS[0].limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _DEPTH[0] -= 1
 
 
 def _one_blas_thread(method):
@@ -746,6 +751,12 @@ class PLSProblem:
 
     __call__ = deviance
 
+    @functools.cached_property
+    def _scalar(self):
+        from mlm.engine.scalar import applies
+
+        return applies(self)
+
     @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
@@ -756,6 +767,10 @@ class PLSProblem:
         (:mod:`mlm.engine.gradient`). The gradient is None where the layout has none."""
         from mlm.engine.gradient import gradient_from_factor
 
+        if self._scalar:  # (1 | g): closed forms over the levels (mlm.engine.scalar)
+            from mlm.engine.scalar import deviance_and_gradient
+
+            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:
             parts = self._factor(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError):
