@@ -354,7 +354,11 @@ def _test_md_kr(fit, L, beta):
     """pbkrtest's ``KRmodcomp`` with a restriction matrix, as lmerTest's ``contestMD`` calls it."""
     q = int(np.linalg.matrix_rank(L))
     Vadj = vcov_adjusted(fit)
-    A1, A2 = _kr_A(fit, L)
+    # A1, A2 solve with L Phi L': on a rank-deficient L (rows that repeat a hypothesis) that
+    # is singular, so use q independent rows spanning the same space (SVD); KR's statistic
+    # and df depend on L only through that space (Theta = L'(L Phi L')^{-1} L is invariant)
+    Lq = L if q == L.shape[0] else np.linalg.svd(L, full_matrices=False)[2][:q]
+    A1, A2 = _kr_A(fit, Lq)
     df2, x = _kr_df(q, A1, A2)
     scale = 1.0 if abs(df2 - 2) < 1e-2 else df2 * x / (df2 - 2)
     Lb = L @ beta
