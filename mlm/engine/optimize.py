@@ -8,6 +8,11 @@ check take their curvature from differences of exact gradients (``n_theta`` grad
 instead of second differences of the deviance (``n_theta (n_theta + 3) / 2``
 evaluations).
 
+Most fits never reach L-BFGS-B: :func:`optimize` first takes Newton steps from a warm
+start (the parent fit's estimate for a refit, else moment estimates from
+:mod:`mlm.engine.start`) and keeps the answer when :func:`check` accepts it; lme4's start
+and the L-BFGS-B search are the fallback.
+
 Everything works in scaled units ``x = theta / theta_scale`` (:func:`mlm.engine.pls.theta_scale`),
 as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 """
