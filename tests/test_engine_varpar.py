@@ -90,15 +90,16 @@ def test_boundary_fit_steps_across_zero():
 
 
 def test_satterthwaite_parts_use_the_gradient_and_fall_back_to_gen_d():
-    # a crossed remainder term with two columns has no exact gradient (q > DENSE_Q, so not
-    # the dense path either): genD, as before
+    # two crossed factors with two columns each (q > DENSE_Q): whichever goes first, the
+    # remainder term has two columns and no exact gradient; genD, as before
     rng = np.random.default_rng(3)
     n = 1500
     a, b = rng.integers(0, 150, n), rng.integers(0, 8, n)
     x = rng.standard_normal(n)
-    y = 1 + x + rng.normal(0, 1, 150)[a] + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n)
+    y = (1 + x + rng.normal(0, 1, 150)[a] + rng.normal(0, 0.4, 150)[a] * x
+         + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n))
     data = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
-    fit = quiet_fit("y ~ x + (1 | a) + (x | b)", data)
+    fit = quiet_fit("y ~ x + (x | a) + (x | b)", data)
     assert not fit.problem.has_gradient
     der = varpar.varpar_derivatives(fit.problem, fit.theta, fit.sigma)
     assert der.method == "genD"
