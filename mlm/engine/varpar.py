@@ -140,6 +140,14 @@ def varpar_derivatives(problem, theta, sigma, method=None) -> VarparDerivatives:
     :attr:`PLSProblem.has_gradient`) or ``"genD"`` (numDeriv's scheme, as lmerTest; the
     default elsewhere). May raise ``numpy.linalg.LinAlgError`` where the deviance cannot be
     evaluated near ``theta``.
+
+    Examples
+    --------
+    >>> import mlm
+    >>> fit = mlm.lmer("Reaction ~ Days + (Days | Subject)", mlm.load_dataset("sleepstudy"))
+    >>> der = varpar_derivatives(fit.problem, fit.theta, fit.sigma)
+    >>> der.method, der.hessian.shape, der.d_unsc.shape
+    ('gradient', (4, 4), (3, 2, 2))
     """
     theta = np.asarray(theta, dtype=float)
     sigma = float(sigma)
