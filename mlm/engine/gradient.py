@@ -121,8 +121,9 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2, pieces=False):
     else:
         phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows])
     if pieces:
-        return (np.bincount(problem._lam_src, weights=2.0 * phi, minlength=problem.n_theta),
-                np.bincount(problem._lam_src, weights=-2.0 * s[rows] * u[cols], minlength=problem.n_theta))
+        src, k = problem._lam_src, problem.n_theta
+        return (np.bincount(src, weights=2.0 * phi, minlength=k),
+                np.bincount(src, weights=-2.0 * s[rows] * u[cols], minlength=k))
     G = 2.0 * (phi - c * s[rows] * u[cols])
     return np.bincount(problem._lam_src, weights=G, minlength=problem.n_theta)
 

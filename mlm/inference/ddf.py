@@ -21,8 +21,8 @@ Computation. ``V(theta, sigma) = sigma^2 (R_X'R_X)^{-1}`` comes from the penalis
 least-squares factorisation of :mod:`mlm.engine.pls`; its derivatives and the Hessian of
 the deviance are taken by central differences of the exact gradient from ``2 k + 1``
 factorisations (each costs what one deviance evaluation costs in the fit, independently
-of the number of rows), with the ``sigma`` parts analytic (:mod:`mlm.engine.varpar`). Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the
-traces) are computed through the random effects, ``Z' Sigma^{-1} Z`` and
+of the number of rows), with the ``sigma`` parts analytic (:mod:`mlm.engine.varpar`).
+Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the traces) are computed through the random effects, ``Z' Sigma^{-1} Z`` and
 ``Z' Sigma^{-1} X`` (Woodbury), block by block when every random term is nested in one
 top-level factor: never an ``n x n`` matrix (:mod:`mlm.inference.kenward_roger`). The
 results are cached on the fit.
@@ -401,7 +401,7 @@ def coef_table(fit, ddf=None, level=0.95):
     pval = 2.0 * special.stdtr(df, -np.abs(t))
     crit = special.stdtrit(df, 0.5 + level / 2)
     cols = np.column_stack([est, se, df, t, pval, est - crit * se, est + crit * se])
-    out = pd.DataFrame(cols, index=fit.fixef.index,
-                       columns=["estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high"])
+    names = ["estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high"]
+    out = pd.DataFrame(cols, index=fit.fixef.index, columns=names)
     out.attrs["ddf"] = method
     return out
