@@ -22,10 +22,10 @@ least-squares factorisation of :mod:`mlm.engine.pls`; its derivatives and the He
 the deviance are taken by central differences of the exact gradient from ``2 k + 1``
 factorisations (each costs what one deviance evaluation costs in the fit, independently
 of the number of rows), with the ``sigma`` parts analytic (:mod:`mlm.engine.varpar`).
-Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the traces) are computed through the random effects, ``Z' Sigma^{-1} Z`` and
-``Z' Sigma^{-1} X`` (Woodbury), block by block when every random term is nested in one
-top-level factor: never an ``n x n`` matrix (:mod:`mlm.inference.kenward_roger`). The
-results are cached on the fit.
+Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the traces) are computed through
+the random effects, ``Z' Sigma^{-1} Z`` and ``Z' Sigma^{-1} X`` (Woodbury), block by
+block when every random term is nested in one top-level factor: never an ``n x n``
+matrix (:mod:`mlm.inference.kenward_roger`). The results are cached on the fit.
 """
 
 from __future__ import annotations
