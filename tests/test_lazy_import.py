@@ -37,12 +37,14 @@ def test_command_help_loads_nothing_heavy():
 
 def test_a_fit_needs_no_scipy_stats():
     # The fit and its estimates need no distribution: bootstrap and power refits never
-    # pay for scipy.stats; the tests' p-values import it when asked.
+    # pay for scipy.stats; nor does the coefficient table (its t quantiles and p-values
+    # come from scipy.special, issue 16); an F-test imports it when asked.
     code = ("import mlm\n"
             "fit = mlm.lmer('Reaction ~ Days + (Days | Subject)', mlm.load_dataset('sleepstudy'))\n"
             "fit.fixef, fit.varcorr")
     assert _loaded_after(code, HEAVY) == []
-    assert _loaded_after(code + "\nfit.coefficients", ("scipy.stats",)) == ["scipy.stats"]
+    assert _loaded_after(code + "\nfit.coefficients", ("scipy.stats",)) == []
+    assert _loaded_after(code + "\nmlm.anova(fit)", ("scipy.stats",)) == ["scipy.stats"]
 
 
 def test_every_public_name_resolves():

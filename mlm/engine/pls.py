@@ -834,7 +834,14 @@ class PLSProblem:
     @_one_blas_thread
     def varpar_covariance(self, theta, sigma, step=1e-4):
         """Asymptotic covariance of ``(theta..., sigma)``: inverse of half the Hessian of
-        :meth:`deviance_varpar`, by central differences (relative step ``step``)."""
+        :meth:`deviance_varpar`. Where the layout has the exact gradient, the Hessian that
+        Satterthwaite's df use (:func:`mlm.engine.varpar.varpar_derivatives`: differences
+        of the gradient, sigma rows analytic); else central second differences of the
+        deviance (relative step ``step``)."""
+        if self.has_gradient:
+            from mlm.engine.varpar import varpar_derivatives
+
+            return np.linalg.inv(varpar_derivatives(self, theta, sigma).hessian / 2.0)
         x0 = np.append(np.asarray(theta, dtype=float), float(sigma))
         k = x0.size
         h = step * np.maximum(np.abs(x0), 1e-2)
