@@ -124,8 +124,9 @@ def theta_scale(terms, idx):
     out = []
     for (Z, _, _, _), rows in zip(terms, idx):
         Z = np.asarray(Z, dtype=float)
-        rms = np.sqrt(np.mean(Z * Z, axis=0))
-        sd = Z.std(axis=0)
+        # column by column: one temporary column at a time, not two of the whole Z
+        rms = np.array([np.sqrt(np.mean(z * z)) for z in Z.T])
+        sd = np.array([z.std() for z in Z.T])
         spread = np.where(sd > 1e-8 * rms, sd, rms)
         spread = np.where(spread > 0, spread, 1.0)
         out.extend(1.0 / spread[i] for (i, _) in rows)
@@ -468,7 +469,10 @@ class PLSProblem:
         self.rest = [i for i, g in enumerate(self.group_names) if g != primary]
         codes1 = np.asarray(terms[self.primary[0]][1], dtype=np.intp)
         G1 = self.n_levels[self.primary[0]]
-        Z1 = np.column_stack([np.asarray(terms[i][0], dtype=float) for i in self.primary])
+        # One term: its own columns (a view of X's for (x | g) beside y ~ x), not a copy of
+        # the rows that would be kept for the life of the fit (16 MB at a million rows, issue 16).
+        Z1 = (np.asarray(terms[self.primary[0]][0], dtype=float) if len(self.primary) == 1 else
+              np.column_stack([np.asarray(terms[i][0], dtype=float) for i in self.primary]))
         self.k1 = k1 = Z1.shape[1]
         self.G1 = G1
 
@@ -590,7 +594,8 @@ class PLSProblem:
             self.beta_shift = sla.cho_solve(sla.cho_factor(self.XtX, lower=True), X.T @ y)
         except (np.linalg.LinAlgError, ValueError):  # rank is checked elsewhere; no shift
             self.beta_shift = np.zeros(X.shape[1])
-        return y - X @ self.beta_shift
+        fitted = X @ self.beta_shift
+        return np.subtract(y, fitted, out=fitted)  # one array of the rows, not two
 
     def with_response(self, y):
         """The same design with another outcome: only the sums involving y are recomputed.
