@@ -97,3 +97,26 @@ def test_fit_leaves_the_callers_frame_alone():
     fit = mlm.lmer("y ~ x + (x | g)", data)
     fit.coefficients, fit.ranef, fit.fitted, fit.residuals
     pd.testing.assert_frame_equal(data, before)
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (x | g)", "y ~ x + (0 + x | g)", "y ~ x + (1 | g)",
+                                     "y ~ x + (x | g) + (1 | h)"])
+def test_per_level_sums_formed_in_place_are_the_definitions(formula):
+    # The engine skips the intercept's products (1.0 * v is v) and, with one factor,
+    # writes the outcome's last product over the shifted outcome: the sums must still be
+    # sum over the rows of each level of Z1[:, a] Z1[:, c], Z1[:, a] X[:, j] and
+    # Z1[:, a] (y - X beta_shift), and the outcome passed in must be left alone.
+    data = _slopes(n_groups=30).assign(h=lambda d: np.arange(len(d)) % 7)
+    d = mlm.build_design(formula, data)
+    y = np.array(d.y)  # writable, so that a write into it would not fail silently
+    y_before = y.copy()
+    problem = PLSProblem(y, d.X, d.pls_terms())
+    np.testing.assert_array_equal(y, y_before)
+    Z1, codes, G = problem._Z1, problem._codes1, problem.G1
+    onehot = np.zeros((G, len(codes)))
+    onehot[codes, np.arange(len(codes))] = 1.0
+    shifted = y_before - d.X @ problem.beta_shift
+    tol = dict(rtol=1e-12, atol=1e-12)  # sums of a few rows: rounding only
+    np.testing.assert_allclose(problem.Mc, np.einsum("gi,ia,ic->acg", onehot, Z1, Z1), **tol)
+    np.testing.assert_allclose(problem.ZXc, np.einsum("gi,ia,ij->ajg", onehot, Z1, d.X), **tol)
+    np.testing.assert_allclose(problem.Zyc, np.einsum("gi,ia,i->ag", onehot, Z1, shifted), **tol)

@@ -155,6 +155,24 @@ def _template(theta_slice, k, idx):
     return T
 
 
+def _all_ones(z: np.ndarray) -> bool:
+    """True for a column of ones (the intercept's), found without a temporary array."""
+    return bool(z.size) and z[0] == 1.0 and z.min() == 1.0 and z.max() == 1.0
+
+
+def _product(Z1, a, v, ones, overwrite=False):
+    """``Z1[:, a] * v`` as the weights of a per-level sum, without a new array when it can.
+
+    Times an intercept's ones it is ``v`` itself (``1.0 * v == v`` exactly); with
+    ``overwrite`` the product is written over ``v``, which the caller no longer needs.
+    """
+    if ones[a]:
+        return v
+    if overwrite:
+        return np.multiply(Z1[:, a], v, out=v)
+    return Z1[:, a] * v
+
+
 # --- batched small Cholesky factors and triangular solves -------------------------------
 # Closed forms for k = 1 and 2 avoid the per-call overhead of batched LAPACK, which
 # dominates when there are tens of thousands of 2 x 2 blocks (field notes: 5.9 ms ->
@@ -477,23 +495,31 @@ class PLSProblem:
         self.G1 = G1
 
         self.XtX = X.T @ X
-        y = self._shift_response(y, X)
-        self.Xty = X.T @ y
-        self.yty = float(y @ y)
-
         # Per-level sums, component-major (mlm.engine.kernels): Mc[a, c] is the array over
-        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1).
+        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1). Those without y
+        # come first, before the shifted outcome exists, so that at most one temporary
+        # array of the rows is alive beside it (issue 16: the peak of a million-row fit).
+        ones = [_all_ones(Z1[:, a]) for a in range(k1)]
         Mc = np.empty((k1, k1, G1))
         for a in range(k1):
             for c in range(a, k1):
-                s = np.bincount(codes1, weights=Z1[:, a] * Z1[:, c], minlength=G1)
+                s = np.bincount(codes1, weights=_product(Z1, a, Z1[:, c], ones), minlength=G1)
                 Mc[a, c] = s
                 Mc[c, a] = s
         self.Mc = Mc
-        self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=Z1[:, a] * X[:, j], minlength=G1)
+        self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=_product(Z1, a, X[:, j], ones),
+                                                   minlength=G1)
                                        for j in range(self.p)]) for a in range(k1)])
-        self.Zyc = np.stack([np.bincount(codes1, weights=Z1[:, a] * y, minlength=G1)
-                             for a in range(k1)])
+        y = self._shift_response(y, X)
+        self.Xty = X.T @ y
+        self.yty = float(y @ y)
+        self.Zyc = np.empty((k1, G1))
+        for a in range(k1):
+            # one factor (no dense setup, no _Remainder): nothing reads y after its last
+            # product, which may overwrite it
+            last = a == k1 - 1 and not self.rest
+            self.Zyc[a] = np.bincount(codes1, weights=_product(Z1, a, y, ones, overwrite=last),
+                                      minlength=G1)
         self._codes1, self._Z1 = codes1, Z1
         self._X = X  # kept for with_response()
 
