@@ -777,6 +777,12 @@ class PLSProblem:
 
     __call__ = deviance
 
+    @functools.cached_property
+    def _scalar(self):
+        from mlm.engine.scalar import applies
+
+        return applies(self)
+
     @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
@@ -787,6 +793,10 @@ class PLSProblem:
         (:mod:`mlm.engine.gradient`). The gradient is None where the layout has none."""
         from mlm.engine.gradient import gradient_from_factor
 
+        if self._scalar:  # (1 | g): closed forms over the levels (mlm.engine.scalar)
+            from mlm.engine.scalar import deviance_and_gradient
+
+            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:
             parts = self._factor(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError):
