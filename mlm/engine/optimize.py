@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from mlm.engine.start import moment_start
+
 __all__ = ["Objective", "optimize", "check"]
 
 
@@ -157,8 +159,9 @@ def optimize(problem, theta0=None):
     scale = obj.scale
     x = problem.theta_start() if theta0 is None else np.asarray(theta0, dtype=float) / scale
     lower = problem.theta_lower()
-    if theta0 is not None:
-        warm = _warm_newton(obj, x, lower)
+    warm_start = x if theta0 is not None else moment_start(problem)
+    if warm_start is not None:
+        warm = _warm_newton(obj, warm_start, lower)
         if warm is not None:
             return _finish(problem, obj, *warm)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
@@ -196,7 +199,7 @@ def _warm_newton(obj, x, lower):
     f0 = obj.value(x)
     if not np.isfinite(f0):
         return None
-    x, fx, curv = newton(obj, x, f0, lower)
+    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True)
     if np.any(np.isfinite(lower) & (x < 1e-3)):
         return None  # a variance reached its bound, where the gradient vanishes whatever
         # the curvature: the full search below knows how to step off it
@@ -223,7 +226,7 @@ def _coarse(obj, x, bounds):
     return np.asarray(coarse.x)
 
 
-def newton(obj, x, fx, lower, iterations=8):
+def newton(obj, x, fx, lower, iterations=8, search=False):
     """Newton steps on the free coordinates with the exact gradient.
 
     The curvature is taken once (differences of exact gradients) and then updated by
@@ -234,6 +237,12 @@ def newton(obj, x, fx, lower, iterations=8):
     is kept when it does not raise the deviance beyond rounding; the loop ends when the
     next step would move no coordinate by 1e-10 (relative). Returns ``(x, deviance,
     curvature)``, the last a ``(free, H)`` pair or None.
+
+    With ``search`` (a start that may be far from the optimum: :func:`_warm_newton`) a
+    curvature that is not positive definite has its eigenvalues mirrored and floored
+    (a descent direction all the same), a step that raises the deviance is halved
+    up to four times before giving up, and a diagonal entry may fall by at most 90% per
+    step (a variance overshot to 0 would sit on a stationary point).
     """
     x = np.asarray(x, dtype=float).copy()
     tol = 1e-12 * max(1.0, abs(fx))
@@ -245,16 +254,30 @@ def newton(obj, x, fx, lower, iterations=8):
             break
         if curvature is None or not np.array_equal(curvature[0], free):
             H = obj.hessian(x, g, free, HESS_STEP)
-            if not (np.all(np.isfinite(H)) and _positive_definite(H)):
-                break  # not convex here: leave it to the check
+            if not np.all(np.isfinite(H)):
+                break
+            if not _positive_definite(H):
+                if not search:
+                    break  # not convex here: leave it to the check
+                H = _mirrored(H)
             curvature = (free, H)
-        trial = x.copy()
-        trial[free] += _newton_step(curvature[1], g[free])
-        trial = np.maximum(trial, lower)
-        moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
+        step = _newton_step(curvature[1], g[free])
+        # from a rough start a step can overshoot a variance to its bound of 0, a
+        # stationary point: there each step may only take a tenth of the way
+        floor = np.where(np.isfinite(lower), np.maximum(lower, 0.1 * x), lower) if search else lower
+        for _ in range(5 if search else 1):
+            trial = x.copy()
+            trial[free] += step
+            trial = np.maximum(trial, floor)
+            moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
+            if moved < 1e-10:
+                break
+            f_trial = obj.value(trial)
+            if f_trial <= fx + tol:
+                break
+            step = step / 2
         if moved < 1e-10:
             break  # x is the root to far below the optimiser's tolerance
-        f_trial = obj.value(trial)
         if not f_trial <= fx + tol:
             break
         curvature = _bfgs_update(curvature, trial[free] - x[free], obj.grad(trial)[free] - g[free])
@@ -270,6 +293,14 @@ def _positive_definite(H):
     except np.linalg.LinAlgError:
         return False
     return True
+
+
+def _mirrored(H):
+    """``H`` with its eigenvalues replaced by their absolute values, floored at 1e-3 of
+    the largest: positive definite, so the Newton step goes downhill."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-3 * max(np.abs(w).max(), 1e-12))
+    return (V * w) @ V.T
 
 
 def _newton_step(H, g):
