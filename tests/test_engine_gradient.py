@@ -152,16 +152,36 @@ def test_check_convergence_flags_a_point_short_of_the_optimum():
     assert not off["converged"] and off["decrement"] > 1e-3
 
 
+def test_crossed_factor_with_slope_goes_first_to_keep_the_gradient():
+    # (1 | a) + (x | b): b, with two columns, is eliminated first (PLSProblem.
+    # _gradient_primary), so the remainder has one column and the exact gradient applies;
+    # the deviance does not depend on the order (same criterion, another factorisation)
+    rng = np.random.default_rng(4)
+    n = 2000
+    a, b = rng.integers(0, 200, n), rng.integers(0, 8, n)
+    x = rng.standard_normal(n)
+    y = 1 + x + rng.normal(0, 1, 200)[a] + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n)
+    d = mlm.build_design("y ~ x + (1 | a) + (x | b)", pd.DataFrame({"y": y, "x": x, "a": a, "b": b}))
+    swapped = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
+    by_size = PLSProblem(d.y, d.X, d.pls_terms(), reml=True, primary="a")
+    assert swapped.has_gradient and not by_size.has_gradient
+    assert [swapped.group_names[i] for i in swapped.primary] == ["b"]
+    for theta in (swapped.theta_start(), np.array([0.8, 0.3, -0.1, 0.2])):
+        assert swapped.deviance(theta) == pytest.approx(by_size.deviance(theta), rel=1e-12)
+
+
 def test_layout_without_exact_gradient_falls_back_to_differences():
-    # a crossed remainder term with two columns has no exact gradient here: the
-    # differencing optimiser runs and finds the optimum that random restarts find
+    # two crossed factors with two columns each: whichever goes first, the remainder
+    # term has two columns and no exact gradient here; the differencing optimiser runs
+    # and finds the optimum that random restarts find
     rng = np.random.default_rng(3)
     n = 3000
     a, b = rng.integers(0, 300, n), rng.integers(0, 8, n)
     x = rng.standard_normal(n)
-    y = 1 + x + rng.normal(0, 1, 300)[a] + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n)
+    y = (1 + x + rng.normal(0, 1, 300)[a] + rng.normal(0, 0.4, 300)[a] * x
+         + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n))
     data = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
-    d = mlm.build_design("y ~ x + (1 | a) + (x | b)", data)
+    d = mlm.build_design("y ~ x + (x | a) + (x | b)", data)
     problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
     assert not problem.has_gradient
     assert problem.deviance_and_gradient(problem.theta_start())[1] is None

@@ -8,6 +8,11 @@ check take their curvature from differences of exact gradients (``n_theta`` grad
 instead of second differences of the deviance (``n_theta (n_theta + 3) / 2``
 evaluations).
 
+Most fits never reach L-BFGS-B: :func:`optimize` first takes Newton steps from a warm
+start (the parent fit's estimate for a refit, else moment estimates from
+:mod:`mlm.engine.start`) and keeps the answer when :func:`check` accepts it; lme4's start
+and the L-BFGS-B search are the fallback.
+
 Everything works in scaled units ``x = theta / theta_scale`` (:func:`mlm.engine.pls.theta_scale`),
 as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 """
@@ -161,7 +166,9 @@ def optimize(problem, theta0=None):
     lower = problem.theta_lower()
     warm_start = x if theta0 is not None else moment_start(problem)
     if warm_start is not None:
-        warm = _warm_newton(obj, warm_start, lower)
+        # a refit (same design, another outcome) starts with its parent fit's curvature
+        known = getattr(problem, "_curvature", None) if theta0 is not None else None
+        warm = _warm_newton(obj, warm_start, lower, known)
         if warm is not None:
             return _finish(problem, obj, *warm)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
@@ -181,16 +188,17 @@ def optimize(problem, theta0=None):
         if trial[0] <= fx:
             x, fx, curv = newton(obj, trial[1], trial[0], lower)
             info = check(obj, x, lower, curv)
-    return _finish(problem, obj, x, fx, info)
+    return _finish(problem, obj, x, fx, info, curv)
 
 
-def _finish(problem, obj, x, fx, info):
+def _finish(problem, obj, x, fx, info, curvature=None):
     theta = x * obj.scale
     problem._checked = (theta.tobytes(), dict(info))  # check_convergence(theta) reuses it
+    problem._curvature = curvature  # refits' first Newton step (with_response copies it)
     return theta, {"deviance": fx, "evaluations": obj.evaluations, **info}
 
 
-def _warm_newton(obj, x, lower):
+def _warm_newton(obj, x, lower, curvature=None):
     """Newton steps straight from a warm start (a bootstrap or power refit starts at the
     original fit's estimate, usually close to the refit's optimum): ``(x, f, info)`` when
     they reach a point :func:`check` accepts, else None and the caller runs the full
@@ -199,12 +207,38 @@ def _warm_newton(obj, x, lower):
     f0 = obj.value(x)
     if not np.isfinite(f0):
         return None
-    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True)
-    if np.any(np.isfinite(lower) & (x < 1e-3)):
-        return None  # a variance reached its bound, where the gradient vanishes whatever
-        # the curvature: the full search below knows how to step off it
+    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True, curvature=curvature)
+    near = np.isfinite(lower) & (x < 1e-3)
+    if np.any(near):
+        found = _on_bound(obj, x, fx, lower, near)
+        if found is None:
+            return None
+        x, fx, curv = found
     info = check(obj, x, lower, curv)
-    return (x, fx, info) if info["converged"] else None
+    return (x, fx, info, curv) if info["converged"] else None
+
+
+def _on_bound(obj, x, fx, lower, near):
+    """Newton steps heading for a zero variance (a singular fit): put those entries on
+    their bound, converge in the others, and accept only if the deviance rises a hair
+    inside the bound along each of them. On the bound the gradient of a lone variance
+    vanishes whatever the curvature (the deviance is even in it), so the test is made at
+    ``SHIFT``, where the exact gradient shows which way the deviance falls. Returns
+    ``(x, f, curvature)`` or None (then the full search decides)."""
+    trial = x.copy()
+    trial[near] = lower[near]
+    f_bound = obj.value(trial)
+    if not f_bound <= fx + 1e-9 * max(1.0, abs(fx)):
+        return None
+    x, fx, curv = newton(obj, trial, f_bound, lower, iterations=20, search=True)
+    if np.any(np.isfinite(lower) & ~near & (x < 1e-3)):
+        return None  # another variance is heading for its bound: let the full search judge
+    for i in np.flatnonzero(near):
+        inside = x.copy()
+        inside[i] = SHIFT
+        if not obj.grad(inside)[i] > 0:
+            return None
+    return x, fx, curv
 
 
 COARSE_FEV = (2, 4)
@@ -226,7 +260,7 @@ def _coarse(obj, x, bounds):
     return np.asarray(coarse.x)
 
 
-def newton(obj, x, fx, lower, iterations=8, search=False):
+def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
     """Newton steps on the free coordinates with the exact gradient.
 
     The curvature is taken once (differences of exact gradients) and then updated by
@@ -246,7 +280,6 @@ def newton(obj, x, fx, lower, iterations=8, search=False):
     """
     x = np.asarray(x, dtype=float).copy()
     tol = 1e-12 * max(1.0, abs(fx))
-    curvature = None
     for _ in range(iterations):
         g = obj.grad(x)
         free = _free(x, g, lower)
@@ -279,6 +312,9 @@ def newton(obj, x, fx, lower, iterations=8, search=False):
         if moved < 1e-10:
             break  # x is the root to far below the optimiser's tolerance
         if not f_trial <= fx + tol:
+            break
+        if search and np.any(np.isfinite(lower) & (trial < 1e-3) & (x >= 1e-3)):
+            x, fx = trial, f_trial  # heading for a zero variance: _on_bound takes over
             break
         curvature = _bfgs_update(curvature, trial[free] - x[free], obj.grad(trial)[free] - g[free])
         x, fx = trial, f_trial

@@ -22,6 +22,15 @@ from mlm.engine.pls import _tri
 __all__ = ["applies", "deviance_and_gradient"]
 
 
+_EYES = {}
+
+
+def _eye(p):
+    if p not in _EYES:
+        _EYES[p] = np.eye(p)
+    return _EYES[p]
+
+
 def applies(problem) -> bool:
     """Whether ``problem`` is one grouping factor with a one-column template."""
     return (not problem.dense and problem.rem is None and problem.k1 == 1
@@ -43,7 +52,7 @@ def deviance_and_gradient(problem, theta):
         return np.inf, None
     cbeta = _tri(LX, problem.Xty - RZX @ cu)
     r2 = problem.yty - float(cu @ cu) - float(cbeta @ cbeta)
-    logdet = 2.0 * float(np.sum(np.log(L)))
+    logdet = 2.0 * float(np.log(L).sum())
     dev = float(problem._deviance_from(r2, logdet, LX))
     if not np.isfinite(dev):
         return dev, None
@@ -54,7 +63,7 @@ def deviance_and_gradient(problem, theta):
     inv_L2 = 1.0 / (L * L)
     phi = t * float(m @ inv_L2)
     if problem.reml:
-        Linv = _tri(LX, np.eye(LX.shape[0]), lower=True)
+        Linv = _tri(LX, _eye(LX.shape[0]), lower=True)
         Q = Linv.T @ Linv                                             # (R_X'R_X)^{-1}
         Y = RZX / L                                                   # (p, G)
         phi += float(np.sum(Q * (Y @ (t * m * Y - zx).T)))

@@ -83,9 +83,12 @@ def _moments(M, c, problem):
         return None
     Minv = np.linalg.inv(M[ok])
     b = np.einsum("gab,gb->ga", Minv, c[ok])
-    df = problem.n - problem.p - int(ok.sum()) * k
+    G_ok = int(ok.sum())
+    # divisors of the one-way ANOVA: with a random intercept and an intercept-only X on
+    # balanced data, (MSB - MSW) / n and MSW, which REML reproduces when positive
+    df = problem.n - G_ok * k - max(problem.p - k, 0)
     s2 = (problem.yty - float(np.einsum("ga,ga->", b, c[ok]))) / df if df > 0 else -1.0
-    cov = b.T @ b / ok.sum() - max(s2, 0.0) * Minv.mean(axis=0)
+    cov = b.T @ b / (G_ok - 1) - max(s2, 0.0) * Minv.mean(axis=0)
     return cov, s2
 
 
