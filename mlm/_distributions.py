@@ -1,10 +1,10 @@
 """The few distribution functions a fit's tables need, without importing ``scipy.stats``.
 
 ``scipy.stats`` builds every distribution class when imported: about half a second and
-23 MiB of resident memory beside ``scipy.optimize``, which the engine needs anyway. That
-was most of the 17 MiB by which the 1,000,000-row benchmark's baseline exceeded the
-compiled peer's (issue 16), and ``fit.coefficients`` asks for nothing but Student's t
-and the normal distribution. ``scipy.stats`` computes those with the ``scipy.special``
+22 MiB of resident memory beside ``scipy.optimize``, which the engine needs anyway. It
+was why the 1,000,000-row benchmark's baseline exceeded the compiled peer's by 17 MiB
+(issue 16; 20 MiB less without it), and a fit's tables and summary ask for nothing but
+Student's t, the normal and the chi-square distribution. ``scipy.stats`` computes those with the ``scipy.special``
 functions used here (``stdtr``, ``stdtrit``, ``ndtr``, ``ndtri``, ``chdtrc``), so the
 numbers are the same; the argument handling of its generic methods is copied (invalid
 parameters and NaN give NaN, the ends of the support and of [0, 1] give the limits).

@@ -38,7 +38,7 @@ def test_command_help_loads_nothing_heavy():
 def test_a_fit_needs_no_scipy_stats():
     # The fit and its estimates need no distribution: bootstrap and power refits never
     # pay for scipy.stats; the t-tests of the coefficient table and the summary take theirs
-    # from scipy.special (mlm._distributions: 23 MiB less resident memory, issue 16), and
+    # from scipy.special (mlm._distributions: 20 MiB less resident memory, issue 16), and
     # a distribution mlm._distributions does not serve imports scipy.stats when asked.
     code = ("import mlm\n"
             "fit = mlm.lmer('Reaction ~ Days + (Days | Subject)', mlm.load_dataset('sleepstudy'))\n"
