@@ -115,7 +115,7 @@ def fit_design(design: Design, *, reml: bool = True, engine: str = "auto",
         info.update(problem.check_convergence(theta))
     converged = info["converged"]
     with np.errstate(all="ignore"):
-        solution = problem.solve(theta, cond_var=True)
+        solution = problem.solve(theta)  # postVar on first use (MixedResult._cond_var)
     result = MixedResult(design, problem, solution, reml=reml, engine=engine, converged=converged,
                          fit_info=info, notes=notes, ddf=ddf)
     if not converged:

@@ -264,11 +264,16 @@ class MixedResult(ModelResult):
     def _effects(self):
         return self.solution.b
 
-    def _cond_sds(self):
+    @cached_property
+    def _cond_var(self):
+        """lme4's postVar, formed on first use: a fit does not pay for it (on InstEval it
+        needs the inverse of the 1,128-square remainder block) until ``ranef`` SDs,
+        intervals or predictions ask."""
         cv = self.solution.cond_var
-        if cv is None:  # refits (bootstrap) skip them until asked
-            cv = self.problem.solve(self.theta, cond_var=True).cond_var
-        return [np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in cv]
+        return self.problem.solve(self.theta, cond_var=True).cond_var if cv is None else cv
+
+    def _cond_sds(self):
+        return [np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in self._cond_var]
 
     def _shortfall(self) -> str:
         decrement = self.fit_info.get("decrement", float("nan"))
@@ -380,10 +385,7 @@ class MixedResult(ModelResult):
         var = np.einsum("ia,ab,ib->i", X, self.solution.vcov_beta, X)
         if interval == "confidence":
             return var
-        cv = self.solution.cond_var
-        if cv is None:
-            cv = self.problem.solve(self.theta, cond_var=True).cond_var
-        for (Z, pos), C, cvb in zip(blocks, self.solution.covariances(), cv):
+        for (Z, pos), C, cvb in zip(blocks, self.solution.covariances(), self._cond_var):
             known = (pos >= 0) if include_random else np.zeros(len(pos), dtype=bool)
             var[~known] += np.einsum("ia,ab,ib->i", Z[~known], C, Z[~known])
             var[known] += np.einsum("ia,iab,ib->i", Z[known], cvb[pos[known]], Z[known])
