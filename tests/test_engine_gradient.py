@@ -152,19 +152,38 @@ def test_check_convergence_flags_a_point_short_of_the_optimum():
     assert not off["converged"] and off["decrement"] > 1e-3
 
 
-def test_layout_without_exact_gradient_falls_back_to_differences():
-    # a crossed remainder term with two columns has no exact gradient here: the
-    # differencing optimiser runs and finds the optimum that random restarts find
+def _crossed_slopes_design():
+    # a crossed remainder term with two columns (Lambda2 not diagonal)
     rng = np.random.default_rng(3)
     n = 3000
     a, b = rng.integers(0, 300, n), rng.integers(0, 8, n)
     x = rng.standard_normal(n)
     y = 1 + x + rng.normal(0, 1, 300)[a] + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n)
     data = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
-    d = mlm.build_design("y ~ x + (1 | a) + (x | b)", data)
+    return mlm.build_design("y ~ x + (1 | a) + (x | b)", data)
+
+
+@pytest.mark.parametrize("dense_w", [0, 10**9], ids=["sparse", "dense"])
+@pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
+def test_gradient_of_a_crossed_remainder_with_two_columns(dense_w, reml, monkeypatch):
+    monkeypatch.setattr(pls._Remainder, "DENSE_MAX", dense_w)
+    d = _crossed_slopes_design()
+    problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=reml)
+    assert problem.rem.mode == ("sparse" if dense_w == 0 else "dense")
+    theta = problem.theta_start() * 0.6 + np.random.default_rng(2).uniform(0.05, 0.3, problem.n_theta)
+    assert_gradient(problem, theta)
+    theta[2] = 0.0  # on the boundary: the slope's variance at zero
+    assert_gradient(problem, theta)
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact gradient", "differences"])
+def test_crossed_slopes_fit_finds_the_optimum_of_random_restarts(exact, monkeypatch):
+    # both optimisers (the differencing one is what a layout without a gradient would get)
+    if not exact:
+        monkeypatch.setattr(PLSProblem, "has_gradient", property(lambda self: False))
+    d = _crossed_slopes_design()
     problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
-    assert not problem.has_gradient
-    assert problem.deviance_and_gradient(problem.theta_start())[1] is None
+    assert problem.has_gradient is exact
     theta, info = problem.optimize()
     assert info["converged"]
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""The exact gradient when some random effects lie outside the primary factor.
+"""The exact gradient when the random effects outside the primary factor are nested above it.
 
 Same formula as :mod:`mlm.engine.gradient` (read it first):
 ``d dev / d T_t[a, b] = 2 sum_levels (Phi_jj[b, a] - c s_j[a] u_j[b])`` with
@@ -17,9 +17,8 @@ held ragged: entry ``e`` is a pair (level ``lev[e]``, column ``col[e]``); sums o
 or over a column are sparse aggregations. No ``Lambda^{-1}`` is formed, so the gradient
 is exact on the boundary too.
 
-Covered layouts: nested remainders (any template size) and crossed remainders whose
-terms have one column each (``Lambda_2`` diagonal); :attr:`RaggedCoupling.supported`
-says which. Others fall back to differences in the optimiser.
+This module covers nested remainders (any template size); crossed ones are
+:mod:`mlm.engine.gradient_crossed`'s, to which :func:`remainder_gradient` hands them.
 """
 
 from __future__ import annotations
@@ -34,48 +33,17 @@ __all__ = ["RaggedCoupling", "remainder_gradient"]
 
 
 class RaggedCoupling:
-    """``N = Z1'Z2`` on its pattern, with the aggregations the gradient needs."""
+    """``N = Z1'Z2`` of a nested remainder on its pattern, with the aggregations the gradient needs."""
 
     def __init__(self, rem):
         G1, k1, q2 = rem.G1, rem.k1, rem.q2
-        self.one_column = all(k == 1 for k in rem.ks)
-        self.supported = rem.mode == "nested" or self.one_column
-        self.K = None
-        if rem.mode == "nested":
-            self.K = rem.K2
-            lev = np.repeat(np.arange(G1), self.K)
-            col = rem.colidx.ravel()
-            Nv = np.stack([rem.Zc[:, i, :].ravel() for i in range(k1)])
-        elif rem.mode == "dense":
-            self.K = q2
-            lev = np.repeat(np.arange(G1), q2)
-            col = np.tile(np.arange(q2), G1)
-            Nv = np.stack([rem.Zd[:, i, :].ravel() for i in range(k1)])
-        else:
-            coo = rem.Zs.tocoo()
-            row = coo.row.astype(np.int64)
-            key = (row // k1) * q2 + coo.col
-            uniq, inv = np.unique(key, return_inverse=True)
-            lev = (uniq // q2).astype(np.intp)
-            col = (uniq % q2).astype(np.intp)
-            Nv = np.zeros((k1, uniq.size))
-            np.add.at(Nv, ((row % k1).astype(np.intp), inv), coo.data)
-            # every pair of entries within one level, for S^{-1} on the level's columns
-            counts = np.bincount(lev, minlength=G1)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            n2 = counts.astype(np.int64) ** 2
-            pl = np.repeat(np.arange(G1), n2)
-            within = np.arange(int(n2.sum()), dtype=np.int64) - np.repeat(np.cumsum(n2) - n2, n2)
-            cl = counts[pl]
-            self.pe1 = (starts[pl] + within // cl).astype(np.intp)
-            self.pe2 = (starts[pl] + within % cl).astype(np.intp)
-            self.pair_flat = col[self.pe1].astype(np.int64) * q2 + col[self.pe2]
-        self.lev, self.col, self.Nv = lev, col, Nv
-        E = lev.size
+        self.K = rem.K2
+        self.lev = np.repeat(np.arange(G1), self.K)
+        self.col = rem.colidx.ravel()
+        self.Nv = np.stack([rem.Zc[:, i, :].ravel() for i in range(k1)])
         self.G1, self.q2 = G1, q2
 
-    # sums by np.bincount: cheaper than a sparse product's dispatch for the small
-    # patterns and as fast for InstEval's 73,000 entries
+    # sums by np.bincount: cheaper than a sparse product's dispatch for the small patterns
     def by_level(self, x):
         """Sum of ``x`` (E,) or (E, m) over the entries of each primary level."""
         return _sum_by(self.lev, x, self.G1)
@@ -124,25 +92,13 @@ def _ws(rem, rc, W, Wv, Sinv):
         k2 = Sinv.shape[1]
         S_l = Sinv[rem.parent]                                # (G1, k2, k2); K2 == k2
         return rc.ragged(np.einsum("lik,lkm->lim", W, S_l))
-    if rem.mode == "nested":
-        idx = rem.colidx
-        return rc.ragged(np.einsum("lik,lkm->lim", W, Sinv[idx[:, :, None], idx[:, None, :]]))
-    if rem.mode == "dense":
-        G1, k1, q2 = W.shape
-        return rc.ragged((W.reshape(-1, q2) @ Sinv).reshape(G1, k1, q2))
-    vals = Sinv.ravel()[rc.pair_flat]
-    E = rc.lev.size
-    return np.stack([np.bincount(rc.pe2, weights=Wv[i][rc.pe1] * vals, minlength=E)
-                     for i in range(Wv.shape[0])])
+    idx = rem.colidx
+    return rc.ragged(np.einsum("lik,lkm->lim", W, Sinv[idx[:, :, None], idx[:, None, :]]))
 
 
 def _coupling(rem, rc, T1, L1c, W, T2):
     """``N Lambda2`` and ``W`` on the pattern, each (k1, E)."""
     k1, G1 = rem.k1, rem.G1
-    if rem.mode == "sparse":
-        NL = rc.Nv * rem.diagonal(T2)[rc.col]
-        C = kern.fwd(L1c, np.ascontiguousarray(np.broadcast_to(T1.T[:, :, None], (k1, k1, G1))))
-        return NL, np.stack([sum(C[i, j][rc.lev] * NL[j] for j in range(k1)) for i in range(k1)])
     eye = np.broadcast_to(np.eye(k1), (G1, k1, k1))
     return rc.ragged(rem.W(eye, T2)), rc.ragged(W)
 
@@ -173,6 +129,10 @@ def inner_blocks(problem, T1, L1, W, L2, T2):
 def remainder_gradient(problem, parts):
     """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a remainder)."""
     rem = problem.rem
+    if rem.mode != "nested":
+        from mlm.engine.gradient_crossed import crossed_gradient
+
+        return crossed_gradient(problem, parts)
     rc = rem.ragged_coupling()
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
     k1, p, G1 = problem.k1, problem.p, problem.G1
@@ -244,24 +204,19 @@ def remainder_gradient(problem, parts):
 def _cross_blocks(rem, rc, Om12, TN):
     """Per remainder term, (G_t, k_t, k_t): sum over primary levels of Om21_jl T1'N_lj."""
     out = []
-    if rem.mode == "nested":
-        G1, K = rem.G1, rc.K
-        O3 = np.stack([o.reshape(G1, K) for o in Om12], axis=1)     # (G1, k1, K)
-        N3 = np.stack([o.reshape(G1, K) for o in TN], axis=1)
-        for t in range(len(rem.ks)):
-            k, G = rem.ks[t], rem.Gs[t]
-            seg = rem.kseg[t]
-            per = np.einsum("lia,lib->lab", O3[:, :, seg], N3[:, :, seg])  # (G1, k, k)
-            parent = (rem.colidx[:, seg.start] - rem.offsets[t]) // k
-            blk = np.empty((G, k, k))
-            for a in range(k):
-                for b in range(k):
-                    blk[:, a, b] = np.bincount(parent, weights=per[:, a, b], minlength=G)
-            out.append(blk)
-        return out
-    diag = rc.by_col(np.einsum("ie,ie->e", Om12, TN))
+    G1, K = rem.G1, rc.K
+    O3 = np.stack([o.reshape(G1, K) for o in Om12], axis=1)     # (G1, k1, K)
+    N3 = np.stack([o.reshape(G1, K) for o in TN], axis=1)
     for t in range(len(rem.ks)):
-        out.append(diag[rem.offsets[t]:rem.offsets[t + 1]].reshape(-1, 1, 1))
+        k, G = rem.ks[t], rem.Gs[t]
+        seg = rem.kseg[t]
+        per = np.einsum("lia,lib->lab", O3[:, :, seg], N3[:, :, seg])  # (G1, k, k)
+        parent = (rem.colidx[:, seg.start] - rem.offsets[t]) // k
+        blk = np.empty((G, k, k))
+        for a in range(k):
+            for b in range(k):
+                blk[:, a, b] = np.bincount(parent, weights=per[:, a, b], minlength=G)
+        out.append(blk)
     return out
 
 

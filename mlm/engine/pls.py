@@ -42,6 +42,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mlm.engine import kernels as kern
+from mlm.engine.crossed import cholesky_lower
 from mlm.engine.optimize_free import check_differences, optimize_differences
 
 __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
@@ -250,8 +251,11 @@ class _Remainder:
       three-level model: schools in areas). Row block ``l`` of W then has nonzeros only
       in its parents' columns: W is stored as ``(G1, k1, K2)`` with ``K2`` the total
       number of columns of the other terms, and products scatter by parent.
-    * ``dense``: small crossed designs; W is a dense ``(G1, k1, q2)`` array.
-    * ``sparse``: large crossed designs (InstEval); W is a CSR matrix.
+    * ``dense`` and ``sparse``: crossed designs (ScotsSec, InstEval). W is never formed:
+      it is ``blockdiag(C_l) N Lambda2`` with ``N = Z1'Z2`` fixed, held by
+      :class:`mlm.engine.crossed.CrossedCoupling` (dense arrays for small designs, a fixed
+      sparsity pattern for large ones), and an evaluation's W is the :class:`CrossedW`
+      of per-level ``C_l = L1_l^{-1} T1'``.
     """
 
     DENSE_MAX = 400_000  # entries of a dense W
@@ -268,7 +272,6 @@ class _Remainder:
         self.block_diag = False
         Z2s = sp.hstack([PLSProblem._sparse_z(Z, codes, G) for Z, codes, G in terms]).tocsr()
         self._Z2s = Z2s
-        self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
         self.Z2tX = np.asarray(Z2s.T @ X)
         self.Z2ty = np.asarray(Z2s.T @ y)
         parents = []
@@ -285,6 +288,7 @@ class _Remainder:
             parents.append(parent)
         if parents is not None:
             self.mode = "nested"
+            self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
             cols, zc = [], []
             for t, (Z, _, _) in enumerate(terms):
                 k = self.ks[t]
@@ -308,17 +312,24 @@ class _Remainder:
                 self.parent = parents[0]
                 idx = np.arange(G2)[:, None] * k2 + np.arange(k2)[None, :]
                 self.Z2tZ2_b = self.Z2tZ2[idx[:, :, None], idx[:, None, :]]
-        elif G1 * self.k1 * self.q2 <= self.DENSE_MAX:
-            self.mode = "dense"
-            self.Zd = (Z1s.T @ Z2s).toarray().reshape(G1, self.k1, self.q2)
         else:
-            self.mode = "sparse"
-            self.Zs = (Z1s.T @ Z2s).tocsr()
+            from mlm.engine.crossed import CrossedCoupling
+
+            self.mode = "dense" if G1 * self.k1 * self.q2 <= self.DENSE_MAX else "sparse"
+            self.cross = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
+                                         dense=self.mode == "dense")
+        self._block_index = [self.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
+                             for t, (k, G) in enumerate(zip(self.ks, self.Gs))]
+
+    def block_index(self, t):
+        """(G_t, k_t) positions of term ``t``'s columns, level by level."""
+        return self._block_index[t]
 
     @property
     def gradient_ready(self):
-        """Whether mlm.engine.gradient_rem covers this layout (nested, or one-column terms)."""
-        return self.mode == "nested" or self._one_column
+        """Whether the exact gradient covers this layout (:mod:`mlm.engine.gradient_rem`
+        for nested remainders, :mod:`mlm.engine.gradient_crossed` for crossed ones): all do."""
+        return True
 
     def ragged_coupling(self):
         """Z1'Z2 on its pattern for the gradient (built once, on first use)."""
@@ -357,70 +368,99 @@ class _Remainder:
         return self._apply(Ts, M, transpose=True)
 
     def W(self, C, Ts):
-        """W for C = blockdiag(L1^{-1} T1') and the other terms' templates Ts."""
-        if self.mode == "nested":
-            Wc = C @ self.Zc
-            for t, T in enumerate(Ts):
-                Wc[:, :, self.kseg[t]] = Wc[:, :, self.kseg[t]] @ T
-            return Wc
-        if self.mode == "dense":
-            Wd = C @ self.Zd
-            for t, T in enumerate(Ts):
-                k, G = self.ks[t], self.Gs[t]
-                seg = slice(self.offsets[t], self.offsets[t + 1])
-                Wd[:, :, seg] = (Wd[:, :, seg].reshape(self.G1, self.k1, G, k) @ T).reshape(
-                    self.G1, self.k1, G * k)
-            return Wd
-        Bm = sp.bsr_matrix((C, np.arange(self.G1), np.arange(self.G1 + 1)),
-                           shape=(self.G1 * self.k1, self.G1 * self.k1))
-        lam2 = sp.block_diag([sp.kron(sp.identity(G, format="csr"), sp.csr_matrix(T))
-                              for T, G in zip(Ts, self.Gs)], format="csr")
-        return (Bm @ self.Zs @ lam2).tocsr()
+        """W for C = blockdiag(L1^{-1} T1') and the other terms' templates Ts (nested)."""
+        Wc = C @ self.Zc
+        for t, T in enumerate(Ts):
+            Wc[:, :, self.kseg[t]] = Wc[:, :, self.kseg[t]] @ T
+        return Wc
+
+    def schur_nested(self, W, T2, RZX1f, cu1):
+        """S = Lambda2'Z2'Z2 Lambda2 + I - W'W and the right-hand sides of the remainder's
+        rows, for a nested remainder (dense W on its parents' columns)."""
+        lam2 = self.diagonal(T2)
+        if lam2 is not None:  # one-column terms: Lambda2 is a diagonal scaling
+            S = self.Z2tZ2 * np.outer(lam2, lam2)
+            rX2 = lam2[:, None] * self.Z2tX
+            rc2 = lam2 * self.Z2ty
+        else:
+            S = self.lam_t(T2, self.lam_t(T2, self.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+            rX2 = self.lam_t(T2, self.Z2tX)
+            rc2 = self.lam_t(T2, self.Z2ty[:, None])[:, 0]
+        S -= self.WtW(W)
+        S[np.diag_indices_from(S)] += 1.0
+        rX2 = rX2 - self.Wt_dot(W, RZX1f)
+        rc2 = rc2 - self.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
+        return S, rX2, rc2
+
+    def schur_crossed(self, W):
+        """S = Lambda2' (Z2'Z2 - N' D N) Lambda2 + I (``D_l = C_l'C_l``) with its lower triangle
+        filled, and the remainder's right-hand sides ``Lambda2' (Z2'X - N' C' R_ZX1)`` and
+        ``Lambda2' (Z2'y - N' C' c_u1)``, for a crossed remainder (:mod:`mlm.engine.crossed`)."""
+        cc, C, T2 = self.cross, W.C, W.T2
+        if self.k1 == 1:
+            c = C[0, 0]
+            Dc = (c * c)[None, None, :]
+            CR = (c * W.RZX1c[0]).T
+            Ccu = c * W.cu1c[0]
+        else:
+            Dc = np.einsum("cag,cbg->abg", C, C)
+            CR = np.einsum("cag,cpg->gap", C, W.RZX1c).reshape(-1, W.RZX1c.shape[1])
+            Ccu = np.einsum("cag,cg->ga", C, W.cu1c).ravel()
+        X = (cc.Z2tZ2 if cc.dense else cc.z2) - cc.ntdn(Dc)
+        rX = self.Z2tX - cc.nt_dot(CR)
+        rc = self.Z2ty - cc.nt_dot(Ccu)
+        lam2 = self.diagonal(T2)
+        if lam2 is not None:
+            if cc.dense:
+                S = X * np.outer(lam2, lam2)
+                S[np.diag_indices_from(S)] += 1.0
+            else:
+                vals = X * lam2[cc.pj1] * lam2[cc.pj2]
+                vals[cc.diag_pos] += 1.0
+                S = cc.scatter(vals)
+            return S, lam2[:, None] * rX, lam2 * rc
+        S = self.lam_t(T2, self.lam_t(T2, X if cc.dense else cc.scatter(X, both=True)).T)
+        S[np.diag_indices_from(S)] += 1.0
+        return S, self.lam_t(T2, rX), self.lam_t(T2, rc[:, None])[:, 0]
 
     def WtW(self, W):
-        """W'W as a dense (q2, q2) array."""
-        if self.mode == "nested":
-            outer = np.einsum("lia,lib->lab", W, W)
-            return np.bincount(self._pair_index, weights=outer.ravel(),
-                               minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
-        if self.mode == "dense":
-            Wf = W.reshape(-1, self.q2)
-            return Wf.T @ Wf
-        return (W.T @ W).toarray()
+        """W'W as a dense (q2, q2) array (nested)."""
+        outer = np.einsum("lia,lib->lab", W, W)
+        return np.bincount(self._pair_index, weights=outer.ravel(),
+                           minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
 
     def Wt_dot(self, W, M):
         """W' @ M for M of shape (G1 * k1, m)."""
-        if self.mode == "nested":
-            m = M.shape[1]
-            per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
-            idx = self.colidx.ravel()
-            per = per.reshape(-1, m)
-            return np.stack([np.bincount(idx, weights=per[:, j], minlength=self.q2)
-                             for j in range(m)], axis=1)
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2).T @ M
-        return np.asarray(W.T @ M)
+        if self.mode != "nested":
+            G1, k1 = self.G1, self.k1
+            CtM = np.einsum("cag,gcm->gam", W.C, M.reshape(G1, k1, -1)).reshape(G1 * k1, -1)
+            return self.lam_t(W.T2, self.cross.nt_dot(CtM))
+        m = M.shape[1]
+        per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
+        idx = self.colidx.ravel()
+        per = per.reshape(-1, m)
+        return np.stack([np.bincount(idx, weights=per[:, j], minlength=self.q2)
+                         for j in range(m)], axis=1)
 
     def W_dot(self, W, v):
         """W @ v for v of shape (q2,), flattened to (G1 * k1,)."""
-        if self.mode == "nested":
-            return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2) @ v
-        return W @ v
+        if self.mode != "nested":
+            Nv = self.cross.n_dot(self.lam(W.T2, v[:, None])[:, 0]).reshape(self.G1, self.k1)
+            return np.einsum("acg,gc->ga", W.C, Nv).ravel()
+        return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
 
-    def Wt_dense(self, W):
-        """W' as a dense (q2, G1 * k1) array."""
-        if self.mode == "nested":
-            out = np.zeros((self.q2, self.G1, self.k1))
-            rows = np.broadcast_to(self.colidx[:, None, :], W.shape)
-            lv = np.broadcast_to(np.arange(self.G1)[:, None, None], W.shape)
-            ii = np.broadcast_to(np.arange(self.k1)[None, :, None], W.shape)
-            np.add.at(out, (rows.ravel(), lv.ravel(), ii.ravel()), W.ravel())
-            return out.reshape(self.q2, -1)
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2).T.copy()
-        return W.T.toarray()
+
+@dataclass(frozen=True)
+class CrossedW:
+    """W of a crossed remainder at one theta: ``blockdiag(C_l) N Lambda2`` with
+    ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary block's arrays component-major
+    (:mod:`mlm.engine.kernels`) for the gradient."""
+
+    C: np.ndarray
+    T2: list
+    L1c: np.ndarray
+    RZX1c: np.ndarray
+    cu1c: np.ndarray
 
 
 class PLSProblem:
@@ -667,32 +707,25 @@ class PLSProblem:
         L1, RZX1, cu1 = kern.to_batch(L1c), kern.to_batch(RZX1c), cu1c.T
         extra = None
         if self.q2:
-            T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
-            RZX1f = RZX1.reshape(-1, self.p)
             rem = self.rem
             T2 = [Ts[i] for i in self.rest]
-            C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
-            W = rem.W(C, T2)
-            lam2 = rem.diagonal(T2)
-            if rem.block_diag:
-                return self._factor_blocks(Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq,
-                                           logdet, W, T2)
-            if lam2 is not None:  # one-column terms: Lambda2 is a diagonal scaling
-                S = rem.Z2tZ2 * np.outer(lam2, lam2)
-                rX2 = lam2[:, None] * rem.Z2tX
-                rc2 = lam2 * rem.Z2ty
-            else:
-                S = rem.lam_t(T2, rem.lam_t(T2, rem.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
-                rX2 = rem.lam_t(T2, rem.Z2tX)
-                rc2 = rem.lam_t(T2, rem.Z2ty[:, None])[:, 0]
-            S -= rem.WtW(W)
-            S[np.diag_indices_from(S)] += 1.0
-            L2 = sla.cholesky(S, lower=True, check_finite=False)
-            rX2 = rX2 - rem.Wt_dot(W, RZX1f)
-            rc2 = rc2 - rem.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
+            if rem.mode == "nested":
+                T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
+                RZX1f = RZX1.reshape(-1, self.p)
+                C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
+                W = rem.W(C, T2)
+                if rem.block_diag:
+                    return self._factor_blocks(Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq,
+                                               logdet, W, T2)
+                S, rX2, rc2 = rem.schur_nested(W, T2, RZX1f, cu1)
+            else:  # crossed: W = blockdiag(C_l) N Lambda2, never formed
+                T1t = np.broadcast_to(T1.T[:, :, None], (self.k1, self.k1, self.G1))
+                W = CrossedW(kern.fwd(L1c, np.ascontiguousarray(T1t)), T2, L1c, RZX1c, cu1c)
+                S, rX2, rc2 = rem.schur_crossed(W)
+            L2 = cholesky_lower(S)
             RZX2 = _tri(L2, rX2)
             cu2 = _tri(L2, rc2)
-            logdet += 2.0 * np.sum(np.log(np.diag(L2)))
+            logdet += 2.0 * np.sum(np.log(np.diagonal(L2)))
             XtX = XtX - RZX2.T @ RZX2
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
@@ -866,17 +899,14 @@ class PLSProblem:
                 T = T2[0]
                 (i,) = self.rest
                 out[i] = sigma2 * (T @ (np.swapaxes(L2inv, 1, 2) @ L2inv) @ T.T)
-            elif self.rem.gradient_ready:  # S^{-1} on the coupling's pattern (issue 16)
+            elif self.rem.mode == "nested":  # S^{-1} on the coupling's pattern (issue 16)
                 from mlm.engine.gradient_rem import inner_blocks
 
                 inner, Sinv = inner_blocks(self, T1, L1, W, L2, T2)
             else:
-                V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
-                V = V.reshape(V.shape[0], self.G1, self.k1)
-                inner = inner + np.einsum("qga,qgb->gab", V, V)
-                L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True,
-                                             check_finite=False)
-                Sinv = L2inv.T @ L2inv
+                from mlm.engine.gradient_crossed import crossed_inner_blocks
+
+                inner, Sinv = crossed_inner_blocks(self, W, L2, T2)
             if L2.ndim == 2:
                 full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2'
                 off = 0

@@ -1,0 +1,207 @@
+"""A crossed remainder: the coupling ``N = Z1'Z2`` and the fixed-pattern products of an evaluation.
+
+When the factors outside the primary one are crossed with it (InstEval's lecturers and
+students, ScotsSec's secondary and primary schools), the Schur complement of the primary
+block is (``W = blockdiag(C_l) N Lambda2``, ``C_l = L1_l^{-1} T1'``)
+
+    S = Lambda2' (Z2'Z2 - N' D N) Lambda2 + I,    D_l = C_l' C_l  (k1 x k1 per primary level).
+
+``N' D N = sum_l N_l' D_l N_l`` has a sparsity pattern fixed by the design: entry
+``(j, j')`` is structurally nonzero when some primary level touches both remainder
+columns. Its values are therefore a fixed linear map of the per-level ``D_l``: one
+sparse matrix ``P`` (a row per lower-triangle position of the pattern, a column per
+``(c, d, l)``) built once, so that an evaluation costs one sparse product instead of
+scipy's sparse matmul, which recomputes the structure every call (``csr_matmat_maxnnz``)
+(issue 16). The same map transposed gives the per-level quadratic forms
+``N_l Om N_l'`` for a symmetric ``Om`` known on the pattern, which is all the gradient
+needs of ``S^{-1}`` (:mod:`mlm.engine.gradient_crossed`).
+
+Small designs (``dense``) hold ``N`` as a dense array and use matrix products instead:
+a few BLAS calls cost less than the bookkeeping of the pattern.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from mlm.engine import kernels as kern
+
+__all__ = ["CrossedCoupling", "lower_pairs", "cholesky_lower", "inverse_lower"]
+
+
+def lower_pairs(counts):
+    """Every pair ``(i, j)``, ``i >= j``, of positions within groups of the given sizes.
+
+    Returns ``(group, i, j)`` arrays over the ``sum c (c + 1) / 2`` pairs, groups in order,
+    from the triangular-number inverse (no Python loop over groups).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    tri = counts * (counts + 1) // 2
+    total = int(tri.sum())
+    group = np.repeat(np.arange(counts.size), tri)
+    w = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(tri) - tri, tri)
+    i = ((np.sqrt(8.0 * w + 1.0) - 1.0) // 2).astype(np.int64)
+    # correct the floating-point root where it is off by one
+    i += (i + 1) * (i + 2) // 2 <= w
+    i -= i * (i + 1) // 2 > w
+    return group, i, w - i * (i + 1) // 2
+
+
+def cholesky_lower(S):
+    """Lower Cholesky factor of a symmetric matrix whose lower triangle is filled.
+
+    LAPACK ``potrf`` in place when ``S`` is Fortran-ordered (a symmetric C-ordered array is
+    passed as its transpose, which is the same matrix); the upper triangle is zeroed.
+    """
+    A = S if S.flags.f_contiguous else S.T if S.flags.c_contiguous else np.asfortranarray(S)
+    L, info = lapack.dpotrf(A, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the Schur complement is not positive definite")
+    return L
+
+
+def inverse_lower(L):
+    """``(L L')^{-1}`` from a lower Cholesky factor; only its lower triangle is valid
+    (LAPACK ``potri``, on a copy: the factor stays usable)."""
+    inv, info = lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the Schur complement is singular")
+    return inv
+
+
+def symmetric(low):
+    """The full symmetric matrix from its lower triangle (small matrices)."""
+    return np.tril(low) + np.tril(low, -1).T
+
+
+class CrossedCoupling:
+    """``N = Z1'Z2`` of a crossed remainder and the products an evaluation needs.
+
+    Parameters
+    ----------
+    N : scipy.sparse matrix, shape (G1 * k1, q2)
+        Rows level-major (``l * k1 + a``) by primary level ``l`` and column ``a``.
+    Z2tZ2 : scipy.sparse matrix, shape (q2, q2)
+    G1, k1 : int
+    dense : bool
+        Hold ``N`` densely and use matrix products (small designs).
+    """
+
+    def __init__(self, N, Z2tZ2, G1, k1, dense):
+        self.G1, self.k1 = G1, k1
+        self.q2 = q2 = N.shape[1]
+        self.dense = bool(dense)
+        if self.dense:
+            self.N = N.toarray()
+            self.N3 = self.N.reshape(G1, k1, q2)
+            self.Z2tZ2 = Z2tZ2.toarray()
+            return
+        self.N = sp.csr_matrix(N)
+        self.NT = self.N.T.tocsr()
+        self.Z2tZ2 = sp.csr_matrix(Z2tZ2)
+        self._build_pattern(Z2tZ2)
+
+    # --- the fixed pattern ----------------------------------------------------------------
+    def _build_pattern(self, Z2tZ2):
+        G1, k1, q2 = self.G1, self.k1, self.q2
+        coo = self.N.tocoo()
+        row = coo.row.astype(np.int64)
+        key = (row // k1) * q2 + coo.col
+        uniq, inv = np.unique(key, return_inverse=True)
+        lev = uniq // q2
+        col = uniq % q2                          # sorted within each level
+        E = uniq.size
+        comp = row % k1
+        Nv = np.stack([np.bincount(inv[comp == a], weights=coo.data[comp == a], minlength=E)
+                       for a in range(k1)])      # (k1, E)
+        counts = np.bincount(lev, minlength=G1)
+        starts = np.cumsum(counts) - counts
+        pl, i, j = lower_pairs(counts)
+        e1, e2 = starts[pl] + i, starts[pl] + j  # col[e1] >= col[e2]
+        del i, j
+        pair_key = col[e1] * q2 + col[e2]
+        z = sp.tril(sp.coo_matrix(Z2tZ2)).tocoo()
+        z_key = z.row.astype(np.int64) * q2 + z.col
+        # the pattern: lower-triangle positions of N'N, Z2'Z2 and the diagonal, row-major
+        mark = np.zeros(q2 * q2, dtype=bool)
+        mark[pair_key] = True
+        mark[z_key] = True
+        mark[np.arange(q2, dtype=np.int64) * (q2 + 1)] = True
+        pattern = np.flatnonzero(mark)
+        del mark
+        rank = np.full(q2 * q2, -1, dtype=np.int64) if pattern.size >= 2**31 else None
+        if rank is None:
+            rank = np.empty(q2 * q2, dtype=np.int32)
+        rank[pattern] = np.arange(pattern.size)
+        target = rank[pair_key]
+        z_pos = rank[z_key]
+        del rank, pair_key
+        self.npat = npat = pattern.size
+        self.pj1 = (pattern // q2).astype(np.intp)
+        self.pj2 = (pattern % q2).astype(np.intp)
+        self.diag = self.pj1 == self.pj2
+        self.diag_pos = np.flatnonzero(self.diag)
+        self.flat_f = self.pj1 + self.pj2 * q2     # (j1, j2) in a Fortran-ordered (q2, q2)
+        self.flat_t = self.pj2 + self.pj1 * q2     # (j2, j1)
+        self.wt = np.where(self.diag, 1.0, 2.0)
+        self.z2 = np.zeros(npat)
+        np.add.at(self.z2, z_pos, z.data)
+        # P[p, (c k1 + d) G1 + l] = (N_l[c, j1] N_l[d, j2] + N_l[c, j2] N_l[d, j1]) / 2
+        rows, cols, vals = [], [], []
+        for c in range(k1):
+            for d in range(k1):
+                rows.append(target)
+                cols.append((c * k1 + d) * G1 + pl)
+                vals.append(0.5 * (Nv[c, e1] * Nv[d, e2] + Nv[c, e2] * Nv[d, e1]))
+        P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(npat, G1 * k1 * k1))
+        self.P = P
+        self.PT = P.T.tocsr()
+
+    # --- products ---------------------------------------------------------------------------
+    def ntdn(self, Dc):
+        """``N' D N`` for per-level symmetric ``D_l`` given as (k1, k1, G1): the dense
+        (q2, q2) matrix, or (sparse designs) its values on the lower pattern."""
+        if self.dense:
+            if self.k1 == 1:
+                return (self.N.T * Dc[0, 0]) @ self.N
+            DN = np.matmul(kern.to_batch(Dc), self.N3)
+            return self.N.T @ DN.reshape(-1, self.q2)
+        return self.P @ Dc.ravel()
+
+    def level_quad(self, Om):
+        """``N_l Om N_l'`` for every primary level as (k1, k1, G1), for a symmetric ``Om``:
+        dense (q2, q2), or (sparse designs) its values on the lower pattern."""
+        k1, G1 = self.k1, self.G1
+        if self.dense:
+            NO = self.N @ Om
+            if k1 == 1:
+                return np.einsum("lj,lj->l", NO, self.N)[None, None, :]
+            return np.einsum("lcj,ldj->cdl", NO.reshape(G1, k1, self.q2), self.N3)
+        return (self.PT @ (Om * self.wt)).reshape(k1, k1, G1)
+
+    def n_dot(self, v):
+        """``N v`` for v of shape (q2,) or (q2, m)."""
+        return self.N @ v
+
+    def nt_dot(self, M):
+        """``N' M`` for M of shape (G1 * k1,) or (G1 * k1, m)."""
+        return (self.N.T if self.dense else self.NT) @ M
+
+    def scatter(self, values, both=False):
+        """A Fortran-ordered (q2, q2) array holding pattern values in its lower triangle
+        (and the upper one, ``both``); zero elsewhere."""
+        q2 = self.q2
+        out = np.zeros(q2 * q2)
+        out[self.flat_f] = values
+        if both:
+            out[self.flat_t] = values
+        return out.reshape(q2, q2, order="F")
+
+    def gather(self, A):
+        """Values of a (q2, q2) array at the lower pattern."""
+        if A.flags.f_contiguous:
+            return A.ravel(order="F")[self.flat_f]
+        return A.ravel()[self.flat_t]          # row-major: (j1, j2) sits at j1 q2 + j2

@@ -1,0 +1,169 @@
+"""The exact gradient when the random effects outside the primary factor are crossed with it.
+
+Same formula as :mod:`mlm.engine.gradient` (read it first):
+``d dev / d T_t[a, b] = 2 sum_levels (Phi_jj[b, a] - c s_j[a] u_j[b])`` with
+``Phi = Om Lambda'Z'Z - [REML] Y Q X'Z``, ``Om = A^{-1} + [REML] Y Q Y'``. With the
+factor in two blocks, ``L = [[L1, 0], [W', L2]]``, ``W = blockdiag(C_l) N Lambda2``,
+``C_l = L1_l^{-1} T1'``, ``N = Z1'Z2``, ``S = L2 L2'`` (:mod:`mlm.engine.crossed`), the
+inverse is ``A^{-1}_22 = S^{-1}``, ``A^{-1}_12 = -L1^{-T} W S^{-1}``,
+``A^{-1}_11 = L1^{-T} (I + W S^{-1} W') L1^{-1}``, and the diagonal blocks of ``Phi``
+reduce to (``H_l = A11_l^{-1} T1'``, ``K_l = T1 H_l``, ``Om2 = Lambda2 S^{-1} Lambda2'``,
+``Z_l = N_l Om2 N_l'``)
+
+* primary level ``l``: ``A11_l^{-1} T1'M_l + H_l Z_l (H_l' T1'M_l - I)``
+  [+ REML ``Y1_l Q V1_l'``, ``V1_l = M_l T1 Y1_l + N_l Lambda2 Y2 - (Z'X)_l``];
+* remainder: the diagonal blocks of ``S^{-1} Lambda2' (Z2'Z2 - N' K N)``
+  [+ REML those of ``Y2 Q V2'``, ``V2 = N' T1 Y1 + Z2'Z2 Lambda2 Y2 - Z2'X``].
+
+``S^{-1}`` enters only through ``Z_l`` and the remainder's diagonal blocks, both on the
+pattern of ``S`` (entries outside it meet zeros of ``N'N`` and ``Z2'Z2``), so sparse
+designs use the pattern's values only: one LAPACK ``potri``, two fixed sparse products
+and a few passes over the pattern per evaluation (issue 16). No ``Lambda^{-1}`` is
+formed, so the gradient is exact on the boundary too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlm.engine import kernels as kern
+from mlm.engine.crossed import inverse_lower, symmetric
+from mlm.engine.pls import _tri
+
+__all__ = ["crossed_gradient", "crossed_inner_blocks"]
+
+
+def _per_level(A, v):
+    """``A_l v_l`` for every level: A (k, k, G), v (k, G) or (k, m, G)."""
+    if A.shape[0] == 1:
+        return A[0, 0] * v
+    if v.ndim == 2:
+        return np.einsum("acg,cg->ag", A, v)
+    return np.einsum("acg,cmg->amg", A, v)
+
+
+def _component_major(M, G1, k1):
+    """(G1 * k1,) or (G1 * k1, m) level-major rows -> (k1, G1) or (k1, m, G1)."""
+    if M.ndim == 1:
+        return M.reshape(G1, k1).T
+    return M.reshape(G1, k1, -1).transpose(1, 2, 0)
+
+
+def _level_major(A):
+    """(k1, G1) or (k1, m, G1) -> level-major rows (G1 * k1,) or (G1 * k1, m)."""
+    if A.ndim == 2:
+        return A.T.ravel()
+    return A.transpose(2, 0, 1).reshape(-1, A.shape[1])
+
+
+def _omega(rem, cc, Sinv_low, lam, T2):
+    """``Lambda2 S^{-1} Lambda2'`` in the coupling's form, and ``S^{-1}`` (full, dense designs or
+    several-column terms; else its values on the pattern)."""
+    if lam is not None and not cc.dense:
+        sv = cc.gather(Sinv_low)
+        return sv * lam[cc.pj1] * lam[cc.pj2], sv
+    Sinv = symmetric(Sinv_low)
+    Om = Sinv * np.outer(lam, lam) if lam is not None else rem.lam(T2, rem.lam(T2, Sinv).T)
+    return (Om if cc.dense else cc.gather(Om)), Sinv
+
+
+def crossed_inner_blocks(problem, W, L2, T2):
+    """``I + W_l S^{-1} W_l'`` per primary level as a (G1, k1, k1) batch, and ``S^{-1}`` (full),
+    for lme4's postVar."""
+    rem = problem.rem
+    cc = rem.cross
+    lam = rem.diagonal(T2)
+    Sinv_low = inverse_lower(L2)
+    Om, _ = _omega(rem, cc, Sinv_low, lam, T2)
+    Z = cc.level_quad(Om)
+    inner = np.einsum("acg,cdg,bdg->abg", W.C, Z, W.C)
+    for a in range(problem.k1):
+        inner[a, a] += 1.0
+    return kern.to_batch(inner), symmetric(Sinv_low)
+
+
+def _remainder_blocks(rem, cc, Sinv, X2, lam, T2):
+    """Per remainder term, (G_t, k_t, k_t): diagonal blocks of ``S^{-1} Lambda2' X2``."""
+    if lam is not None:
+        if cc.dense:
+            d = np.einsum("ij,ji->i", Sinv, lam[:, None] * X2)
+        else:  # on the lower pattern: each off-diagonal pair serves both of its columns
+            v = Sinv * X2
+            v[cc.diag_pos] *= 0.5
+            d = (np.bincount(cc.pj1, weights=v * lam[cc.pj2], minlength=cc.q2)
+                 + np.bincount(cc.pj2, weights=v * lam[cc.pj1], minlength=cc.q2))
+        return [d[rem.offsets[t]:rem.offsets[t + 1]].reshape(-1, 1, 1) for t in range(len(rem.ks))]
+    Y = rem.lam_t(T2, X2 if cc.dense else cc.scatter(X2, both=True))
+    out = []
+    for t in range(len(rem.ks)):
+        idx = rem.block_index(t)
+        out.append(np.einsum("gaj,jgb->gab", Sinv[idx], Y[:, idx]))
+    return out
+
+
+def crossed_gradient(problem, parts):
+    """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a crossed remainder)."""
+    rem = problem.rem
+    cc = rem.cross
+    Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
+    k1, p, G1 = problem.k1, problem.p, problem.G1
+    L1c, RZX1c, cu1c, C = W.L1c, W.RZX1c, W.cu1c, W.C
+    lam = rem.diagonal(T2)
+    beta = _tri(LX, cbeta, lower=True, trans=True)
+
+    # spherical conditional modes u, b = Lambda u, and s = Z'r
+    u2 = _tri(L2, cu2 - RZX2 @ beta, lower=True, trans=True)
+    b2 = rem.lam(T2, u2[:, None])[:, 0]
+    Nb2 = _component_major(cc.n_dot(b2), G1, k1)
+    u1 = kern.bwd(L1c, cu1c - beta @ RZX1c - _per_level(C, Nb2))
+    b1 = T1 @ u1
+    s1 = problem.Zyc - beta @ problem.ZXc - _per_level(problem.Mc, b1) - Nb2
+    s2 = rem.Z2ty - rem.Z2tX @ beta - cc.nt_dot(_level_major(b1)) - cc.Z2tZ2 @ b2
+
+    # per-level pieces of A11^{-1}
+    Linv = kern.inv_lower(L1c)
+    TM = kern.left_t(T1, problem.Mc)                  # T1' M_l
+    H = np.einsum("mag,mbg->abg", Linv, C)            # A11_l^{-1} T1'
+    K = kern.left_t(T1.T, H)                           # T1 A11_l^{-1} T1'
+    Ainv_TM = np.einsum("mag,mbg->abg", Linv, kern.fwd(L1c, TM))
+
+    if problem.reml:
+        Y2 = _tri(L2, RZX2, lower=True, trans=True)                       # (q2, p)
+        LY2 = rem.lam(T2, Y2)
+    Sinv_low = inverse_lower(L2)
+    Om, Sinv = _omega(rem, cc, Sinv_low, lam, T2)
+    Z = cc.level_quad(Om)
+    HZ = np.einsum("acg,cdg->adg", H, Z)
+    phi1 = (Ainv_TM.sum(axis=2) - HZ.sum(axis=2)
+            + np.einsum("acg,cbg->ab", HZ, np.einsum("cag,cbg->abg", H, TM)))
+    X2 = (cc.Z2tZ2 if cc.dense else cc.z2) - cc.ntdn(K)
+    blocks = _remainder_blocks(rem, cc, Sinv, X2, lam, T2)
+
+    if problem.reml:
+        inv = _tri(LX, np.eye(p), lower=True)
+        Q = inv.T @ inv
+        NY2 = _component_major(cc.n_dot(LY2), G1, k1)                    # (k1, p, G1)
+        Y1 = kern.bwd(L1c, RZX1c - _per_level(C, NY2))
+        TY1 = kern.left_t(T1.T, Y1)
+        YQ1 = np.matmul(Q, Y1)
+        phi1 += np.einsum("apg,bpg->ab", YQ1, _per_level(problem.Mc, TY1) + NY2 - problem.ZXc)
+        V2 = cc.nt_dot(_level_major(TY1)) + cc.Z2tZ2 @ LY2 - rem.Z2tX
+        YQ2 = Y2 @ Q
+        for t in range(len(rem.ks)):
+            idx = rem.block_index(t)
+            blocks[t] = blocks[t] + np.einsum("gap,gbp->gab", YQ2[idx], V2[idx])
+
+    # d f1 / d theta (log-determinants) and d r2 / d theta; the deviance's slope is
+    # df1 + (m / r2) dr2
+    from mlm.engine.gradient import _collect_primary
+
+    m = problem.n - problem.p if problem.reml else problem.n
+    c = m / r2
+    out = _collect_primary(problem, 2.0 * (phi1.T - c * (s1 @ u1.T)))
+    for t, i in enumerate(problem.rest):
+        idx = rem.block_index(t)
+        su = np.einsum("ga,gb->ab", s2[idx], u2[idx])
+        Gsum = 2.0 * (blocks[t].sum(axis=0).T - c * su)
+        for j, (a, b) in enumerate(problem._idx[i]):
+            out[problem._slices[i].start + j] = Gsum[a, b]
+    return out
