@@ -103,7 +103,7 @@ class CrossedCoupling:
         self.Z2tZ2 = sp.csr_matrix(Z2tZ2)
         self._build_pattern(Z2tZ2)
 
-    # --- the fixed pattern ----------------------------------------------------------------
+    # --- the fixed pattern ------------------------------------------------------------------
     def _build_pattern(self, Z2tZ2):
         G1, k1, q2 = self.G1, self.k1, self.q2
         coo = self.N.tocoo()
@@ -121,26 +121,25 @@ class CrossedCoupling:
         pl, i, j = lower_pairs(counts)
         e1, e2 = starts[pl] + i, starts[pl] + j  # col[e1] >= col[e2]
         del i, j
-        pair_key = col[e1] * q2 + col[e2]
+        # positions (j1, j2), j1 >= j2, as Fortran-order offsets j1 + j2 q2: the pattern sorted
+        # by them is visited in memory order when S is filled and S^{-1} read
+        pair_key = col[e1] + col[e2] * q2
         z = sp.tril(sp.coo_matrix(Z2tZ2)).tocoo()
-        z_key = z.row.astype(np.int64) * q2 + z.col
-        # the pattern: lower-triangle positions of N'N, Z2'Z2 and the diagonal, row-major
+        z_key = z.row.astype(np.int64) + z.col.astype(np.int64) * q2
         mark = np.zeros(q2 * q2, dtype=bool)
         mark[pair_key] = True
         mark[z_key] = True
         mark[np.arange(q2, dtype=np.int64) * (q2 + 1)] = True
         pattern = np.flatnonzero(mark)
         del mark
-        rank = np.full(q2 * q2, -1, dtype=np.int64) if pattern.size >= 2**31 else None
-        if rank is None:
-            rank = np.empty(q2 * q2, dtype=np.int32)
+        rank = np.empty(q2 * q2, dtype=np.int32 if pattern.size < 2**31 else np.int64)
         rank[pattern] = np.arange(pattern.size)
         target = rank[pair_key]
         z_pos = rank[z_key]
         del rank, pair_key
         self.npat = npat = pattern.size
-        self.pj1 = (pattern // q2).astype(np.intp)
-        self.pj2 = (pattern % q2).astype(np.intp)
+        self.pj1 = (pattern % q2).astype(np.intp)
+        self.pj2 = (pattern // q2).astype(np.intp)
         self.diag = self.pj1 == self.pj2
         self.diag_pos = np.flatnonzero(self.diag)
         self.flat_f = self.pj1 + self.pj2 * q2     # (j1, j2) in a Fortran-ordered (q2, q2)

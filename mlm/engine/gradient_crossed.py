@@ -8,7 +8,7 @@ factor in two blocks, ``L = [[L1, 0], [W', L2]]``, ``W = blockdiag(C_l) N Lambda
 inverse is ``A^{-1}_22 = S^{-1}``, ``A^{-1}_12 = -L1^{-T} W S^{-1}``,
 ``A^{-1}_11 = L1^{-T} (I + W S^{-1} W') L1^{-1}``, and the diagonal blocks of ``Phi``
 reduce to (``H_l = A11_l^{-1} T1'``, ``K_l = T1 H_l``, ``Om2 = Lambda2 S^{-1} Lambda2'``,
-``Z_l = N_l Om2 N_l'``)
+``Z_l = N_l Om2 N_l'``; ``K_l = C_l'C_l``, so ``Z2'Z2 - N'KN`` comes from the factor)
 
 * primary level ``l``: ``A11_l^{-1} T1'M_l + H_l Z_l (H_l' T1'M_l - I)``
   [+ REML ``Y1_l Q V1_l'``, ``V1_l = M_l T1 Y1_l + N_l Lambda2 Y2 - (Z'X)_l``];
@@ -124,7 +124,6 @@ def crossed_gradient(problem, parts):
     Linv = kern.inv_lower(L1c)
     TM = kern.left_t(T1, problem.Mc)                  # T1' M_l
     H = np.einsum("mag,mbg->abg", Linv, C)            # A11_l^{-1} T1'
-    K = kern.left_t(T1.T, H)                           # T1 A11_l^{-1} T1'
     Ainv_TM = np.einsum("mag,mbg->abg", Linv, kern.fwd(L1c, TM))
 
     if problem.reml:
@@ -136,8 +135,8 @@ def crossed_gradient(problem, parts):
     HZ = np.einsum("acg,cdg->adg", H, Z)
     phi1 = (Ainv_TM.sum(axis=2) - HZ.sum(axis=2)
             + np.einsum("acg,cbg->ab", HZ, np.einsum("cag,cbg->abg", H, TM)))
-    X2 = (cc.Z2tZ2 if cc.dense else cc.z2) - cc.ntdn(K)
-    blocks = _remainder_blocks(rem, cc, Sinv, X2, lam, T2)
+    # Z2'Z2 - N'KN is the factor's Z2'Z2 - N'DN: K_l = T1 A11_l^{-1} T1' = C_l'C_l = D_l
+    blocks = _remainder_blocks(rem, cc, Sinv, W.X, lam, T2)
 
     if problem.reml:
         inv = _tri(LX, np.eye(p), lower=True)

@@ -134,6 +134,7 @@ def theta_scale(terms, idx):
 
 
 _dtrtrs = sla.get_lapack_funcs("trtrs", (np.empty(1),))
+_dpotrf = sla.get_lapack_funcs("potrf", (np.empty(1),))
 
 
 def _tri(L, b, lower=True, trans=False):
@@ -146,6 +147,15 @@ def _tri(L, b, lower=True, trans=False):
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")
     return x
+
+
+def _chol(A):
+    """Lower Cholesky factor of a small symmetric matrix (LAPACK directly: np.linalg's
+    checks cost more than the factorisation at the sizes of R_X)."""
+    L, info = _dpotrf(A, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return L
 
 
 def _template(theta_slice, k, idx):
@@ -318,6 +328,7 @@ class _Remainder:
             self.mode = "dense" if G1 * self.k1 * self.q2 <= self.DENSE_MAX else "sparse"
             self.cross = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
                                          dense=self.mode == "dense")
+        self._diag = np.arange(self.q2)
         self._block_index = [self.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
                              for t, (k, G) in enumerate(zip(self.ks, self.Gs))]
 
@@ -387,7 +398,7 @@ class _Remainder:
             rX2 = self.lam_t(T2, self.Z2tX)
             rc2 = self.lam_t(T2, self.Z2ty[:, None])[:, 0]
         S -= self.WtW(W)
-        S[np.diag_indices_from(S)] += 1.0
+        S[self._diag, self._diag] += 1.0
         rX2 = rX2 - self.Wt_dot(W, RZX1f)
         rc2 = rc2 - self.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
         return S, rX2, rc2
@@ -407,20 +418,21 @@ class _Remainder:
             CR = np.einsum("cag,cpg->gap", C, W.RZX1c).reshape(-1, W.RZX1c.shape[1])
             Ccu = np.einsum("cag,cg->ga", C, W.cu1c).ravel()
         X = (cc.Z2tZ2 if cc.dense else cc.z2) - cc.ntdn(Dc)
+        W.X = X
         rX = self.Z2tX - cc.nt_dot(CR)
         rc = self.Z2ty - cc.nt_dot(Ccu)
         lam2 = self.diagonal(T2)
         if lam2 is not None:
             if cc.dense:
                 S = X * np.outer(lam2, lam2)
-                S[np.diag_indices_from(S)] += 1.0
+                S[self._diag, self._diag] += 1.0
             else:
                 vals = X * lam2[cc.pj1] * lam2[cc.pj2]
                 vals[cc.diag_pos] += 1.0
                 S = cc.scatter(vals)
             return S, lam2[:, None] * rX, lam2 * rc
         S = self.lam_t(T2, self.lam_t(T2, X if cc.dense else cc.scatter(X, both=True)).T)
-        S[np.diag_indices_from(S)] += 1.0
+        S[self._diag, self._diag] += 1.0
         return S, self.lam_t(T2, rX), self.lam_t(T2, rc[:, None])[:, 0]
 
     def WtW(self, W):
@@ -450,17 +462,20 @@ class _Remainder:
         return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
 
 
-@dataclass(frozen=True)
+@dataclass
 class CrossedW:
     """W of a crossed remainder at one theta: ``blockdiag(C_l) N Lambda2`` with
     ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary block's arrays component-major
-    (:mod:`mlm.engine.kernels`) for the gradient."""
+    (:mod:`mlm.engine.kernels`) for the gradient. ``X = Z2'Z2 - N' D N`` (set by
+    :meth:`_Remainder.schur_crossed`) is reused by the gradient, where ``D_l = C_l'C_l``
+    appears again as ``T1 A11_l^{-1} T1'``."""
 
     C: np.ndarray
     T2: list
     L1c: np.ndarray
     RZX1c: np.ndarray
     cu1c: np.ndarray
+    X: np.ndarray | None = None
 
 
 class PLSProblem:
@@ -590,12 +605,12 @@ class PLSProblem:
             A = lam.T @ self.ZtZ @ lam
             lzx = lam.T @ self.ZtX
             lzy = lam.T @ self.Zty
-        A[np.diag_indices_from(A)] += 1.0
-        L = np.linalg.cholesky(A)
+        A.flat[::A.shape[0] + 1] += 1.0
+        L = _chol(A)
         RZX = _tri(L, lzx)
         cu = _tri(L, lzy)
-        logdet = 2.0 * np.sum(np.log(np.diag(L)))
-        LX = np.linalg.cholesky(self.XtX - RZX.T @ RZX)
+        logdet = 2.0 * np.sum(np.log(np.diagonal(L)))
+        LX = _chol(self.XtX - RZX.T @ RZX)
         cbeta = _tri(LX, self.Xty - RZX.T @ cu)
         r2 = self.yty - float(cu @ cu) - float(cbeta @ cbeta)
         return lam, None, L, RZX, cu, LX, cbeta, r2, logdet, "dense"
@@ -730,7 +745,7 @@ class PLSProblem:
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
             extra = (W, L2, RZX2, cu2, T2)
-        LX = np.linalg.cholesky(XtX)
+        LX = _chol(XtX)
         cbeta = _tri(LX, Xty)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
         return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra
@@ -755,7 +770,7 @@ class PLSProblem:
         XtX = XtX - RZX2.T @ RZX2
         Xty = Xty - RZX2.T @ cu2
         cu_sq += float(cu2 @ cu2)
-        LX = np.linalg.cholesky(XtX)
+        LX = _chol(XtX)
         cbeta = _tri(LX, Xty)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
         return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2)
