@@ -10,7 +10,7 @@ block is (``W = blockdiag(C_l) N Lambda2``, ``C_l = L1_l^{-1} T1'``)
 ``(j, j')`` is structurally nonzero when some primary level touches both remainder
 columns. Its values are therefore a fixed linear map of the per-level ``D_l``: one
 sparse matrix ``P`` (a row per lower-triangle position of the pattern, a column per
-``(c, d, l)``) built once, so that an evaluation costs one sparse product instead of
+``(c, d, l)``; stored as its transpose ``PT``) built once, so that an evaluation costs one sparse product instead of
 scipy's sparse matmul, which recomputes the structure every call (``csr_matmat_maxnnz``)
 (issue 16). The same map transposed gives the per-level quadratic forms
 ``N_l Om N_l'`` for a symmetric ``Om`` known on the pattern, which is all the gradient
@@ -31,22 +31,18 @@ from mlm.engine import kernels as kern
 __all__ = ["CrossedCoupling", "lower_pairs", "cholesky_lower", "inverse_lower"]
 
 
-def lower_pairs(counts):
-    """Every pair ``(i, j)``, ``i >= j``, of positions within groups of the given sizes.
+def lower_pairs(first, lo, hi):
+    """Every pair of entries ``(e1, e2)``, ``e1 >= e2``, within the same group, for the
+    entries ``lo:hi`` as ``e1``; ``first[e]`` is the first entry of ``e``'s group.
 
-    Returns ``(group, i, j)`` arrays over the ``sum c (c + 1) / 2`` pairs, groups in order,
-    from the triangular-number inverse (no Python loop over groups).
+    Entry ``e`` pairs with the ``e - first[e] + 1`` entries from its group's start to
+    itself: ``np.repeat`` calls, no loop over groups. Returns ``n`` (pairs of each
+    ``e1``, so that ``np.repeat(x[lo:hi], n)`` is ``x[e1]``) and ``e2``.
     """
-    counts = np.asarray(counts, dtype=np.int64)
-    tri = counts * (counts + 1) // 2
-    total = int(tri.sum())
-    group = np.repeat(np.arange(counts.size), tri)
-    w = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(tri) - tri, tri)
-    i = ((np.sqrt(8.0 * w + 1.0) - 1.0) // 2).astype(np.int64)
-    # correct the floating-point root where it is off by one
-    i += (i + 1) * (i + 2) // 2 <= w
-    i -= i * (i + 1) // 2 > w
-    return group, i, w - i * (i + 1) // 2
+    f = first[lo:hi]
+    n = np.arange(lo, hi) - f + 1
+    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return n, np.repeat(f, n) + offset
 
 
 def cholesky_lower(S):
@@ -104,60 +100,87 @@ class CrossedCoupling:
         self._build_pattern(Z2tZ2)
 
     # --- the fixed pattern ------------------------------------------------------------------
+    #: pairs handled per pass while the pattern is built: bounds its temporaries (InstEval
+    #: has 1.3 million pairs of entries within primary levels)
+    CHUNK = 1 << 19
+
     def _build_pattern(self, Z2tZ2):
         G1, k1, q2 = self.G1, self.k1, self.q2
-        coo = self.N.tocoo()
-        row = coo.row.astype(np.int64)
-        key = (row // k1) * q2 + coo.col
-        uniq, inv = np.unique(key, return_inverse=True)
-        lev = uniq // q2
-        col = uniq % q2                          # sorted within each level
-        E = uniq.size
-        comp = row % k1
-        Nv = np.stack([np.bincount(inv[comp == a], weights=coo.data[comp == a], minlength=E)
-                       for a in range(k1)])      # (k1, E)
+        if k1 == 1:  # entries (level, column) are N's own, in order
+            N = self.N.copy()
+            N.sum_duplicates()
+            lev = np.repeat(np.arange(G1), np.diff(N.indptr))
+            col = N.indices.astype(np.int64)
+            Nv = N.data[None, :]
+        else:
+            coo = self.N.tocoo()
+            row = coo.row.astype(np.int64)
+            uniq, inv = np.unique((row // k1) * q2 + coo.col, return_inverse=True)
+            lev = uniq // q2
+            col = uniq % q2                      # sorted within each level
+            comp = row % k1
+            Nv = np.stack([np.bincount(inv[comp == a], weights=coo.data[comp == a],
+                                       minlength=uniq.size) for a in range(k1)])  # (k1, E)
+            del uniq, inv, comp, row
         counts = np.bincount(lev, minlength=G1)
         starts = np.cumsum(counts) - counts
-        pl, i, j = lower_pairs(counts)
-        e1, e2 = starts[pl] + i, starts[pl] + j  # col[e1] >= col[e2]
-        del i, j
+        tri = counts * (counts + 1) // 2
+        first = starts[lev]
+        # chunks of entries (as e1) holding about CHUNK pairs each
+        per_entry = np.arange(lev.size) - first + 1
+        chunk_of = (np.cumsum(per_entry) - per_entry) // self.CHUNK
+        cuts = np.concatenate([[0], np.flatnonzero(np.diff(chunk_of)) + 1, [lev.size]])
+        del per_entry, chunk_of
+
+        def pairs():
+            """(lo, hi, n, e2) of the lower pairs within levels, chunk by chunk, in level
+            order: ``e1`` is ``np.repeat(arange(lo, hi), n)``, and col[e1] >= col[e2]."""
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                yield (lo, hi) + lower_pairs(first, lo, hi)
+
         # positions (j1, j2), j1 >= j2, as Fortran-order offsets j1 + j2 q2: the pattern sorted
         # by them is visited in memory order when S is filled and S^{-1} read
-        pair_key = col[e1] + col[e2] * q2
+        mark = np.zeros(q2 * q2, dtype=bool)
+        for lo, hi, n, e2 in pairs():
+            mark[np.repeat(col[lo:hi], n) + col[e2] * q2] = True
         z = sp.tril(sp.coo_matrix(Z2tZ2)).tocoo()
         z_key = z.row.astype(np.int64) + z.col.astype(np.int64) * q2
-        mark = np.zeros(q2 * q2, dtype=bool)
-        mark[pair_key] = True
         mark[z_key] = True
         mark[np.arange(q2, dtype=np.int64) * (q2 + 1)] = True
         pattern = np.flatnonzero(mark)
         del mark
-        rank = np.empty(q2 * q2, dtype=np.int32 if pattern.size < 2**31 else np.int64)
-        rank[pattern] = np.arange(pattern.size)
-        target = rank[pair_key]
-        z_pos = rank[z_key]
-        del rank, pair_key
         self.npat = npat = pattern.size
+        rank = np.empty(q2 * q2, dtype=np.int32)
+        rank[pattern] = np.arange(npat, dtype=np.int32)
+        # P'[(c k1 + d) G1 + l, p] = (N_l[c, j1] N_l[d, j2] + N_l[c, j2] N_l[d, j1]) / 2, built
+        # row by row in CSR form (rows are levels within each (c, d) block: the pairs' order)
+        target, vals = [], [[] for _ in range(k1 * k1)]
+        for lo, hi, n, e2 in pairs():
+            target.append(rank[np.repeat(col[lo:hi], n) + col[e2] * q2])
+            n1 = [np.repeat(Nv[c, lo:hi], n) for c in range(k1)]
+            n2 = [Nv[c, e2] for c in range(k1)]
+            for c in range(k1):
+                for d in range(k1):
+                    vals[c * k1 + d].append(n1[c] * n2[d] if k1 == 1
+                                            else 0.5 * (n1[c] * n2[d] + n2[c] * n1[d]))
+        z_pos = rank[z_key]
+        del rank
+        target = np.concatenate(target)
+        data = np.concatenate([np.concatenate(v) for v in vals])
+        del vals
+        indptr = np.concatenate([[0], np.cumsum(np.tile(tri, k1 * k1))])
+        self.PT = sp.csr_matrix((data, np.tile(target, k1 * k1), indptr),
+                                shape=(G1 * k1 * k1, npat))
+        del data, target
         self.pj1 = (pattern % q2).astype(np.intp)
         self.pj2 = (pattern // q2).astype(np.intp)
         self.diag = self.pj1 == self.pj2
         self.diag_pos = np.flatnonzero(self.diag)
-        self.flat_f = self.pj1 + self.pj2 * q2     # (j1, j2) in a Fortran-ordered (q2, q2)
-        self.flat_t = self.pj2 + self.pj1 * q2     # (j2, j1)
+        self.flat_f = pattern                      # (j1, j2) in a Fortran-ordered (q2, q2)
+        self.flat_t = self.pj2 + self.pj1 * q2     # (j1, j2) in a row-major one
         self.wt = np.where(self.diag, 1.0, 2.0)
         self.z2 = np.zeros(npat)
         np.add.at(self.z2, z_pos, z.data)
-        # P[p, (c k1 + d) G1 + l] = (N_l[c, j1] N_l[d, j2] + N_l[c, j2] N_l[d, j1]) / 2
-        rows, cols, vals = [], [], []
-        for c in range(k1):
-            for d in range(k1):
-                rows.append(target)
-                cols.append((c * k1 + d) * G1 + pl)
-                vals.append(0.5 * (Nv[c, e1] * Nv[d, e2] + Nv[c, e2] * Nv[d, e1]))
-        P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(npat, G1 * k1 * k1))
-        self.P = P
-        self.PT = P.T.tocsr()
 
     # --- products ---------------------------------------------------------------------------
     def ntdn(self, Dc):
@@ -168,7 +191,7 @@ class CrossedCoupling:
                 return (self.N.T * Dc[0, 0]) @ self.N
             DN = np.matmul(kern.to_batch(Dc), self.N3)
             return self.N.T @ DN.reshape(-1, self.q2)
-        return self.P @ Dc.ravel()
+        return self.PT.T @ Dc.ravel()  # CSC product: as fast as a CSR copy of P would be
 
     def level_quad(self, Om):
         """``N_l Om N_l'`` for every primary level as (k1, k1, G1), for a symmetric ``Om``:
