@@ -28,6 +28,8 @@ from scipy.linalg import lapack
 
 from mlm.engine import kernels as kern
 
+_dtrtrs = lapack.get_lapack_funcs("trtrs", (np.empty(1),))
+
 __all__ = ["CrossedCoupling", "lower_pairs", "cholesky_lower", "inverse_lower"]
 
 
@@ -93,11 +95,13 @@ class CrossedCoupling:
             self.N = N.toarray()
             self.N3 = self.N.reshape(G1, k1, q2)
             self.Z2tZ2 = Z2tZ2.toarray()
+            self.base = self.Z2tZ2       # what N' D N is subtracted from
             return
         self.N = sp.csr_matrix(N)
         self.NT = self.N.T.tocsr()
         self.Z2tZ2 = sp.csr_matrix(Z2tZ2)
         self._build_pattern(Z2tZ2)
+        self.base = self.z2
 
     # --- the fixed pattern ------------------------------------------------------------------
     #: pairs handled per pass while the pattern is built: bounds its temporaries (InstEval
@@ -204,6 +208,10 @@ class CrossedCoupling:
             return np.einsum("lcj,ldj->cdl", NO.reshape(G1, k1, self.q2), self.N3)
         return (self.PT @ (Om * self.wt)).reshape(k1, k1, G1)
 
+    def z2_dot(self, x):
+        """``Z2'Z2 x``."""
+        return self.Z2tZ2 @ x
+
     def n_dot(self, v):
         """``N v`` for v of shape (q2,) or (q2, m)."""
         return self.N @ v
@@ -227,3 +235,66 @@ class CrossedCoupling:
         if A.flags.f_contiguous:
             return A.ravel(order="F")[self.flat_f]
         return A.ravel()[self.flat_t]          # row-major: (j1, j2) sits at j1 q2 + j2
+
+    # --- the factor of S ----------------------------------------------------------------------
+    def schur(self, rem, X, lam, T2):
+        """``S = Lambda2' X Lambda2 + I`` from ``X = Z2'Z2 - N'DN``, lower triangle filled."""
+        if lam is not None:
+            if self.dense:
+                S = X * np.outer(lam, lam)
+                S[rem._diag, rem._diag] += 1.0
+                return S
+            vals = X * lam[self.pj1] * lam[self.pj2]
+            vals[self.diag_pos] += 1.0
+            return self.scatter(vals)
+        S = rem.lam_t(T2, rem.lam_t(T2, X if self.dense else self.scatter(X, both=True)).T)
+        S[rem._diag, rem._diag] += 1.0
+        return S
+
+    def cholesky(self, S):
+        """The factor of S (dense, in place) and its log-determinant."""
+        L2 = cholesky_lower(S)
+        return L2, 2.0 * float(np.sum(np.log(np.diagonal(L2))))
+
+    @staticmethod
+    def solve(L2, B, trans=False):
+        """``L2 X = B`` (or ``L2' X = B``) by LAPACK ``trtrs``."""
+        x, info = _dtrtrs(L2, B, lower=1, trans=int(trans))
+        if info != 0:
+            raise np.linalg.LinAlgError("singular triangular factor")
+        return x
+
+    @staticmethod
+    def inverse(L2):
+        """``S^{-1}``, lower triangle only (dense)."""
+        return inverse_lower(L2)
+
+    def omega(self, rem, Sinv_low, lam, T2):
+        """``Lambda2 S^{-1} Lambda2'`` in the form :meth:`level_quad` takes, and ``S^{-1}`` in
+        the form :meth:`remainder_blocks` takes (values on the pattern for sparse designs
+        with one-column terms, else the full matrix)."""
+        if lam is not None and not self.dense:
+            sv = self.gather(Sinv_low)
+            return sv * lam[self.pj1] * lam[self.pj2], sv
+        Sinv = symmetric(Sinv_low)
+        Om = Sinv * np.outer(lam, lam) if lam is not None else rem.lam(T2, rem.lam(T2, Sinv).T)
+        return (Om if self.dense else self.gather(Om)), Sinv
+
+    def remainder_blocks(self, rem, Sinv, X, lam, T2):
+        """Per remainder term, (G_t, k_t, k_t): diagonal blocks of ``S^{-1} Lambda2' X``."""
+        if lam is not None:
+            if self.dense:
+                d = np.einsum("ij,ji->i", Sinv, lam[:, None] * X)
+            else:  # on the lower pattern: each off-diagonal pair serves both of its columns
+                v = Sinv * X
+                v[self.diag_pos] *= 0.5
+                d = (np.bincount(self.pj1, weights=v * lam[self.pj2], minlength=self.q2)
+                     + np.bincount(self.pj2, weights=v * lam[self.pj1], minlength=self.q2))
+            return [d[rem.offsets[t]:rem.offsets[t + 1]].reshape(-1, 1, 1)
+                    for t in range(len(rem.ks))]
+        Y = rem.lam_t(T2, X if self.dense else self.scatter(X, both=True))
+        out = []
+        for t in range(len(rem.ks)):
+            idx = rem.block_index(t)
+            out.append(np.einsum("gaj,jgb->gab", Sinv[idx], Y[:, idx]))
+        return out

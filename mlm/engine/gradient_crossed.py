@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm.engine import kernels as kern
-from mlm.engine.crossed import inverse_lower, symmetric
+from mlm.engine.crossed import symmetric
 from mlm.engine.pls import _tri
 
 __all__ = ["crossed_gradient", "crossed_inner_blocks"]
@@ -56,55 +56,24 @@ def _level_major(A):
     return A.transpose(2, 0, 1).reshape(-1, A.shape[1])
 
 
-def _omega(rem, cc, Sinv_low, lam, T2):
-    """``Lambda2 S^{-1} Lambda2'`` in the coupling's form, and ``S^{-1}`` (full, dense designs or
-    several-column terms; else its values on the pattern)."""
-    if lam is not None and not cc.dense:
-        sv = cc.gather(Sinv_low)
-        return sv * lam[cc.pj1] * lam[cc.pj2], sv
-    Sinv = symmetric(Sinv_low)
-    Om = Sinv * np.outer(lam, lam) if lam is not None else rem.lam(T2, rem.lam(T2, Sinv).T)
-    return (Om if cc.dense else cc.gather(Om)), Sinv
-
-
 def crossed_inner_blocks(problem, W, L2, T2):
-    """``I + W_l S^{-1} W_l'`` per primary level as a (G1, k1, k1) batch, and ``S^{-1}`` (full),
-    for lme4's postVar."""
+    """``I + W_l S^{-1} W_l'`` per primary level as a (G1, k1, k1) batch, and ``S^{-1}`` (full
+    dense for a crossed remainder, by blocks for an enclosing one), for lme4's postVar."""
     rem = problem.rem
-    cc = rem.cross
-    lam = rem.diagonal(T2)
-    Sinv_low = inverse_lower(L2)
-    Om, _ = _omega(rem, cc, Sinv_low, lam, T2)
+    cc = rem.coupling
+    Sinv = cc.inverse(L2)
+    Om, _ = cc.omega(rem, Sinv, rem.diagonal(T2), T2)
     Z = cc.level_quad(Om)
     inner = np.einsum("acg,cdg,bdg->abg", W.C, Z, W.C)
     for a in range(problem.k1):
         inner[a, a] += 1.0
-    return kern.to_batch(inner), symmetric(Sinv_low)
-
-
-def _remainder_blocks(rem, cc, Sinv, X2, lam, T2):
-    """Per remainder term, (G_t, k_t, k_t): diagonal blocks of ``S^{-1} Lambda2' X2``."""
-    if lam is not None:
-        if cc.dense:
-            d = np.einsum("ij,ji->i", Sinv, lam[:, None] * X2)
-        else:  # on the lower pattern: each off-diagonal pair serves both of its columns
-            v = Sinv * X2
-            v[cc.diag_pos] *= 0.5
-            d = (np.bincount(cc.pj1, weights=v * lam[cc.pj2], minlength=cc.q2)
-                 + np.bincount(cc.pj2, weights=v * lam[cc.pj1], minlength=cc.q2))
-        return [d[rem.offsets[t]:rem.offsets[t + 1]].reshape(-1, 1, 1) for t in range(len(rem.ks))]
-    Y = rem.lam_t(T2, X2 if cc.dense else cc.scatter(X2, both=True))
-    out = []
-    for t in range(len(rem.ks)):
-        idx = rem.block_index(t)
-        out.append(np.einsum("gaj,jgb->gab", Sinv[idx], Y[:, idx]))
-    return out
+    return kern.to_batch(inner), (Sinv if Sinv.ndim == 3 else symmetric(Sinv))
 
 
 def crossed_gradient(problem, parts):
     """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a crossed remainder)."""
     rem = problem.rem
-    cc = rem.cross
+    cc = rem.coupling
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
     k1, p, G1 = problem.k1, problem.p, problem.G1
     L1c, RZX1c, cu1c, C = W.L1c, W.RZX1c, W.cu1c, W.C
@@ -112,13 +81,13 @@ def crossed_gradient(problem, parts):
     beta = _tri(LX, cbeta, lower=True, trans=True)
 
     # spherical conditional modes u, b = Lambda u, and s = Z'r
-    u2 = _tri(L2, cu2 - RZX2 @ beta, lower=True, trans=True)
+    u2 = cc.solve(L2, cu2 - RZX2 @ beta, trans=True)
     b2 = rem.lam(T2, u2[:, None])[:, 0]
     Nb2 = _component_major(cc.n_dot(b2), G1, k1)
     u1 = kern.bwd(L1c, cu1c - beta @ RZX1c - _per_level(C, Nb2))
     b1 = T1 @ u1
     s1 = problem.Zyc - beta @ problem.ZXc - _per_level(problem.Mc, b1) - Nb2
-    s2 = rem.Z2ty - rem.Z2tX @ beta - cc.nt_dot(_level_major(b1)) - cc.Z2tZ2 @ b2
+    s2 = rem.Z2ty - rem.Z2tX @ beta - cc.nt_dot(_level_major(b1)) - cc.z2_dot(b2)
 
     # per-level pieces of A11^{-1}
     Linv = kern.inv_lower(L1c)
@@ -127,16 +96,15 @@ def crossed_gradient(problem, parts):
     Ainv_TM = np.einsum("mag,mbg->abg", Linv, kern.fwd(L1c, TM))
 
     if problem.reml:
-        Y2 = _tri(L2, RZX2, lower=True, trans=True)                       # (q2, p)
+        Y2 = cc.solve(L2, RZX2, trans=True)                               # (q2, p)
         LY2 = rem.lam(T2, Y2)
-    Sinv_low = inverse_lower(L2)
-    Om, Sinv = _omega(rem, cc, Sinv_low, lam, T2)
+    Om, Sinv = cc.omega(rem, cc.inverse(L2), lam, T2)
     Z = cc.level_quad(Om)
     HZ = np.einsum("acg,cdg->adg", H, Z)
     phi1 = (Ainv_TM.sum(axis=2) - HZ.sum(axis=2)
             + np.einsum("acg,cbg->ab", HZ, np.einsum("cag,cbg->abg", H, TM)))
     # Z2'Z2 - N'KN is the factor's Z2'Z2 - N'DN: K_l = T1 A11_l^{-1} T1' = C_l'C_l = D_l
-    blocks = _remainder_blocks(rem, cc, Sinv, W.X, lam, T2)
+    blocks = cc.remainder_blocks(rem, Sinv, W.X, lam, T2)
 
     if problem.reml:
         inv = _tri(LX, np.eye(p), lower=True)
@@ -146,7 +114,7 @@ def crossed_gradient(problem, parts):
         TY1 = kern.left_t(T1.T, Y1)
         YQ1 = np.matmul(Q, Y1)
         phi1 += np.einsum("apg,bpg->ab", YQ1, _per_level(problem.Mc, TY1) + NY2 - problem.ZXc)
-        V2 = cc.nt_dot(_level_major(TY1)) + cc.Z2tZ2 @ LY2 - rem.Z2tX
+        V2 = cc.nt_dot(_level_major(TY1)) + cc.z2_dot(LY2) - rem.Z2tX
         YQ2 = Y2 @ Q
         for t in range(len(rem.ks)):
             idx = rem.block_index(t)

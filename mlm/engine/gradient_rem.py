@@ -17,16 +17,17 @@ held ragged: entry ``e`` is a pair (level ``lev[e]``, column ``col[e]``); sums o
 or over a column are sparse aggregations. No ``Lambda^{-1}`` is formed, so the gradient
 is exact on the boundary too.
 
-This module covers nested remainders (any template size); crossed ones are
-:mod:`mlm.engine.gradient_crossed`'s, to which :func:`remainder_gradient` hands them.
+This module covers nested remainders of several factors (any template size); crossed
+ones and a single enclosing factor are :mod:`mlm.engine.gradient_crossed`'s, to which
+:func:`remainder_gradient` hands them.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
 from mlm.engine import kernels as kern
+from mlm.engine.crossed import inverse_lower, symmetric
 from mlm.engine.pls import _tri
 
 __all__ = ["RaggedCoupling", "remainder_gradient"]
@@ -65,33 +66,17 @@ def _sum_by(index, x, size):
 
 
 def _l2_solve(L2, B, trans):
-    """Solve ``L2 X = B`` (or ``L2' X = B``) for B of shape (q2, m); L2 dense or a batch."""
-    if L2.ndim == 2:
-        return _tri(L2, B, lower=True, trans=trans)
-    G2, k2, _ = L2.shape
-    Bc = np.ascontiguousarray(B.reshape(G2, k2, -1).transpose(1, 2, 0))  # (k2, m, G2)
-    Lc = kern.from_batch(L2)
-    X = kern.bwd(Lc, Bc) if trans else kern.fwd(Lc, Bc)
-    return X.transpose(2, 0, 1).reshape(B.shape)
+    """Solve ``L2 X = B`` (or ``L2' X = B``) for B of shape (q2, m)."""
+    return _tri(L2, B, lower=True, trans=trans)
 
 
 def _s_inverse(L2):
-    """S^{-1}: dense (q2, q2), or (G2, k2, k2) blocks when the remainder is block-diagonal."""
-    if L2.ndim == 2:
-        inv, info = sla.lapack.dpotri(L2, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("S is singular")
-        return np.tril(inv) + np.tril(inv, -1).T
-    Linv = kern.inv_lower(kern.from_batch(L2))
-    return kern.to_batch(np.einsum("mag,mbg->abg", Linv, Linv))
+    """S^{-1}, dense (q2, q2), both triangles."""
+    return symmetric(inverse_lower(L2))
 
 
 def _ws(rem, rc, W, Wv, Sinv):
     """``W S^{-1}`` on the pattern, (k1, E)."""
-    if Sinv.ndim == 3:  # one enclosing factor: entries of S^{-1} within the parent's block
-        k2 = Sinv.shape[1]
-        S_l = Sinv[rem.parent]                                # (G1, k2, k2); K2 == k2
-        return rc.ragged(np.einsum("lik,lkm->lim", W, S_l))
     idx = rem.colidx
     return rc.ragged(np.einsum("lik,lkm->lim", W, Sinv[idx[:, :, None], idx[:, None, :]]))
 
@@ -129,7 +114,7 @@ def inner_blocks(problem, T1, L1, W, L2, T2):
 def remainder_gradient(problem, parts):
     """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a remainder)."""
     rem = problem.rem
-    if rem.mode != "nested":
+    if rem.coupled:  # crossed, or one enclosing factor
         from mlm.engine.gradient_crossed import crossed_gradient
 
         return crossed_gradient(problem, parts)
@@ -222,15 +207,6 @@ def _cross_blocks(rem, rc, Om12, TN):
 
 def _within_blocks(rem, T2, Sinv, Y2, YQ2, lam2):
     """Per remainder term, the diagonal blocks of Om22 Lambda2'Z2'Z2."""
-    if Sinv.ndim == 3:  # one enclosing factor, block-diagonal throughout
-        T = T2[0]
-        H = np.swapaxes(T, 0, 1) @ rem.Z2tZ2_b                        # T' (Z2'Z2)_jj
-        B = Sinv @ H
-        if Y2 is not None:
-            G2, k2, _ = Sinv.shape
-            Yb = Y2.reshape(G2, k2, -1)
-            B = B + YQ2.reshape(G2, k2, -1) @ np.swapaxes(Yb, 1, 2) @ H
-        return [B]
     if lam2 is not None:  # Lambda2 diagonal: diagonal of the product, elementwise
         H = lam2[:, None] * rem.Z2tZ2
         d = np.einsum("ij,ji->i", Sinv, H)

@@ -318,16 +318,18 @@ class _Remainder:
             # (a dense factor of 2,000 schools took 4 times lme4's time).
             self.block_diag = self.BLOCK_DIAG and len(terms) == 1
             if self.block_diag:
+                from mlm.engine.blocks import BlockCoupling
+
                 k2, G2 = self.ks[0], self.Gs[0]
-                self.parent = parents[0]
                 idx = np.arange(G2)[:, None] * k2 + np.arange(k2)[None, :]
-                self.Z2tZ2_b = self.Z2tZ2[idx[:, :, None], idx[:, None, :]]
+                self.coupling = BlockCoupling(self.Zc, parents[0],
+                                              self.Z2tZ2[idx[:, :, None], idx[:, None, :]])
         else:
             from mlm.engine.crossed import CrossedCoupling
 
             self.mode = "dense" if G1 * self.k1 * self.q2 <= self.DENSE_MAX else "sparse"
-            self.cross = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
-                                         dense=self.mode == "dense")
+            self.coupling = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
+                                            dense=self.mode == "dense")
         self._diag = np.arange(self.q2)
         self._block_index = [self.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
                              for t, (k, G) in enumerate(zip(self.ks, self.Gs))]
@@ -403,11 +405,17 @@ class _Remainder:
         rc2 = rc2 - self.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
         return S, rX2, rc2
 
-    def schur_crossed(self, W):
-        """S = Lambda2' (Z2'Z2 - N' D N) Lambda2 + I (``D_l = C_l'C_l``) with its lower triangle
-        filled, and the remainder's right-hand sides ``Lambda2' (Z2'X - N' C' R_ZX1)`` and
-        ``Lambda2' (Z2'y - N' C' c_u1)``, for a crossed remainder (:mod:`mlm.engine.crossed`)."""
-        cc, C, T2 = self.cross, W.C, W.T2
+    @property
+    def coupled(self):
+        """Whether W is held implicitly (:class:`CrossedW`) through :attr:`coupling`: crossed
+        remainders and one enclosing factor (:mod:`mlm.engine.crossed`, :mod:`mlm.engine.blocks`)."""
+        return self.mode != "nested" or self.block_diag
+
+    def schur_coupled(self, W):
+        """S = Lambda2' (Z2'Z2 - N' D N) Lambda2 + I (``D_l = C_l'C_l``) in the coupling's form,
+        and the remainder's right-hand sides ``Lambda2' (Z2'X - N' C' R_ZX1)`` and
+        ``Lambda2' (Z2'y - N' C' c_u1)``. Sets ``W.X = Z2'Z2 - N'DN`` for the gradient."""
+        cc, C, T2 = self.coupling, W.C, W.T2
         if self.k1 == 1:
             c = C[0, 0]
             Dc = (c * c)[None, None, :]
@@ -417,22 +425,13 @@ class _Remainder:
             Dc = np.einsum("cag,cbg->abg", C, C)
             CR = np.einsum("cag,cpg->gap", C, W.RZX1c).reshape(-1, W.RZX1c.shape[1])
             Ccu = np.einsum("cag,cg->ga", C, W.cu1c).ravel()
-        X = (cc.Z2tZ2 if cc.dense else cc.z2) - cc.ntdn(Dc)
-        W.X = X
+        W.X = cc.base - cc.ntdn(Dc)
         rX = self.Z2tX - cc.nt_dot(CR)
         rc = self.Z2ty - cc.nt_dot(Ccu)
         lam2 = self.diagonal(T2)
+        S = cc.schur(self, W.X, lam2, T2)
         if lam2 is not None:
-            if cc.dense:
-                S = X * np.outer(lam2, lam2)
-                S[self._diag, self._diag] += 1.0
-            else:
-                vals = X * lam2[cc.pj1] * lam2[cc.pj2]
-                vals[cc.diag_pos] += 1.0
-                S = cc.scatter(vals)
             return S, lam2[:, None] * rX, lam2 * rc
-        S = self.lam_t(T2, self.lam_t(T2, X if cc.dense else cc.scatter(X, both=True)).T)
-        S[self._diag, self._diag] += 1.0
         return S, self.lam_t(T2, rX), self.lam_t(T2, rc[:, None])[:, 0]
 
     def WtW(self, W):
@@ -443,10 +442,10 @@ class _Remainder:
 
     def Wt_dot(self, W, M):
         """W' @ M for M of shape (G1 * k1, m)."""
-        if self.mode != "nested":
+        if isinstance(W, CrossedW):
             G1, k1 = self.G1, self.k1
             CtM = np.einsum("cag,gcm->gam", W.C, M.reshape(G1, k1, -1)).reshape(G1 * k1, -1)
-            return self.lam_t(W.T2, self.cross.nt_dot(CtM))
+            return self.lam_t(W.T2, self.coupling.nt_dot(CtM))
         m = M.shape[1]
         per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
         idx = self.colidx.ravel()
@@ -456,18 +455,18 @@ class _Remainder:
 
     def W_dot(self, W, v):
         """W @ v for v of shape (q2,), flattened to (G1 * k1,)."""
-        if self.mode != "nested":
-            Nv = self.cross.n_dot(self.lam(W.T2, v[:, None])[:, 0]).reshape(self.G1, self.k1)
+        if isinstance(W, CrossedW):
+            Nv = self.coupling.n_dot(self.lam(W.T2, v[:, None])[:, 0]).reshape(self.G1, self.k1)
             return np.einsum("acg,gc->ga", W.C, Nv).ravel()
         return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
 
 
 @dataclass
 class CrossedW:
-    """W of a crossed remainder at one theta: ``blockdiag(C_l) N Lambda2`` with
+    """W of a crossed (or enclosing, :mod:`mlm.engine.blocks`) remainder at one theta: ``blockdiag(C_l) N Lambda2`` with
     ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary block's arrays component-major
     (:mod:`mlm.engine.kernels`) for the gradient. ``X = Z2'Z2 - N' D N`` (set by
-    :meth:`_Remainder.schur_crossed`) is reused by the gradient, where ``D_l = C_l'C_l``
+    :meth:`_Remainder.schur_coupled`) is reused by the gradient, where ``D_l = C_l'C_l``
     appears again as ``T1 A11_l^{-1} T1'``."""
 
     C: np.ndarray
@@ -724,23 +723,24 @@ class PLSProblem:
         if self.q2:
             rem = self.rem
             T2 = [Ts[i] for i in self.rest]
-            if rem.mode == "nested":
+            if rem.coupled:  # W = blockdiag(C_l) N Lambda2, never formed
+                T1t = np.broadcast_to(T1.T[:, :, None], (self.k1, self.k1, self.G1))
+                W = CrossedW(kern.fwd(L1c, np.ascontiguousarray(T1t)), T2, L1c, RZX1c, cu1c)
+                S, rX2, rc2 = rem.schur_coupled(W)
+                L2, ld2 = rem.coupling.cholesky(S)
+                RZX2 = rem.coupling.solve(L2, rX2)
+                cu2 = rem.coupling.solve(L2, rc2)
+            else:
                 T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
                 RZX1f = RZX1.reshape(-1, self.p)
                 C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
                 W = rem.W(C, T2)
-                if rem.block_diag:
-                    return self._factor_blocks(Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq,
-                                               logdet, W, T2)
                 S, rX2, rc2 = rem.schur_nested(W, T2, RZX1f, cu1)
-            else:  # crossed: W = blockdiag(C_l) N Lambda2, never formed
-                T1t = np.broadcast_to(T1.T[:, :, None], (self.k1, self.k1, self.G1))
-                W = CrossedW(kern.fwd(L1c, np.ascontiguousarray(T1t)), T2, L1c, RZX1c, cu1c)
-                S, rX2, rc2 = rem.schur_crossed(W)
-            L2 = cholesky_lower(S)
-            RZX2 = _tri(L2, rX2)
-            cu2 = _tri(L2, rc2)
-            logdet += 2.0 * np.sum(np.log(np.diagonal(L2)))
+                L2 = cholesky_lower(S)
+                ld2 = 2.0 * np.sum(np.log(np.diagonal(L2)))
+                RZX2 = _tri(L2, rX2)
+                cu2 = _tri(L2, rc2)
+            logdet += ld2
             XtX = XtX - RZX2.T @ RZX2
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
@@ -749,31 +749,6 @@ class PLSProblem:
         cbeta = _tri(LX, Xty)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
         return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra
-
-    def _factor_blocks(self, Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq, logdet, W, T2):
-        """The remainder step when it is one factor enclosing the primary one (batched)."""
-        rem = self.rem
-        T = T2[0]
-        k2, G2 = rem.ks[0], rem.Gs[0]
-        Sb = np.swapaxes(T, 0, 1) @ rem.Z2tZ2_b @ T
-        outer = np.einsum("lia,lib->lab", W, W)          # each primary level's W_l'W_l
-        for a in range(k2):
-            for b in range(k2):
-                Sb[:, a, b] -= np.bincount(rem.parent, weights=outer[:, a, b], minlength=G2)
-        Sb += np.eye(k2)
-        L2 = _chol_batched(Sb)
-        rX2 = rem.lam_t(T2, rem.Z2tX) - rem.Wt_dot(W, RZX1f)
-        rc2 = rem.lam_t(T2, rem.Z2ty[:, None]) - rem.Wt_dot(W, cu1.reshape(-1, 1))
-        RZX2 = _fwd_batched(L2, rX2.reshape(G2, k2, -1)).reshape(G2 * k2, -1)
-        cu2 = _fwd_batched(L2, rc2.reshape(G2, k2, 1)).reshape(-1)
-        logdet += 2.0 * np.sum(np.log(np.diagonal(L2, axis1=1, axis2=2)))
-        XtX = XtX - RZX2.T @ RZX2
-        Xty = Xty - RZX2.T @ cu2
-        cu_sq += float(cu2 @ cu2)
-        LX = _chol(XtX)
-        cbeta = _tri(LX, Xty)
-        r2 = self.yty - cu_sq - float(cbeta @ cbeta)
-        return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2)
 
     def _deviance_from(self, r2, logdet, LX):
         n, p = self.n, self.p
@@ -905,23 +880,18 @@ class PLSProblem:
         out = [None] * len(Ts)
         if extra is not None:
             W, L2, _, _, T2 = extra
-            if L2.ndim == 3:  # block-diagonal remainder: V_l = L2_{parent(l)}^{-1} W_l'
-                Vl = _fwd_batched(L2[self.rem.parent], np.ascontiguousarray(np.swapaxes(W, 1, 2)))
-                inner = inner + np.swapaxes(Vl, 1, 2) @ Vl
-                k2 = L2.shape[1]
-                L2inv = _fwd_batched(L2, np.ascontiguousarray(
-                    np.broadcast_to(np.eye(k2), L2.shape)))
-                T = T2[0]
-                (i,) = self.rest
-                out[i] = sigma2 * (T @ (np.swapaxes(L2inv, 1, 2) @ L2inv) @ T.T)
-            elif self.rem.mode == "nested":  # S^{-1} on the coupling's pattern (issue 16)
-                from mlm.engine.gradient_rem import inner_blocks
-
-                inner, Sinv = inner_blocks(self, T1, L1, W, L2, T2)
-            else:
+            if self.rem.coupled:  # S^{-1} through the coupling (issue 16)
                 from mlm.engine.gradient_crossed import crossed_inner_blocks
 
                 inner, Sinv = crossed_inner_blocks(self, W, L2, T2)
+            else:  # S^{-1} on the coupling's pattern
+                from mlm.engine.gradient_rem import inner_blocks
+
+                inner, Sinv = inner_blocks(self, T1, L1, W, L2, T2)
+            if L2.ndim == 3:  # block-diagonal remainder: T S_g^{-1} T' per level g
+                T = T2[0]
+                (i,) = self.rest
+                out[i] = sigma2 * (T @ Sinv @ T.T)
             if L2.ndim == 2:
                 full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2'
                 off = 0
