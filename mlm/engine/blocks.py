@@ -61,6 +61,8 @@ class BlockCoupling:
 
     def _by_parent(self, A):
         """Sum of a (G1, ...) array over the children of every parent: (G2, ...)."""
+        if A.ndim == 1:
+            return np.bincount(self.parent, weights=A, minlength=self.G2)
         return (self.agg @ A.reshape(self.G1, -1)).reshape((self.G2,) + A.shape[1:])
 
     # --- products ------------------------------------------------------------------------

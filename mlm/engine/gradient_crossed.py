@@ -42,6 +42,20 @@ def _per_level(A, v):
     return np.einsum("acg,cmg->amg", A, v)
 
 
+def _t_per_level(A, B):
+    """``A_l' B_l`` for every level: A (k, k, G), B (k, m, G)."""
+    if A.shape[0] == 1:
+        return A[0, 0] * B
+    return np.einsum("cag,cbg->abg", A, B)
+
+
+def _sum_outer(A, B):
+    """``sum_l A_l B_l'`` for A (k, m, G), B (k', m, G): (k, k')."""
+    if A.shape[0] == 1 and B.shape[0] == 1:
+        return np.array([[np.vdot(A, B)]])
+    return np.einsum("apg,bpg->ab", A, B)
+
+
 def _component_major(M, G1, k1):
     """(G1 * k1,) or (G1 * k1, m) level-major rows -> (k1, G1) or (k1, m, G1)."""
     if M.ndim == 1:
@@ -92,17 +106,18 @@ def crossed_gradient(problem, parts):
     # per-level pieces of A11^{-1}
     Linv = kern.inv_lower(L1c)
     TM = kern.left_t(T1, problem.Mc)                  # T1' M_l
-    H = np.einsum("mag,mbg->abg", Linv, C)            # A11_l^{-1} T1'
-    Ainv_TM = np.einsum("mag,mbg->abg", Linv, kern.fwd(L1c, TM))
+    H = _t_per_level(Linv, C)                          # A11_l^{-1} T1'
+    Ainv_TM = _t_per_level(Linv, kern.fwd(L1c, TM))
 
     if problem.reml:
         Y2 = cc.solve(L2, RZX2, trans=True)                               # (q2, p)
         LY2 = rem.lam(T2, Y2)
     Om, Sinv = cc.omega(rem, cc.inverse(L2), lam, T2)
     Z = cc.level_quad(Om)
-    HZ = np.einsum("acg,cdg->adg", H, Z)
+    HZ = _per_level(H, Z)
+    # sum_l A11^{-1} T1'M_l + H_l Z_l (H_l' T1'M_l - I)
     phi1 = (Ainv_TM.sum(axis=2) - HZ.sum(axis=2)
-            + np.einsum("acg,cbg->ab", HZ, np.einsum("cag,cbg->abg", H, TM)))
+            + _sum_outer(HZ, np.swapaxes(_t_per_level(H, TM), 0, 1)))
     # Z2'Z2 - N'KN is the factor's Z2'Z2 - N'DN: K_l = T1 A11_l^{-1} T1' = C_l'C_l = D_l
     blocks = cc.remainder_blocks(rem, Sinv, W.X, lam, T2)
 
@@ -113,7 +128,7 @@ def crossed_gradient(problem, parts):
         Y1 = kern.bwd(L1c, RZX1c - _per_level(C, NY2))
         TY1 = kern.left_t(T1.T, Y1)
         YQ1 = np.matmul(Q, Y1)
-        phi1 += np.einsum("apg,bpg->ab", YQ1, _per_level(problem.Mc, TY1) + NY2 - problem.ZXc)
+        phi1 += _sum_outer(YQ1, _per_level(problem.Mc, TY1) + NY2 - problem.ZXc)
         V2 = cc.nt_dot(_level_major(TY1)) + cc.z2_dot(LY2) - rem.Z2tX
         YQ2 = Y2 @ Q
         for t in range(len(rem.ks)):
