@@ -124,3 +124,24 @@ def test_a_statistic_that_does_not_give_numbers_is_named(statistic, message):
     fit = mlm.lmer("mathach ~ 1 + (1 | school)", mlm.load_dataset("hsb"))
     with pytest.raises(mlm.MLMError, match=message):
         mlm.bootstrap(fit, statistic, nsim=2, seed=1, progress=False)
+
+
+@pytest.mark.parametrize("formula,data", [
+    ("mathach ~ 1 + (1 | school)", "hsb"),
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+    ("score ~ gcsescore + (1 | lea/school)", "chem97"),
+    ("attain ~ verbal + sex + (1 | primary) + (1 | second)", "scotssec"),
+])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_warm_refit_reaches_the_cold_fits_optimum(formula, data, seed):
+    # Refits start Newton steps at the fit's estimate (mlm.engine.optimize._warm_newton),
+    # a fresh fit at moment estimates; both must reach the same optimum:
+    # both stop where the exact gradient vanishes, to the optimiser's tolerance.
+    frame = mlm.load_dataset(data)
+    fit = mlm.lmer(formula, frame)
+    y = simulate_response(fit, np.random.default_rng(seed))
+    cold = mlm.lmer(formula, frame.assign(**{formula.split(" ~")[0]: y}))
+    warm = refit(fit, y)
+    assert warm.converged
+    assert warm.loglik == pytest.approx(cold.loglik, abs=1e-7)
+    np.testing.assert_allclose(warm.theta, cold.theta, rtol=1e-5, atol=1e-6)

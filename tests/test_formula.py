@@ -614,3 +614,14 @@ def test_arguments_of_the_wrong_type(kw, match):
     """Found by the issue-11 QA pass: these raised a raw TypeError."""
     with pytest.raises(FormulaError, match=match):
         parse_formula("y ~ x + (1 | g)", **kw)
+
+
+def test_a_formula_read_again_is_the_same_value_and_errors_are_not_remembered():
+    # parse_formula remembers what it read (frozen values); a bad formula raises every time
+    cols = ["y", "x", "g"]
+    first = parse_formula("y ~ x + (x | g)", columns=cols)
+    assert parse_formula("y ~ x + (x | g)", columns=list(cols)) is first
+    assert parse_formula("y ~ x + (x | g)", columns=cols + ["z"]) == first
+    for _ in range(2):
+        with pytest.raises(FormulaError, match="Unknown variable 'xx'"):
+            parse_formula("y ~ xx + (1 | g)", columns=cols)

@@ -8,6 +8,11 @@ check take their curvature from differences of exact gradients (``n_theta`` grad
 instead of second differences of the deviance (``n_theta (n_theta + 3) / 2``
 evaluations).
 
+Most fits never reach L-BFGS-B: :func:`optimize` first takes Newton steps from a warm
+start (the parent fit's estimate for a refit, else moment estimates from
+:mod:`mlm.engine.start`) and keeps the answer when :func:`check` accepts it; lme4's start
+and the L-BFGS-B search are the fallback.
+
 Everything works in scaled units ``x = theta / theta_scale`` (:func:`mlm.engine.pls.theta_scale`),
 as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 """
@@ -15,8 +20,9 @@ as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 from scipy.optimize import minimize
+
+from mlm.engine.start import moment_start
 
 __all__ = ["Objective", "optimize", "check"]
 
@@ -94,13 +100,18 @@ STRETCH = 4.0
 FIRST_SHIFT = 0.02
 
 
+#: L-BFGS-B's stopping rules per pass (the first only finds the basin)
+FIRST_TOL = {"ftol": 1e-10, "gtol": 1e-4}
+FINAL_TOL = {"ftol": 1e-10, "gtol": 1e-4}
+
+
 def _lbfgsb(obj, start, bounds):
     """L-BFGS-B in two passes (FIRST_SHIFT, then SHIFT); ``(f, x)``."""
-    _, x1 = _lbfgsb_pass(obj, start, bounds, FIRST_SHIFT)
-    return _lbfgsb_pass(obj, x1, bounds, SHIFT)
+    _, x1 = _lbfgsb_pass(obj, start, bounds, FIRST_SHIFT, FIRST_TOL)
+    return _lbfgsb_pass(obj, x1, bounds, SHIFT, FINAL_TOL)
 
 
-def _lbfgsb_pass(obj, start, bounds, shift):
+def _lbfgsb_pass(obj, start, bounds, shift, tol=FINAL_TOL):
     """L-BFGS-B from ``start`` with diagonal entries at least ``shift`` (then snapped to 0
     when that is not worse) and variables stretched by STRETCH; ``(f, x)``."""
     c = STRETCH
@@ -113,7 +124,7 @@ def _lbfgsb_pass(obj, start, bounds, shift):
 
     res = minimize(stretched, np.maximum(start, lo) * c, jac=True, method="L-BFGS-B",
                    bounds=[(None if a is None else a * c, None if b is None else b * c) for a, b in shifted],
-                   options={"ftol": 1e-10, "gtol": 1e-4 / c, "maxiter": 500})
+                   options={"ftol": tol["ftol"], "gtol": tol["gtol"] / c, "maxiter": 500})
     x, fx = np.asarray(res.x) / c, float(res.fun)
     at = np.flatnonzero((lo == shift) & (x <= shift * (1 + 1e-9)))
     if at.size:
@@ -153,6 +164,13 @@ def optimize(problem, theta0=None):
     scale = obj.scale
     x = problem.theta_start() if theta0 is None else np.asarray(theta0, dtype=float) / scale
     lower = problem.theta_lower()
+    warm_start = x if theta0 is not None else moment_start(problem)
+    if warm_start is not None:
+        # a refit (same design, another outcome) starts with its parent fit's curvature
+        known = getattr(problem, "_curvature", None) if theta0 is not None else None
+        warm = _warm_newton(obj, warm_start, lower, known)
+        if warm is not None:
+            return _finish(problem, obj, *warm)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     diag = np.isfinite(lower)
     best = _descend(obj, x, bounds, diag)
@@ -170,9 +188,57 @@ def optimize(problem, theta0=None):
         if trial[0] <= fx:
             x, fx, curv = newton(obj, trial[1], trial[0], lower)
             info = check(obj, x, lower, curv)
-    theta = x * scale
+    return _finish(problem, obj, x, fx, info, curv)
+
+
+def _finish(problem, obj, x, fx, info, curvature=None):
+    theta = x * obj.scale
     problem._checked = (theta.tobytes(), dict(info))  # check_convergence(theta) reuses it
+    problem._curvature = curvature  # refits' first Newton step (with_response copies it)
     return theta, {"deviance": fx, "evaluations": obj.evaluations, **info}
+
+
+def _warm_newton(obj, x, lower, curvature=None):
+    """Newton steps straight from a warm start (a bootstrap or power refit starts at the
+    original fit's estimate, usually close to the refit's optimum): ``(x, f, info)`` when
+    they reach a point :func:`check` accepts, else None and the caller runs the full
+    search from the same start. Costs ``n_theta + 1`` evaluations and one per step,
+    against two L-BFGS-B passes."""
+    f0 = obj.value(x)
+    if not np.isfinite(f0):
+        return None
+    x, fx, curv = newton(obj, x, f0, lower, iterations=20, search=True, curvature=curvature)
+    near = np.isfinite(lower) & (x < 1e-3)
+    if np.any(near):
+        found = _on_bound(obj, x, fx, lower, near)
+        if found is None:
+            return None
+        x, fx, curv = found
+    info = check(obj, x, lower, curv)
+    return (x, fx, info, curv) if info["converged"] else None
+
+
+def _on_bound(obj, x, fx, lower, near):
+    """Newton steps heading for a zero variance (a singular fit): put those entries on
+    their bound, converge in the others, and accept only if the deviance rises a hair
+    inside the bound along each of them. On the bound the gradient of a lone variance
+    vanishes whatever the curvature (the deviance is even in it), so the test is made at
+    ``SHIFT``, where the exact gradient shows which way the deviance falls. Returns
+    ``(x, f, curvature)`` or None (then the full search decides)."""
+    trial = x.copy()
+    trial[near] = lower[near]
+    f_bound = obj.value(trial)
+    if not f_bound <= fx + 1e-9 * max(1.0, abs(fx)):
+        return None
+    x, fx, curv = newton(obj, trial, f_bound, lower, iterations=20, search=True)
+    if np.any(np.isfinite(lower) & ~near & (x < 1e-3)):
+        return None  # another variance is heading for its bound: let the full search judge
+    for i in np.flatnonzero(near):
+        inside = x.copy()
+        inside[i] = SHIFT
+        if not obj.grad(inside)[i] > 0:
+            return None
+    return x, fx, curv
 
 
 COARSE_FEV = (2, 4)
@@ -194,20 +260,26 @@ def _coarse(obj, x, bounds):
     return np.asarray(coarse.x)
 
 
-def newton(obj, x, fx, lower, iterations=8):
+def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
     """Newton steps on the free coordinates with the exact gradient.
 
-    The curvature is taken once (differences of exact gradients) and reused for the
-    following steps, which then cost one evaluation each and still contract fast: after
-    L-BFGS-B the point is already close. The fixed point is where the exact gradient
-    vanishes, a deterministic function of the data, so row order and group labels do
-    not move the answer by the optimiser's tolerance (issue 11). A step is kept when it
-    does not raise the deviance beyond rounding. Returns ``(x, deviance, curvature)``,
-    the last a ``(free, H)`` pair or None.
+    The curvature is taken once (differences of exact gradients) and then updated by
+    BFGS from the gradient that comes with every evaluation, so each further step costs
+    one evaluation and the steps still converge superlinearly. The fixed point is where
+    the exact gradient vanishes, a deterministic function of the data, so row order and
+    group labels do not move the answer by the optimiser's tolerance (issue 11). A step
+    is kept when it does not raise the deviance beyond rounding; the loop ends when the
+    next step would move no coordinate by 1e-10 (relative). Returns ``(x, deviance,
+    curvature)``, the last a ``(free, H)`` pair or None.
+
+    With ``search`` (a start that may be far from the optimum: :func:`_warm_newton`) a
+    curvature that is not positive definite has its eigenvalues mirrored and floored
+    (a descent direction all the same), a step that raises the deviance is halved
+    up to four times before giving up, and a diagonal entry may fall by at most 90% per
+    step (a variance overshot to 0 would sit on a stationary point).
     """
     x = np.asarray(x, dtype=float).copy()
     tol = 1e-12 * max(1.0, abs(fx))
-    curvature = None
     for _ in range(iterations):
         g = obj.grad(x)
         free = _free(x, g, lower)
@@ -217,23 +289,77 @@ def newton(obj, x, fx, lower, iterations=8):
             H = obj.hessian(x, g, free, HESS_STEP)
             if not np.all(np.isfinite(H)):
                 break
-            try:
-                chol = np.linalg.cholesky(H)
-            except np.linalg.LinAlgError:  # not convex here: leave it to the check
+            if not _positive_definite(H):
+                if not search:
+                    break  # not convex here: leave it to the check
+                H = _mirrored(H)
+            curvature = (free, H)
+        step = _newton_step(curvature[1], g[free])
+        # from a rough start a step can overshoot a variance to its bound of 0, a
+        # stationary point: there each step may only take a tenth of the way
+        floor = np.where(np.isfinite(lower), np.maximum(lower, 0.1 * x), lower) if search else lower
+        for _ in range(5 if search else 1):
+            trial = x.copy()
+            trial[free] += step
+            trial = np.maximum(trial, floor)
+            moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
+            if moved < 1e-10:
                 break
-            curvature = (free, H, chol)
-        step = -sla.cho_solve((curvature[2], True), g[free])
-        trial = x.copy()
-        trial[free] += step
-        trial = np.maximum(trial, lower)
-        f_trial = obj.value(trial)
+            f_trial = obj.value(trial)
+            if f_trial <= fx + tol:
+                break
+            step = step / 2
+        if moved < 1e-10:
+            break  # x is the root to far below the optimiser's tolerance
         if not f_trial <= fx + tol:
             break
-        moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
-        x, fx = trial, f_trial
-        if moved < 1e-10:
+        if search and np.any(np.isfinite(lower) & (trial < 1e-3) & (x >= 1e-3)):
+            x, fx = trial, f_trial  # heading for a zero variance: _on_bound takes over
             break
-    return x, float(fx), None if curvature is None else curvature[:2]
+        curvature = _bfgs_update(curvature, trial[free] - x[free], obj.grad(trial)[free] - g[free])
+        x, fx = trial, f_trial
+    return x, float(fx), curvature
+
+
+def _positive_definite(H):
+    if H.shape[0] == 1:
+        return bool(H[0, 0] > 0)
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _mirrored(H):
+    """``H`` with its eigenvalues replaced by their absolute values, floored at 1e-3 of
+    the largest: positive definite, so the Newton step goes downhill."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-3 * max(np.abs(w).max(), 1e-12))
+    return (V * w) @ V.T
+
+
+def _newton_step(H, g):
+    """``-H^{-1} g`` (H positive definite; a division when there is one free coordinate)."""
+    if H.shape[0] == 1:
+        return -g / H[0, 0]
+    return -np.linalg.solve(H, g)
+
+
+def _bfgs_update(curvature, s, y):
+    """The curvature after a step ``s`` that changed the gradient by ``y`` (BFGS): the
+    gradient comes with every evaluation, so the update is free and turns the linear
+    contraction of a frozen curvature into superlinear convergence (in one coordinate it
+    is the secant ``y / s``). Kept as it was when ``s'y`` is not clearly positive or the
+    update is not positive definite."""
+    free, H = curvature
+    sy = float(s @ y)
+    Hs = H @ s
+    sHs = float(s @ Hs)
+    if not (sy > 1e-12 * np.sqrt(float(s @ s) * float(y @ y)) and sHs > 0):
+        return curvature
+    H_new = H - np.outer(Hs, Hs) / sHs + np.outer(y, y) / sy
+    return (free, H_new) if _positive_definite(H_new) else curvature
 
 
 def check(obj, x, lower, curvature=None, decrement_tol=1e-3):

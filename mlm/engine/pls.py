@@ -50,6 +50,7 @@ __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
 _LOG2PI = np.log(2.0 * np.pi)
 
 _BLAS = []
+_DEPTH = [0]  # open single_threaded_blas blocks: inner ones cost nothing
 
 
 @contextlib.contextmanager
@@ -68,11 +69,15 @@ def single_threaded_blas():
             _BLAS.append(ThreadpoolController())
         except Exception:  # noqa: BLE001 - without it we only lose speed
             _BLAS.append(None)
-    if _BLAS[0] is None:
+    if _BLAS[0] is None or _DEPTH[0]:  # no threadpoolctl, or limited already (a loop of refits)
         yield
         return
-    with _BLAS[0].limit(limits=1, user_api="blas"):
-        yield
+    _DEPTH[0] += 1
+    try:
+        with _BLAS[0].limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _DEPTH[0] -= 1
 
 
 def _one_blas_thread(method):
@@ -331,8 +336,17 @@ class _Remainder:
             self.coupling = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
                                             dense=self.mode == "dense")
         self._diag = np.arange(self.q2)
+        # each term's per-level blocks of Z2'Z2 (its diagonal blocks), for start values
+        self._term_gram = [np.stack([np.stack([np.bincount(codes, weights=Z[:, a] * Z[:, b], minlength=G)
+                                               for b in range(Z.shape[1])], axis=1)
+                                     for a in range(Z.shape[1])], axis=1)
+                           for Z, codes, G in terms]
         self._block_index = [self.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
                              for t, (k, G) in enumerate(zip(self.ks, self.Gs))]
+
+    def term_gram(self, t):
+        """Term ``t``'s per-level blocks of ``Z2'Z2``, (G_t, k_t, k_t)."""
+        return self._term_gram[t]
 
     def block_index(self, t):
         """(G_t, k_t) positions of term ``t``'s columns, level by level."""
@@ -492,6 +506,9 @@ class PLSProblem:
         name (terms with the same name share a factor).
     reml : bool
         REML criterion (lme4's default) or ML deviance.
+    primary : str, optional
+        The grouping factor eliminated first. By default the one holding the most random
+        effects. The deviance and its gradient do not depend on the choice.
 
     Notes
     -----
@@ -500,7 +517,7 @@ class PLSProblem:
     primary factor, independently of the number of rows.
     """
 
-    def __init__(self, y, X, terms, reml=True):
+    def __init__(self, y, X, terms, reml=True, *, primary=None):
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.reml = bool(reml)
@@ -517,7 +534,8 @@ class PLSProblem:
         size = {}
         for k, G, g in zip(self.ks, self.n_levels, self.group_names):
             size[g] = size.get(g, 0) + k * G
-        primary = max(size, key=lambda g: (size[g], -self.group_names.index(g)))
+        if primary is None:
+            primary = max(size, key=lambda g: (size[g], -self.group_names.index(g)))
         self.primary = [i for i, g in enumerate(self.group_names) if g == primary]
         self.rest = [i for i, g in enumerate(self.group_names) if g != primary]
         codes1 = np.asarray(terms[self.primary[0]][1], dtype=np.intp)
@@ -769,6 +787,12 @@ class PLSProblem:
 
     __call__ = deviance
 
+    @functools.cached_property
+    def _scalar(self):
+        from mlm.engine.scalar import applies
+
+        return applies(self)
+
     @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
@@ -779,6 +803,10 @@ class PLSProblem:
         (:mod:`mlm.engine.gradient`). The gradient is None where the layout has none."""
         from mlm.engine.gradient import gradient_from_factor
 
+        if self._scalar:  # (1 | g): closed forms over the levels (mlm.engine.scalar)
+            from mlm.engine.scalar import deviance_and_gradient
+
+            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:
             parts = self._factor(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError):
@@ -917,14 +945,16 @@ class PLSProblem:
         """Minimise the deviance over theta within lme4's bounds.
 
         Works in units where every random-effect column has unit spread. Where the layout
-        has an exact gradient (:attr:`has_gradient`: every layout but crossed remainder
-        terms with several columns), :func:`mlm.engine.optimize.optimize` runs L-BFGS-B
-        on it, restarts off any variance left on its bound (a stationary point of the
+        has an exact gradient (:attr:`has_gradient`: every layout, since issue 16's crossed
+        remainders with several columns), :func:`mlm.engine.optimize.optimize` first takes
+        Newton steps from a warm start (``theta0``, or moment estimates from
+        :func:`mlm.engine.start.moment_start`), with a test on the bound for variances
+        heading to zero; when those do not converge it runs L-BFGS-B from lme4's start,
+        restarts off any variance left on its bound (a stationary point of the
         deviance), falls back to a short derivative-free search from the start when a
-        bound persists, and ends with Newton steps on the exact gradient; about a third
-        to a fifth of the evaluations of the differencing scheme below (issue 16).
+        bound persists, and ends with Newton steps on the exact gradient (issue 16).
 
-        Otherwise, three phases. A short bounded Nelder-Mead search with a small simplex
+        Otherwise (kept for a layout without a gradient), three phases. A short bounded Nelder-Mead search with a small simplex
         (like lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
         gradient method started at lme4's start value takes a unit first step that can
         land on a zero variance, a stationary point of the deviance, and stall there.

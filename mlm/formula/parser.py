@@ -7,6 +7,8 @@ checks every call's Python with :mod:`mlm.formula.exprcheck`.
 
 from __future__ import annotations
 
+import functools
+
 import difflib
 import keyword
 import tokenize
@@ -313,13 +315,41 @@ def parse_formula(formula: str, columns: Iterable[str] | None = None,
     ...
     mlm.errors.FormulaError: Unknown variable 'sess' in the formula. Did you mean 'ses'? ...
     """
+    key = _cache_key(formula, columns, extra_functions, index_names)
     try:
+        if key is not None:
+            return _parse_cached(*key)
         return _parse_formula(formula, columns, extra_functions, index_names)
     except RecursionError:
         raise FormulaError(
             f"The formula is too long or too deeply nested to read ({len(formula)} "
             f"characters; patsy reads a few hundred terms). Shorten it, e.g. by computing "
             f"long expressions as new columns first.") from None
+
+
+def _names(value):
+    """``value`` as a tuple of strings when it is a list or tuple of them, else None."""
+    if isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
+        return tuple(value)
+    return None
+
+
+def _cache_key(formula, columns, extra_functions, index_names):
+    """Hashable arguments for :func:`_parse_cached`, or None (then no cache: the
+    argument checks speak). A fit's formula is usually read again and again (refits,
+    model comparisons, simulation studies) on the same columns."""
+    if type(formula) is not str or extra_functions is None:
+        return None
+    parts = [None if v is None else _names(v) for v in (columns, extra_functions, index_names)]
+    if any(p is None and v is not None for p, v in zip(parts, (columns, extra_functions, index_names))):
+        return None
+    return (formula, *parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(formula, columns, extra_functions, index_names) -> ParsedFormula:
+    """:func:`_parse_formula` remembered (its result is a frozen, immutable value)."""
+    return _parse_formula(formula, columns, extra_functions, index_names)
 
 
 def _parse_formula(formula, columns, extra_functions, index_names) -> ParsedFormula:

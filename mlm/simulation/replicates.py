@@ -176,10 +176,13 @@ def run_replicates(func, payload, seeds, *, n_jobs=1, progress=True, desc="repli
     bar = _progress_bar(n, progress, desc)
     try:
         if n_jobs == 1:
+            from mlm.engine.pls import single_threaded_blas
+
             out = []
-            for s in seeds:
-                out.append(func(payload, np.random.default_rng(s)))
-                bar.update(1)
+            with single_threaded_blas():  # once for the loop, not twice per refit
+                for s in seeds:
+                    out.append(func(payload, np.random.default_rng(s)))
+                    bar.update(1)
             return out
         import joblib
 

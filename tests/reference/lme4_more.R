@@ -1,5 +1,6 @@
 ## More lme4 reference fits: crossed factors with slopes, slopes at the top of three levels,
-## `||` with a factor, a 3 x 3 covariance, a transform, ML with several fixed effects.
+## `||` with a factor, a 3 x 3 covariance, a transform, ML with several fixed effects, and
+## layouts that take the optimiser's other paths.
 ## Run from anywhere:  Rscript tests/reference/lme4_more.R
 ## Writes tests/reference/lme4_more.json (R 4.2.2, lme4 1.1.31 from Debian's packages).
 ## Every fit uses bobyqa, lme4's more careful optimizer (its default stalls on some of these).
@@ -12,7 +13,7 @@ data_dir <- normalizePath(file.path(here, "..", "..", "datasets"))
 source(file.path(here, "load_data.R"))  # load_data(name): the CSVs as mlm reads them
 data <- list(exam = load_data("exam"), scotssec = load_data("scotssec"),
              chem97 = load_data("chem97"), sleepstudy = load_data("sleepstudy"),
-             hsb = load_data("hsb"))
+             hsb = load_data("hsb"), egsingle = load_data("egsingle"))
 ctrl <- lmerControl(optimizer = "bobyqa")
 cases <- list(
   list(id = "exam_slope_factor_fixed", data = "exam", reml = TRUE,
@@ -28,7 +29,15 @@ cases <- list(
   list(id = "exam_double_bar_factor", data = "exam", reml = TRUE,
        formula = "normexam ~ standLRT + (sex || school)"),
   list(id = "hsb_three_by_three", data = "hsb", reml = TRUE,
-       formula = "mathach ~ ses*sector + (1 + ses + minority | school)")
+       formula = "mathach ~ ses*sector + (1 + ses + minority | school)"),
+  ## the optimiser's paths (issue 16): a slope on the smaller of two crossed factors (that
+  ## factor is eliminated first), two terms of one factor, growth with crossed schools
+  list(id = "scotssec_slope_on_smaller_factor", data = "scotssec", reml = TRUE,
+       formula = "attain ~ verbal + (1 | primary) + (verbal | second)"),
+  list(id = "sleep_two_terms_one_factor", data = "sleepstudy", reml = TRUE,
+       formula = "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"),
+  list(id = "egsingle_growth_crossed", data = "egsingle", reml = TRUE,
+       formula = "math ~ year + (year | childid) + (1 | schoolid)")
 )
 out <- lapply(cases, function(c) {
   m <- suppressWarnings(lmer(as.formula(c$formula), data[[c$data]], REML = c$reml, control = ctrl))

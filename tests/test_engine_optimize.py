@@ -1,0 +1,71 @@
+"""The optimiser's start values and Newton paths (mlm.engine.start, mlm.engine.optimize).
+
+Every fit in tests/test_lme4_reference.py and test_lme4_more.py checks the answers
+against lme4; here the pieces: the moment start against the one-way ANOVA estimator it
+reduces to (an analytic identity, which REML also reproduces on balanced data), and the
+Newton paths from starts near and far, on and off a boundary, against fits from lme4's
+start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlm
+from mlm.engine import optimize as opt
+from mlm.engine.start import moment_start
+
+
+def balanced_one_way(G=30, n=8, tau=1.0, sigma=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(G), n)
+    y = 5.0 + rng.normal(0, tau, G)[g] + rng.normal(0, sigma, G * n)
+    return pd.DataFrame({"y": y, "g": g})
+
+
+def anova_theta(data, n):
+    groups = data.groupby("g")["y"]
+    G = groups.ngroups
+    msb = n * float(((groups.mean() - data["y"].mean()) ** 2).sum()) / (G - 1)
+    msw = float(((data["y"] - groups.transform("mean")) ** 2).sum()) / (len(data) - G)
+    return np.sqrt((msb - msw) / n / msw)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_moment_start_is_the_anova_estimator_on_a_balanced_one_way_design(seed):
+    data = balanced_one_way(seed=seed)
+    fit = mlm.lmer("y ~ 1 + (1 | g)", data)
+    expected = anova_theta(data, 8)
+    start = moment_start(fit.problem) * fit.problem.theta_scale
+    assert start[0] == pytest.approx(expected, rel=1e-10)
+    # REML's estimate equals ANOVA's when positive (balanced one-way layout): the
+    # optimiser's answer, to its tolerance
+    assert fit.theta[0] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("theta0", [1e-4, 0.05, 3.0])
+def test_newton_from_far_starts_reaches_the_interior_optimum(hsb, theta0):
+    fit = mlm.lmer("mathach ~ 1 + (1 | school)", hsb)
+    theta, info = opt.optimize(fit.problem, theta0=np.array([theta0]))
+    assert info["converged"]
+    assert theta[0] == pytest.approx(fit.theta[0], rel=1e-6)
+    assert info["deviance"] == pytest.approx(fit.deviance, abs=1e-7)
+
+
+def test_singular_fit_found_from_moments_equals_the_full_search():
+    # lme4: (verbal | primary) + (1 | second) on ScotsSec puts the slope variance at 0
+    # (tests/reference/lme4_more.json, scotssec_crossed_slope); the Newton path with the
+    # boundary test and the full L-BFGS-B search with restarts must agree
+    frame = mlm.load_dataset("scotssec")
+    fit = mlm.lmer("attain ~ verbal + sex + (verbal | primary) + (1 | second)", frame)
+    problem = fit.problem
+    saved = opt.moment_start
+    try:
+        opt.moment_start = lambda p: None  # lme4's start and the full search
+        theta_full, info_full = opt.optimize(problem)
+    finally:
+        opt.moment_start = saved
+    assert fit.theta[2] == 0.0 and theta_full[2] == 0.0
+    np.testing.assert_allclose(fit.theta, theta_full, rtol=1e-6, atol=1e-8)
+    assert fit.deviance == pytest.approx(info_full["deviance"], abs=1e-7)
