@@ -10,11 +10,16 @@ block is (``W = blockdiag(C_l) N Lambda2``, ``C_l = L1_l^{-1} T1'``)
 ``(j, j')`` is structurally nonzero when some primary level touches both remainder
 columns. Its values are therefore a fixed linear map of the per-level ``D_l``: one
 sparse matrix ``P`` (a row per lower-triangle position of the pattern, a column per
-``(c, d, l)``; stored as its transpose ``PT``) built once, so that an evaluation costs one sparse product instead of
-scipy's sparse matmul, which recomputes the structure every call (``csr_matmat_maxnnz``)
-(issue 16). The same map transposed gives the per-level quadratic forms
-``N_l Om N_l'`` for a symmetric ``Om`` known on the pattern, which is all the gradient
-needs of ``S^{-1}`` (:mod:`mlm.engine.gradient_crossed`).
+``(c, d, l)``; stored as its transpose ``PT``) built once, so that an evaluation costs
+one sparse product instead of scipy's sparse matmul, which recomputes the structure
+every call (``csr_matmat_maxnnz``) (issue 16). The same map transposed gives the
+per-level quadratic forms ``N_l Om N_l'`` for a symmetric ``Om`` known on the pattern,
+which is all the gradient needs of ``S^{-1}`` (:mod:`mlm.engine.gradient_crossed`).
+
+InstEval: 1,128 lecturers, 2,972 students; ``N'N`` is 20% dense (256,274 entries),
+1.3 million pairs of entries share a student. The evaluation's cost is then the dense
+factor of ``S`` (LAPACK ``potrf``, 13 ms) and, with the gradient, its inverse (``potri``,
+28 ms); everything else is a few milliseconds.
 
 Small designs (``dense``) hold ``N`` as a dense array and use matrix products instead:
 a few BLAS calls cost less than the bookkeeping of the pattern.

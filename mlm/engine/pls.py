@@ -265,7 +265,9 @@ class _Remainder:
     * ``nested``: every primary level lies in one level of each other factor (a
       three-level model: schools in areas). Row block ``l`` of W then has nonzeros only
       in its parents' columns: W is stored as ``(G1, k1, K2)`` with ``K2`` the total
-      number of columns of the other terms, and products scatter by parent.
+      number of columns of the other terms, and products scatter by parent. With a
+      single such factor (``block_diag``) S is block-diagonal and W is held implicitly,
+      as below, by :class:`mlm.engine.blocks.BlockCoupling`.
     * ``dense`` and ``sparse``: crossed designs (ScotsSec, InstEval). W is never formed:
       it is ``blockdiag(C_l) N Lambda2`` with ``N = Z1'Z2`` fixed, held by
       :class:`mlm.engine.crossed.CrossedCoupling` (dense arrays for small designs, a fixed
@@ -481,9 +483,9 @@ class _Remainder:
 
 @dataclass
 class CrossedW:
-    """W of a crossed (or enclosing, :mod:`mlm.engine.blocks`) remainder at one theta: ``blockdiag(C_l) N Lambda2`` with
-    ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary block's arrays component-major
-    (:mod:`mlm.engine.kernels`) for the gradient. ``X = Z2'Z2 - N' D N`` (set by
+    """W of a crossed (or enclosing, :mod:`mlm.engine.blocks`) remainder at one theta:
+    ``blockdiag(C_l) N Lambda2`` with ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary
+    block's arrays component-major (:mod:`mlm.engine.kernels`) for the gradient. ``X = Z2'Z2 - N' D N`` (set by
     :meth:`_Remainder.schur_coupled`) is reused by the gradient, where ``D_l = C_l'C_l``
     appears again as ``T1 A11_l^{-1} T1'``."""
 
