@@ -6,6 +6,7 @@ Usage (from the repository root, with the package and its ``bench`` extra instal
     python benchmarks/run.py --repeats 3 --models hsb_slopes scotssec_crossed
     python benchmarks/run.py --full          # also statsmodels on the 1,000,000-row model (slow)
     python benchmarks/run.py --save          # also write benchmarks/run_<date>.json
+    python benchmarks/run.py --more --save   # 13 further models, mlm beside the peer
 
 Tools: ``mlm``; ``peer``, the compiled (Rust) lme4-style package ``mixedlm`` from PyPI
 (``pip install mlm[bench]``; left out with a note when it is not installed); lme4 through
@@ -65,6 +66,27 @@ MODELS = {
     "insteval_crossed": ("insteval", "y ~ service + (1 | s) + (1 | d)", True, None),
     "bootstrap_icc_1000": ("hsb", "mathach ~ 1 + (1 | school)", True, None),
 }
+#: Models outside the issue's table (``--more``): mlm and the peer only, on the bundled
+#: data; other layouts (two terms of one factor, crossed and nested slopes, singular fits,
+#: growth models) and small data, where fixed costs show.
+MORE = {
+    "sleep_slopes": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True, None),
+    "sleep_two_terms": ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", True, None),
+    "hsb_ses": ("hsb", "mathach ~ ses + (1 | school)", True, None),
+    "hsb_interaction": ("hsb", "mathach ~ ses * sector + (ses | school)", True, None),
+    "exam_slope": ("exam", "normexam ~ standLRT + sex + (standLRT | school)", True, None),
+    "exam_two_factors": ("exam", "normexam ~ standLRT + (1 | school) + (1 | student)", True, None),
+    "scotssec_slope_second": ("scotssec", "attain ~ verbal + (1 | primary) + (verbal | second)", True, None),
+    "scotssec_slope_primary": ("scotssec", "attain ~ verbal + sex + (verbal | primary) + (1 | second)",
+                               True, None),
+    "chem97_slope_top": ("chem97", "score ~ gcsescore + (gcsescore | lea) + (1 | lea:school)", True, None),
+    "chem97_school": ("chem97", "score ~ gcsescore + gender + (1 | school)", True, None),
+    "penicillin": ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", True, None),
+    "pastes": ("pastes", "strength ~ 1 + (1 | batch/cask)", True, None),
+    "egsingle_growth": ("egsingle", "math ~ year + (year | childid) + (1 | schoolid)", True, None),
+}
+MAIN = list(MODELS)
+MODELS.update(MORE)
 # lme4_bench.R's names for the same models
 LME4_NAMES = {"hsb_slopes": "hsb_slopes", "chem97_3level": "chem97_3level",
               "scotssec_crossed": "scotssec_crossed", "sim100k_slope": "sim100k_slope",
@@ -304,7 +326,9 @@ def summarise(models, rows, lme4: dict) -> list:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=MAIN)
+    parser.add_argument("--more", action="store_true",
+                        help="the models outside the issue's table instead (mlm and the peer; no lme4)")
     parser.add_argument("--full", action="store_true", help="also statsmodels on the 1,000,000-row model")
     parser.add_argument("--no-lme4", action="store_true", help="skip lme4 even if Rscript exists")
     parser.add_argument("--lme4-json", help="use this lme4_bench.R output instead of running R")
@@ -318,6 +342,8 @@ def main(argv=None) -> int:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
 
+    if args.more:
+        args.models, args.no_lme4 = list(MORE), True
     peer = _peer_installed()
     rows = []
     for model in args.models:
@@ -358,7 +384,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
     if args.save:
-        (HERE / f"run_{time.strftime('%Y-%m-%d')}.json").write_text(json.dumps(out, indent=2, default=str))
+        (HERE / f"run_{'more_' if args.more else ''}{time.strftime('%Y-%m-%d')}.json").write_text(json.dumps(out, indent=2, default=str))
     return 0
 
 

@@ -200,10 +200,7 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
             arr = values.to_numpy()
             lo, hi = int(arr.min()), int(arr.max())
             if hi - lo <= 4 * len(arr):
-                present = np.zeros(hi - lo + 1, dtype=bool)
-                present[arr - lo] = True
-                rank = np.cumsum(present, dtype=np.intp) - 1
-                return rank[arr - lo], pd.Index((np.flatnonzero(present) + lo).astype(arr.dtype))
+                return _integer_codes(arr, lo, hi)
         if pd.api.types.is_numeric_dtype(values.dtype):
             # Hash, then sort only the distinct values (np.unique sorts every row).
             first, uniques = pd.factorize(values.to_numpy(), sort=True)
@@ -234,6 +231,24 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
             rem //= len(levels)
         labels.append(":".join(reversed(pieces)))
     return codes.astype(np.intp), pd.Index(labels)
+
+
+def _integer_codes(arr: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, pd.Index]:
+    """Codes and levels of integer ids between ``lo`` and ``hi``, by a table of the values present.
+
+    One array of the rows is made besides the codes, at most (a million rows: 8 MB instead
+    of 24 MB, issue 16). The codes are always a new, writable array, never a view of the
+    caller's column: ``np.bincount`` copies a read-only array (a column under pandas'
+    copy-on-write) at every call, and the engine calls it a dozen times per fit.
+    """
+    offset = arr if lo == 0 else arr - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[offset] = True
+    levels = pd.Index((np.flatnonzero(present) + lo).astype(arr.dtype))
+    if present.all():  # ids lo .. hi, every one used: the offsets are the codes
+        return (offset.astype(np.intp) if offset is arr else offset.astype(np.intp, copy=False)), levels
+    rank = np.cumsum(present, dtype=np.intp) - 1
+    return rank[offset], levels
 
 
 def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
@@ -525,6 +540,8 @@ def _share_columns(Z: np.ndarray, z_names: tuple, X: np.ndarray, x_names: tuple)
     columns (column-major, so a contiguous block) saves a copy of the rows (16 MB at a
     million rows; issue 16). The values are compared, not only the names.
     """
+    if np.may_share_memory(Z, X):
+        return Z  # already a view of X (_block_named)
     k = len(z_names)
     for j in range(len(x_names) - k + 1):
         if x_names[j:j + k] == z_names:
@@ -604,13 +621,32 @@ def _direct_matrices(plan, parsed: ParsedFormula, slopes, n: int):
     x_info = plan.infos[parsed.fixed_formula]
     x_order, names = _column_order(x_info, parsed.fixed_formula)
     X = build_matrix(x_info, plan.factors, n, x_order)
+    x_patsy = [x_info.column_names[j] for j in x_order]
     random_cols = {}
     for term in slopes:
         z_info = plan.infos[term.lhs]
         z_order, z_names = _column_order(z_info, "~ " + term.lhs)
-        random_cols[term] = (build_matrix(z_info, plan.factors, n, z_order), tuple(z_names),
-                             z_info, z_order)
+        Z = _block_named(X, x_patsy, [z_info.column_names[j] for j in z_order])
+        if Z is None:
+            Z = build_matrix(z_info, plan.factors, n, z_order)
+        random_cols[term] = (Z, tuple(z_names), z_info, z_order)
     return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
+
+
+def _block_named(X: np.ndarray, x_names: list, z_names: list):
+    """The columns of ``X`` that patsy names ``z_names``, side by side, as a view; or None.
+
+    On the column path a column's patsy name fixes its values: the same factors' values
+    (or contrast columns) multiplied in the same order by :func:`build_matrix`. So
+    ``(x | g)`` beside ``y ~ x`` reads ``X``'s intercept and ``x`` columns instead of
+    building them again and comparing (a transient copy of the rows: 16 MB at a million
+    rows, issue 16). ``tests/test_design_columns.py`` checks the result against patsy's.
+    """
+    k = len(z_names)
+    for j in range(len(x_names) - k + 1):
+        if x_names[j:j + k] == z_names:
+            return X[:, j:j + k]
+    return None
 
 
 def _r_interaction_names(info, written, columns):

@@ -54,11 +54,12 @@ def _weight(problem, r2):
     return m / r2
 
 
-def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
+def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2, pieces=False):
     """Gradient for a model whose random effects all belong to one grouping factor.
 
     Arrays are component-major with levels last (:mod:`mlm.engine.kernels`): ``L1c``
-    (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G).
+    (k, k, G), ``RZX1c`` (k, p, G), ``cu1c`` (k, G). ``pieces``: see
+    :func:`gradient_from_factor`.
     """
     beta = _tri(LX, cbeta, lower=True, trans=True)
     u = kern.bwd(L1c, cu1c - beta @ RZX1c)                       # (k, G)
@@ -79,6 +80,8 @@ def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2):
         TMY = np.einsum("cbg,cpg->bpg", TM, Y)                    # (Y_l' T'M_l)' per level
         phi += YQ.reshape(k, -1) @ TMY.reshape(k, -1).T
         phi -= YQ.reshape(k, -1) @ problem.ZXc.reshape(k, -1).T
+    if pieces:
+        return _collect_primary(problem, 2.0 * phi.T), _collect_primary(problem, -2.0 * (s @ u.T))
     Gsum = 2.0 * (phi.T - c * (s @ u.T))
     return _collect_primary(problem, Gsum)
 
@@ -93,7 +96,7 @@ def _collect_primary(problem, Gsum):
     return out
 
 
-def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
+def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2, pieces=False):
     """Gradient on the whole system factored densely (small q).
 
     ``Om = A^{-1}`` comes from LAPACK's ``potri`` on the factor; of ``Phi = Om Lambda'Z'Z``
@@ -117,6 +120,10 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2):
         phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows]) - np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
     else:
         phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows])
+    if pieces:
+        src, k = problem._lam_src, problem.n_theta
+        return (np.bincount(src, weights=2.0 * phi, minlength=k),
+                np.bincount(src, weights=-2.0 * s[rows] * u[cols], minlength=k))
     G = 2.0 * (phi - c * s[rows] * u[cols])
     return np.bincount(problem._lam_src, weights=G, minlength=problem.n_theta)
 
@@ -130,17 +137,24 @@ def _sym_inverse(L):
     return np.tril(inv) + low.T
 
 
-def gradient_from_factor(problem, parts):
+def gradient_from_factor(problem, parts, pieces=False):
     """The gradient at the theta ``parts`` (``PLSProblem._factor``'s output) was made at,
-    or None when this layout has no analytic gradient (the caller then differences)."""
+    or None when this layout has no analytic gradient (the caller then differences).
+
+    ``pieces=True`` returns its two terms instead, ``(d f1, d r2)``: the derivatives of
+    ``f1 = log|A|`` (plus ``log|R_X'R_X|`` under REML), ``2 tr(...)`` above, and of the
+    penalised residual sum of squares ``r2``, ``-2 s'D u`` (the envelope theorem); the
+    gradient is ``d f1 + (m / r2) d r2``. Satterthwaite's df need them apart
+    (:mod:`mlm.engine.varpar`).
+    """
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = parts
     if extra == "dense":
-        return dense_gradient(problem, Ts, L1, RZX1, cu1, LX, cbeta, r2)
+        return dense_gradient(problem, Ts, L1, RZX1, cu1, LX, cbeta, r2, pieces)
     if extra is None:
         return primary_gradient(problem, T1, kern.from_batch(L1), kern.from_batch(RZX1),
-                                np.ascontiguousarray(cu1.T), LX, cbeta, r2)
+                                np.ascontiguousarray(cu1.T), LX, cbeta, r2, pieces)
     if problem.rem.gradient_ready:
         from mlm.engine.gradient_rem import remainder_gradient
 
-        return remainder_gradient(problem, parts)
+        return remainder_gradient(problem, parts, pieces)
     return None

@@ -111,8 +111,9 @@ def inner_blocks(problem, T1, L1, W, L2, T2):
     return kern.to_batch(_inner(rc, _ws(rem, rc, W, Wv, Sinv), Wv)), Sinv
 
 
-def remainder_gradient(problem, parts):
-    """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a remainder)."""
+def remainder_gradient(problem, parts, pieces=False):
+    """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a remainder);
+    with ``pieces``, its two terms ``(d f1, d r2)`` (:func:`mlm.engine.gradient.gradient_from_factor`)."""
     rem = problem.rem
     if rem.coupled:  # crossed, or one enclosing factor
         from mlm.engine.gradient_crossed import crossed_gradient
@@ -166,7 +167,8 @@ def remainder_gradient(problem, parts):
         phi1 -= YQ1.reshape(k1, -1) @ problem.ZXc.reshape(k1, -1).T
     from mlm.engine.gradient import _collect_primary
 
-    out = _collect_primary(problem, 2.0 * (phi1.T - c * (s1 @ u1.T)))
+    out = _collect_primary(problem, 2.0 * phi1.T)
+    out_r2 = _collect_primary(problem, -2.0 * (s1 @ u1.T))
 
     # remainder terms: Phi_jj = A (through the primary) + B (within) - C (fixed effects)
     TN = kern.left_t(T1, Nv)
@@ -180,10 +182,11 @@ def remainder_gradient(problem, parts):
         if problem.reml:
             phi = phi - YQ2[seg].reshape(G, k, p) @ np.swapaxes(rem.Z2tX[seg].reshape(G, k, p), 1, 2)
         su = np.einsum("ga,gb->ab", s2[seg].reshape(G, k), u2[seg].reshape(G, k))
-        Gsum = 2.0 * (phi.sum(axis=0).T - c * su)
+        G_f1, G_r2 = 2.0 * phi.sum(axis=0).T, -2.0 * su
         for j, (a, b) in enumerate(problem._idx[i]):
-            out[problem._slices[i].start + j] = Gsum[a, b]
-    return out
+            out[problem._slices[i].start + j] = G_f1[a, b]
+            out_r2[problem._slices[i].start + j] = G_r2[a, b]
+    return (out, out_r2) if pieces else out + c * out_r2
 
 
 def _cross_blocks(rem, rc, Om12, TN):

@@ -130,8 +130,9 @@ def theta_scale(terms, idx):
     out = []
     for (Z, _, _, _), rows in zip(terms, idx):
         Z = np.asarray(Z, dtype=float)
-        rms = np.sqrt(np.mean(Z * Z, axis=0))
-        sd = Z.std(axis=0)
+        # column by column: one temporary column at a time, not two of the whole Z
+        rms = np.array([np.sqrt(np.mean(z * z)) for z in Z.T])
+        sd = np.array([z.std() for z in Z.T])
         spread = np.where(sd > 1e-8 * rms, sd, rms)
         spread = np.where(spread > 0, spread, 1.0)
         out.extend(1.0 / spread[i] for (i, _) in rows)
@@ -168,6 +169,24 @@ def _template(theta_slice, k, idx):
     for v, (i, j) in zip(theta_slice, idx):
         T[i, j] = v
     return T
+
+
+def _all_ones(z: np.ndarray) -> bool:
+    """True for a column of ones (the intercept's), found without a temporary array."""
+    return bool(z.size) and z[0] == 1.0 and z.min() == 1.0 and z.max() == 1.0
+
+
+def _product(Z1, a, v, ones, overwrite=False):
+    """``Z1[:, a] * v`` as the weights of a per-level sum, without a new array when it can.
+
+    Times an intercept's ones it is ``v`` itself (``1.0 * v == v`` exactly); with
+    ``overwrite`` the product is written over ``v``, which the caller no longer needs.
+    """
+    if ones[a]:
+        return v
+    if overwrite:
+        return np.multiply(Z1[:, a], v, out=v)
+    return Z1[:, a] * v
 
 
 # --- batched small Cholesky factors and triangular solves -------------------------------
@@ -546,28 +565,39 @@ class PLSProblem:
         self.rest = [i for i, g in enumerate(self.group_names) if g != primary]
         codes1 = np.asarray(terms[self.primary[0]][1], dtype=np.intp)
         G1 = self.n_levels[self.primary[0]]
-        Z1 = np.column_stack([np.asarray(terms[i][0], dtype=float) for i in self.primary])
+        # One term: its own columns (a view of X's for (x | g) beside y ~ x), not a copy of
+        # the rows that would be kept for the life of the fit (16 MB at a million rows, issue 16).
+        Z1 = (np.asarray(terms[self.primary[0]][0], dtype=float) if len(self.primary) == 1 else
+              np.column_stack([np.asarray(terms[i][0], dtype=float) for i in self.primary]))
         self.k1 = k1 = Z1.shape[1]
         self.G1 = G1
 
         self.XtX = X.T @ X
-        y = self._shift_response(y, X)
-        self.Xty = X.T @ y
-        self.yty = float(y @ y)
-
         # Per-level sums, component-major (mlm.engine.kernels): Mc[a, c] is the array over
-        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1).
+        # levels of sum Z1[:, a] Z1[:, c]; ZXc (k1, p, G1); Zyc (k1, G1). Those without y
+        # come first, before the shifted outcome exists, so that at most one temporary
+        # array of the rows is alive beside it (issue 16: the peak of a million-row fit).
+        ones = [_all_ones(Z1[:, a]) for a in range(k1)]
         Mc = np.empty((k1, k1, G1))
         for a in range(k1):
             for c in range(a, k1):
-                s = np.bincount(codes1, weights=Z1[:, a] * Z1[:, c], minlength=G1)
+                s = np.bincount(codes1, weights=_product(Z1, a, Z1[:, c], ones), minlength=G1)
                 Mc[a, c] = s
                 Mc[c, a] = s
         self.Mc = Mc
-        self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=Z1[:, a] * X[:, j], minlength=G1)
+        self.ZXc = np.stack([np.stack([np.bincount(codes1, weights=_product(Z1, a, X[:, j], ones),
+                                                   minlength=G1)
                                        for j in range(self.p)]) for a in range(k1)])
-        self.Zyc = np.stack([np.bincount(codes1, weights=Z1[:, a] * y, minlength=G1)
-                             for a in range(k1)])
+        y = self._shift_response(y, X)
+        self.Xty = X.T @ y
+        self.yty = float(y @ y)
+        self.Zyc = np.empty((k1, G1))
+        for a in range(k1):
+            # one factor (no dense setup, no _Remainder): nothing reads y after its last
+            # product, which may overwrite it
+            last = a == k1 - 1 and not self.rest
+            self.Zyc[a] = np.bincount(codes1, weights=_product(Z1, a, y, ones, overwrite=last),
+                                      minlength=G1)
         self._codes1, self._Z1 = codes1, Z1
         self._X = X  # kept for with_response()
 
@@ -668,7 +698,8 @@ class PLSProblem:
             self.beta_shift = sla.cho_solve(sla.cho_factor(self.XtX, lower=True), X.T @ y)
         except (np.linalg.LinAlgError, ValueError):  # rank is checked elsewhere; no shift
             self.beta_shift = np.zeros(X.shape[1])
-        return y - X @ self.beta_shift
+        fitted = X @ self.beta_shift
+        return np.subtract(y, fitted, out=fitted)  # one array of the rows, not two
 
     def with_response(self, y):
         """The same design with another outcome: only the sums involving y are recomputed.
@@ -847,7 +878,14 @@ class PLSProblem:
     @_one_blas_thread
     def varpar_covariance(self, theta, sigma, step=1e-4):
         """Asymptotic covariance of ``(theta..., sigma)``: inverse of half the Hessian of
-        :meth:`deviance_varpar`, by central differences (relative step ``step``)."""
+        :meth:`deviance_varpar`. Where the layout has the exact gradient, the Hessian that
+        Satterthwaite's df use (:func:`mlm.engine.varpar.varpar_derivatives`: differences
+        of the gradient, sigma rows analytic); else central second differences of the
+        deviance (relative step ``step``)."""
+        if self.has_gradient:
+            from mlm.engine.varpar import varpar_derivatives
+
+            return np.linalg.inv(varpar_derivatives(self, theta, sigma).hessian / 2.0)
         x0 = np.append(np.asarray(theta, dtype=float), float(sigma))
         k = x0.size
         h = step * np.maximum(np.abs(x0), 1e-2)

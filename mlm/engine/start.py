@@ -10,9 +10,9 @@ least-squares fit on X (the engine's shifted response, ``r``): for every level `
 a term, ``b_l = M_l^{-1} Z_l'r`` with ``M_l = Z_l'Z_l`` estimates the level's effects;
 their spread, less the sampling part ``sigma^2 M_l^{-1}``, estimates the term's
 covariance (Swamy 1970's estimator of random coefficients, level by level), and the
-within-level residual sum of squares estimates ``sigma^2``. Other terms are ignored
-when one is estimated, so for crossed factors it is rough; it only has to land in the
-basin. The optimiser judges the answer by the exact gradient and falls back to lme4's
+within-level residual sum of squares estimates ``sigma^2`` (with several factors, the
+residuals of all of them fitted jointly). Other terms are ignored when one term's spread
+is estimated, so for crossed factors it is rough; it only has to land in the basin. The optimiser judges the answer by the exact gradient and falls back to lme4's
 start when Newton steps from here do not converge (:func:`mlm.engine.optimize.optimize`).
 """
 
@@ -34,8 +34,10 @@ def moment_start(problem):
     estimates = [_moments(M, c, problem) for M, c in blocks.values()]
     if not any(e is not None for e in estimates):
         return None
-    s2 = min((e[1] for e in estimates if e is not None and e[1] > 0),
-             default=problem.yty / max(problem.n - problem.p, 1))
+    s2 = _joint_residual_variance(problem) if len(blocks) > 1 else None
+    if s2 is None:
+        s2 = min((e[2] for e in estimates if e is not None and e[2] > 0),
+                 default=problem.yty / max(problem.n - problem.p, 1))
     theta = np.empty(problem.n_theta)
     for terms, est in zip(blocks, estimates):
         offset = 0
@@ -44,7 +46,8 @@ def moment_start(problem):
             if est is None:
                 T = np.eye(k)
             else:
-                rel = est[0][offset:offset + k, offset:offset + k] / s2
+                seg = slice(offset, offset + k)
+                rel = (est[0][seg, seg] - s2 * est[1][seg, seg]) / s2
                 T = _floored_factor(rel)
             theta[problem._slices[i]] = [T[a, b] for (a, b) in problem._idx[i]]
             offset += k
@@ -72,7 +75,8 @@ def _term_blocks(problem):
 
 
 def _moments(M, c, problem):
-    """``(covariance of the effects, within-level residual variance)`` or None."""
+    """``(spread of the level estimates, mean of M_l^{-1}, within-level residual variance)``
+    or None; the term's covariance is the first less sigma^2 times the second."""
     G, k, _ = M.shape
     scale = np.abs(M).reshape(G, -1).max(axis=1)
     det = np.linalg.det(M)
@@ -86,8 +90,32 @@ def _moments(M, c, problem):
     # balanced data, (MSB - MSW) / n and MSW, which REML reproduces when positive
     df = problem.n - G_ok * k - max(problem.p - k, 0)
     s2 = (problem.yty - float(np.einsum("ga,ga->", b, c[ok]))) / df if df > 0 else -1.0
-    cov = b.T @ b / (G_ok - 1) - max(s2, 0.0) * Minv.mean(axis=0)
-    return cov, s2
+    return b.T @ b / (G_ok - 1), Minv.mean(axis=0), s2
+
+
+#: Scaled theta at which the penalised fit is, for the start's purpose, the least-squares
+#: fit with every level as a fixed effect (a level with n rows keeps 1 - 1 / (900 n) of its
+#: mean).
+JOINT_X = 30.0
+
+
+def _joint_residual_variance(problem):
+    """``sigma^2`` from the residuals of all factors fitted jointly, or None.
+
+    With several factors, one factor's within-level residuals still hold the others'
+    effects when they are crossed (Penicillin: the plates' spread inflated the start's
+    residual variance fivefold and Newton steps from there failed). One factorisation at
+    a large theta gives the joint fit's residual sum of squares instead.
+    """
+    df = problem.n - problem.p - problem.q
+    if df <= 0:
+        return None
+    theta = JOINT_X * problem.theta_start() * problem.theta_scale
+    try:
+        r2 = float(problem._factor(theta)[7])
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    return r2 / df if np.isfinite(r2) and r2 > 0 else None
 
 
 def _floored_factor(rel):

@@ -18,14 +18,14 @@ Four methods, named by ``ddf``:
 * ``"normal"``: Wald z-tests (``df = inf``).
 
 Computation. ``V(theta, sigma) = sigma^2 (R_X'R_X)^{-1}`` comes from the penalised
-least-squares factorisation of :mod:`mlm.pls`; its derivatives and the Hessian of the
-deviance are taken by central differences from one set of factorisations (each costs what
-one deviance evaluation costs in the fit, independently of the number of rows), with the
-``sigma`` parts analytic. Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the
-traces) are computed through the random effects, ``Z' Sigma^{-1} Z`` and
-``Z' Sigma^{-1} X`` (Woodbury), block by block when every random term is nested in one
-top-level factor: never an ``n x n`` matrix (:mod:`mlm.inference.kenward_roger`). The
-results are cached on the fit.
+least-squares factorisation of :mod:`mlm.engine.pls`; its derivatives and the Hessian of
+the deviance are taken by central differences of the exact gradient from ``2 k + 1``
+factorisations (each costs what one deviance evaluation costs in the fit, independently
+of the number of rows), with the ``sigma`` parts analytic (:mod:`mlm.engine.varpar`).
+Kenward-Roger's matrices (pbkrtest's ``P``, ``Q`` and the traces) are computed through
+the random effects, ``Z' Sigma^{-1} Z`` and ``Z' Sigma^{-1} X`` (Woodbury), block by
+block when every random term is nested in one top-level factor: never an ``n x n``
+matrix (:mod:`mlm.inference.kenward_roger`). The results are cached on the fit.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from mlm._lazy import stats
 
 from mlm.errors import MLMError
 from mlm.engine.pls import single_threaded_blas
+from mlm.engine.varpar import varpar_derivatives
 from mlm.inference.kenward_roger import _kr_A, _kr_df, _require_kr, vcov_adjusted
 
 __all__ = ["DDF_METHODS", "ContrastTest", "check_ddf", "contrast_test", "coef_table",
@@ -93,50 +94,28 @@ def _cache(fit) -> dict:
     return store
 
 
-def _vcov_pieces(problem, theta):
-    """(R_X'R_X)^{-1}, the ML/REML log-determinant part and r2 at ``theta``."""
-    parts = problem._factor(theta)
-    LX, r2, logdet = parts[5], parts[7], parts[8]
-    Linv = np.linalg.inv(LX)
-    unsc = Linv.T @ Linv
-    f1 = logdet + (2.0 * np.sum(np.log(np.diag(LX))) if problem.reml else 0.0)
-    return unsc, float(f1), float(r2)
-
-
 def satterthwaite_parts(fit) -> _SattParts:
     """A and the Jacobian of ``vcov(beta)`` in ``(theta, sigma)``, computed once per fit.
 
     The deviance in lmerTest's parametrisation is
-    ``f1(theta) + m log(2 pi sigma^2) + r2(theta) / sigma^2`` (``m = n - p`` under REML,
-    ``n`` under ML; :meth:`mlm.engine.pls.PLSProblem.deviance_varpar`), so its Hessian needs the
+    ``f1(theta) + m log(2 pi sigma^2) + r2(theta) / sigma^2``, so its Hessian needs the
     theta-derivatives of ``f1`` and ``r2`` only (the sigma parts are analytic);
-    ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``. All come from one set of factorisations,
-    differentiated as numDeriv's ``genD`` does for lmerTest: central differences at
-    relative steps 0.1, 0.05, 0.025, 0.0125 with Richardson extrapolation (small steps
-    are not an option: r2 is a difference of sums of squares, good to about 1e-10
-    relative, and a step of 1e-5 already loses the second derivative). For ``k`` theta
-    parameters that is ``4 k (k + 1)`` factorisations, about as many as the fit's own.
+    ``vcov(beta) = sigma^2 (R_X'R_X)^{-1}``. Both come from
+    :func:`mlm.engine.varpar.varpar_derivatives`: central differences of the exact
+    gradient (``2 k + 1`` factorisations for ``k`` theta parameters) where the layout has
+    one, else numDeriv's ``genD`` as lmerTest (``4 k (k + 1)``).
     """
     store = _cache(fit)
     if "satterthwaite" in store:
         return store["satterthwaite"]
-    problem = fit.problem
-    theta = np.asarray(fit.theta, dtype=float)
     sigma = fit.sigma
-    s2 = sigma * sigma
-    k = theta.size
-    m = problem.n - problem.p if problem.reml else problem.n
     with single_threaded_blas():
-        unsc0, f0, r0 = _vcov_pieces(problem, theta)
-        H_f, g_r2, d_unsc = _gen_d(lambda t: _vcov_pieces(problem, t), theta, s2, (unsc0, f0, r0))
-    jac = np.empty((k + 1,) + unsc0.shape)
-    jac[:k] = s2 * d_unsc
-    jac[k] = 2.0 * sigma * unsc0
-    H = np.empty((k + 1, k + 1))
-    H[:k, :k] = H_f
-    H[:k, k] = H[k, :k] = -2.0 * g_r2 / sigma ** 3
-    H[k, k] = -2.0 * m / s2 + 6.0 * r0 / s2 ** 2
-    A, warn = _pinv_hessian(H)
+        der = varpar_derivatives(fit.problem, np.asarray(fit.theta, dtype=float), sigma)
+    k = der.d_unsc.shape[0]
+    jac = np.empty((k + 1,) + der.unsc.shape)
+    jac[:k] = sigma * sigma * der.d_unsc
+    jac[k] = 2.0 * sigma * der.unsc
+    A, warn = _pinv_hessian(der.hessian)
     if warn and "negative" in warn:  # zero eigenvalues (a variance at 0) are expected: silent
         warnings.warn(warn, UserWarning, stacklevel=3)
     out = _SattParts(A=A, jac=jac, eigen_warning=warn)
@@ -144,64 +123,18 @@ def satterthwaite_parts(fit) -> _SattParts:
     return out
 
 
-def _richardson(estimates, v=2):
-    """Richardson extrapolation of central differences at steps h, h/v, h/v^2, ..."""
-    vals = list(estimates)
-    for lvl in range(1, len(vals)):
-        fac = float(v) ** (2 * lvl)
-        vals = [(fac * vals[a + 1] - vals[a]) / (fac - 1) for a in range(len(vals) - 1)]
-    return vals[0]
-
-
-def _gen_d(pieces, theta, s2, center, d=0.1, r=4, v=2, eps=1e-4, zero_tol=1.781029e-05):
-    """numDeriv's ``genD`` for g = f1 + r2 / s2 (Hessian), r2 (gradient) and unsc (Jacobian).
-
-    Steps ``h = d |theta_i|`` (``eps`` where ``|theta_i| < zero_tol``), halved ``r - 1``
-    times; the off-diagonal second differences use the extrapolated diagonal, as genD.
-    """
-    k = theta.size
-    unsc0, f0, r0 = center
-    g0 = f0 + r0 / s2
-    h0 = d * np.abs(theta) + eps * (np.abs(theta) < zero_tol)
-    diag, grad_r2, grad_u = [], [], []
-    cache = []
-    for lvl in range(r):
-        h = h0 / v ** lvl
-        dg, gr, gu, ups = np.empty(k), np.empty(k), np.empty((k,) + unsc0.shape), []
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = h[i]
-            up, dn = pieces(theta + e), pieces(theta - e)
-            dg[i] = (up[1] + up[2] / s2 - 2.0 * g0 + dn[1] + dn[2] / s2) / (h[i] * h[i])
-            gr[i] = (up[2] - dn[2]) / (2.0 * h[i])
-            gu[i] = (up[0] - dn[0]) / (2.0 * h[i])
-        diag.append(dg)
-        grad_r2.append(gr)
-        grad_u.append(gu)
-        cache.append(h)
-    Hd = _richardson(diag, v)
-    H = np.diag(Hd)
-    for i in range(k):
-        for j in range(i + 1, k):
-            est = []
-            for h in cache:
-                e = np.zeros(k)
-                e[i], e[j] = h[i], h[j]
-                up, dn = pieces(theta + e), pieces(theta - e)
-                second = up[1] + up[2] / s2 - 2.0 * g0 + dn[1] + dn[2] / s2
-                est.append((second - Hd[i] * h[i] ** 2 - Hd[j] * h[j] ** 2) / (2.0 * h[i] * h[j]))
-            H[i, j] = H[j, i] = _richardson(est, v)
-    return H, _richardson(grad_r2, v), _richardson(grad_u, v)
-
-
 def _pinv_hessian(H, tol=1e-8):
     """2 H^+ over the eigenvalues above ``tol``, as lmerTest's ``as_lmerModLT`` does."""
     H = 0.5 * (H + H.T)
     vals, vecs = np.linalg.eigh(H)
     pos = vals > tol
+    # "negative" beyond the Hessian's own error (differences good to ~1e-9 of its largest
+    # entry, mlm.engine.varpar): an unidentified direction (exam's (sex || school)) gives
+    # an eigenvalue of +-1e-6 against 3e4, a zero, not a fit short of its optimum
+    neg = vals < -max(tol, 1e-8 * float(np.max(np.abs(vals))))
     warn = None
-    if np.any(vals < -tol):
-        warn = (f"The Hessian of the deviance has {int(np.sum(vals < -tol))} negative eigenvalue(s): "
+    if np.any(neg):
+        warn = (f"The Hessian of the deviance has {int(np.sum(neg))} negative eigenvalue(s): "
                 "the fit may not be at an optimum, and Satterthwaite's df are unreliable.")
     elif np.any(~pos):
         warn = (f"The Hessian of the deviance has {int(np.sum(~pos))} eigenvalue(s) close to zero "
@@ -220,6 +153,16 @@ def satterthwaite_df(fit, c) -> float:
     if denom <= 0:
         return np.inf
     return 2.0 * var * var / denom
+
+
+def _satterthwaite_unit_df(fit) -> np.ndarray:
+    """:func:`satterthwaite_df` of every unit contrast (one per coefficient) at once."""
+    parts = satterthwaite_parts(fit)
+    var = np.diag(fit.solution.vcov_beta)
+    grad = np.diagonal(parts.jac, axis1=1, axis2=2)            # (k + 1, p): d V_ii / d varpar
+    denom = np.einsum("ki,kl,li->i", grad, parts.A, grad)
+    with np.errstate(divide="ignore"):
+        return np.where(denom > 0, 2.0 * var * var / np.where(denom > 0, denom, 1.0), np.inf)
 
 
 def _fstat_ddf(nu, tol=1e-8):
@@ -411,7 +354,11 @@ def _test_md_kr(fit, L, beta):
     """pbkrtest's ``KRmodcomp`` with a restriction matrix, as lmerTest's ``contestMD`` calls it."""
     q = int(np.linalg.matrix_rank(L))
     Vadj = vcov_adjusted(fit)
-    A1, A2 = _kr_A(fit, L)
+    # A1, A2 solve with L Phi L': on a rank-deficient L (rows that repeat a hypothesis) that
+    # is singular, so use q independent rows spanning the same space (SVD); KR's statistic
+    # and df depend on L only through that space (Theta = L'(L Phi L')^{-1} L is invariant)
+    Lq = L if q == L.shape[0] else np.linalg.svd(L, full_matrices=False)[2][:q]
+    A1, A2 = _kr_A(fit, Lq)
     df2, x = _kr_df(q, A1, A2)
     scale = 1.0 if abs(df2 - 2) < 1e-2 else df2 * x / (df2 - 2)
     Lb = L @ beta
@@ -433,7 +380,10 @@ def coef_table(fit, ddf=None, level=0.95):
     se = np.sqrt(np.diag(V))
     p = est.size
     try:
-        df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
+        if method == "satterthwaite":
+            df = _satterthwaite_unit_df(fit)
+        else:
+            df = np.array([_df_1d(fit, np.eye(p)[i], method) for i in range(p)])
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         if method != "satterthwaite":
             raise
@@ -443,12 +393,15 @@ def coef_table(fit, ddf=None, level=0.95):
                       "shows Wald z-tests (df = inf) instead.", UserWarning, stacklevel=3)
         df = np.full(p, np.inf)
         method = "normal"
+    from scipy import special
+
     t = est / se
-    pval = np.array([_pt(ti, di) for ti, di in zip(t, df)])
-    q = 0.5 + level / 2
-    crit = np.where(np.isfinite(df), stats.t.ppf(q, np.where(np.isfinite(df), df, 1.0)), stats.norm.ppf(q))
-    out = pd.DataFrame({"estimate": est, "std_error": se, "df": df, "statistic": t, "p_value": pval,
-                        "conf_low": est - crit * se, "conf_high": est + crit * se},
-                       index=fit.fixef.index)
+    # scipy.stats.t's own kernels, called once on the whole column (the distribution
+    # objects' per-call overhead was half the table's time); df = inf gives the normal's
+    pval = 2.0 * special.stdtr(df, -np.abs(t))
+    crit = special.stdtrit(df, 0.5 + level / 2)
+    cols = np.column_stack([est, se, df, t, pval, est - crit * se, est + crit * se])
+    names = ["estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high"]
+    out = pd.DataFrame(cols, index=fit.fixef.index, columns=names)
     out.attrs["ddf"] = method
     return out

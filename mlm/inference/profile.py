@@ -37,6 +37,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mlm.engine.pls import PLSProblem, psd_cholesky, single_threaded_blas
+from mlm.engine.varpar import varpar_derivatives
 
 __all__ = ["Profiler", "varpar_names"]
 
@@ -391,8 +392,17 @@ class Profiler:
     def _theta_curvature(self):
         """Hessian of the ML deviance in theta at the estimates, and SEs of theta from it."""
         if self._theta is None:
-            h = 1e-4 * np.maximum(np.abs(self.theta), 1e-2)
-            H = _hessian(self.ml.deviance, self.theta, h)
+            if self.ml.has_gradient:
+                # The deviance with sigma profiled out, d(theta) = min_sigma D(theta, sigma),
+                # has Hessian D_tt - D_ts D_ss^{-1} D_st at sigma = sigma(theta): the Schur
+                # complement of Satterthwaite's Hessian (mlm.engine.varpar, 2 k + 1
+                # factorisations against 2 k^2 + 1 for second differences)
+                with single_threaded_blas():
+                    D = varpar_derivatives(self.ml, self.theta, self.sigma).hessian
+                H = D[:-1, :-1] - np.outer(D[:-1, -1], D[-1, :-1]) / D[-1, -1]
+            else:
+                h = 1e-4 * np.maximum(np.abs(self.theta), 1e-2)
+                H = _hessian(self.ml.deviance, self.theta, h)
             fallback = np.maximum(np.abs(self.theta), 0.05) * 0.2
             self._theta = (H, _standard_errors(H, fallback))
         return self._theta
