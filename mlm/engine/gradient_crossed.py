@@ -84,8 +84,10 @@ def crossed_inner_blocks(problem, W, L2, T2):
     return kern.to_batch(inner), (Sinv if Sinv.ndim == 3 else symmetric(Sinv))
 
 
-def crossed_gradient(problem, parts):
-    """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a crossed remainder)."""
+def crossed_gradient(problem, parts, pieces=False):
+    """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a crossed or
+    enclosing remainder); with ``pieces``, its two terms ``(d f1, d r2)``
+    (:func:`mlm.engine.gradient.gradient_from_factor`)."""
     rem = problem.rem
     cc = rem.coupling
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
@@ -140,12 +142,13 @@ def crossed_gradient(problem, parts):
     from mlm.engine.gradient import _collect_primary
 
     m = problem.n - problem.p if problem.reml else problem.n
-    c = m / r2
-    out = _collect_primary(problem, 2.0 * (phi1.T - c * (s1 @ u1.T)))
+    out = _collect_primary(problem, 2.0 * phi1.T)
+    out_r2 = _collect_primary(problem, -2.0 * (s1 @ u1.T))
     for t, i in enumerate(problem.rest):
         idx = rem.block_index(t)
-        su = np.einsum("ga,gb->ab", s2[idx], u2[idx])
-        Gsum = 2.0 * (blocks[t].sum(axis=0).T - c * su)
+        G_f1 = 2.0 * blocks[t].sum(axis=0).T
+        G_r2 = -2.0 * np.einsum("ga,gb->ab", s2[idx], u2[idx])
         for j, (a, b) in enumerate(problem._idx[i]):
-            out[problem._slices[i].start + j] = Gsum[a, b]
-    return out
+            out[problem._slices[i].start + j] = G_f1[a, b]
+            out_r2[problem._slices[i].start + j] = G_r2[a, b]
+    return (out, out_r2) if pieces else out + (m / r2) * out_r2

@@ -118,7 +118,7 @@ def remainder_gradient(problem, parts, pieces=False):
     if rem.coupled:  # crossed, or one enclosing factor
         from mlm.engine.gradient_crossed import crossed_gradient
 
-        return crossed_gradient(problem, parts)
+        return crossed_gradient(problem, parts, pieces)
     rc = rem.ragged_coupling()
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
     k1, p, G1 = problem.k1, problem.p, problem.G1
