@@ -43,3 +43,23 @@ def test_scalar_path_equals_general_kernels(formula, data, reml, factor):
 def test_scalar_path_is_only_for_one_factor_and_one_column(formula, data):
     fit = mlm.lmer(formula, mlm.load_dataset(data))
     assert not fit.problem._scalar
+
+
+@pytest.mark.parametrize("formula,data,reml", CASES)
+@pytest.mark.parametrize("cond_var", [False, True])
+def test_scalar_solve_equals_general_solve(formula, data, reml, cond_var, monkeypatch):
+    fit = mlm.lmer(formula, mlm.load_dataset(data), reml=reml)
+    problem = fit.problem
+    fast = problem.solve(fit.theta, cond_var=cond_var)
+    monkeypatch.setitem(problem.__dict__, "_scalar", False)   # the per-level kernels
+    slow = problem.solve(fit.theta, cond_var=cond_var)
+    assert fast.deviance == pytest.approx(slow.deviance, rel=1e-13)
+    assert fast.sigma2 == pytest.approx(slow.sigma2, rel=1e-12)
+    np.testing.assert_allclose(fast.beta, slow.beta, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(fast.vcov_beta, slow.vcov_beta, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(fast.b[0], slow.b[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.templates[0], slow.templates[0])
+    if cond_var:
+        np.testing.assert_allclose(fast.cond_var[0], slow.cond_var[0], rtol=1e-11)
+    else:
+        assert fast.cond_var is None and slow.cond_var is None

@@ -72,9 +72,9 @@ class Objective:
 HESS_STEP = 1e-5
 
 
-def _free(x, g, lower, tol=1e-12):
+def _free(x, g, lower, tol=1e-12, bounded=None):
     """Coordinates not held at their lower bound by a gradient pointing out of the region."""
-    on_bound = np.isfinite(lower) & (x <= lower + tol)
+    on_bound = (np.isfinite(lower) if bounded is None else bounded) & (x <= lower + tol)
     return np.flatnonzero(~(on_bound & (g >= 0)))
 
 
@@ -280,9 +280,10 @@ def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
     """
     x = np.asarray(x, dtype=float).copy()
     tol = 1e-12 * max(1.0, abs(fx))
+    bounded = np.isfinite(lower)
     for _ in range(iterations):
         g = obj.grad(x)
-        free = _free(x, g, lower)
+        free = _free(x, g, lower, bounded=bounded)
         if free.size == 0:
             break
         if curvature is None or not np.array_equal(curvature[0], free):
@@ -297,7 +298,7 @@ def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
         step = _newton_step(curvature[1], g[free])
         # from a rough start a step can overshoot a variance to its bound of 0, a
         # stationary point: there each step may only take a tenth of the way
-        floor = np.where(np.isfinite(lower), np.maximum(lower, 0.1 * x), lower) if search else lower
+        floor = np.where(bounded, np.maximum(lower, 0.1 * x), lower) if search else lower
         for _ in range(5 if search else 1):
             trial = x.copy()
             trial[free] += step
@@ -313,7 +314,7 @@ def newton(obj, x, fx, lower, iterations=8, search=False, curvature=None):
             break  # x is the root to far below the optimiser's tolerance
         if not f_trial <= fx + tol:
             break
-        if search and np.any(np.isfinite(lower) & (trial < 1e-3) & (x >= 1e-3)):
+        if search and np.any(bounded & (trial < 1e-3) & (x >= 1e-3)):
             x, fx = trial, f_trial  # heading for a zero variance: _on_bound takes over
             break
         curvature = _bfgs_update(curvature, trial[free] - x[free], obj.grad(trial)[free] - g[free])
@@ -353,6 +354,9 @@ def _bfgs_update(curvature, s, y):
     is the secant ``y / s``). Kept as it was when ``s'y`` is not clearly positive or the
     update is not positive definite."""
     free, H = curvature
+    if H.shape[0] == 1:  # the secant
+        s0, y0 = float(s[0]), float(y[0])
+        return (free, np.array([[y0 / s0]])) if s0 * y0 > 0 else curvature
     sy = float(s @ y)
     Hs = H @ s
     sHs = float(s @ Hs)

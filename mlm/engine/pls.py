@@ -905,6 +905,10 @@ class PLSProblem:
     def solve(self, theta, cond_var=False):
         """All estimates at ``theta``: see :class:`PLSSolution`."""
         theta = np.asarray(theta, dtype=float)
+        if self._scalar:  # (1 | g): closed forms (mlm.engine.scalar)
+            from mlm.engine.scalar import solve
+
+            return solve(self, theta, cond_var)
         Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = self._factor(theta)
         dev = float(self._deviance_from(r2, logdet, LX))
         beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)

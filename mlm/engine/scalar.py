@@ -69,3 +69,30 @@ def deviance_and_gradient(problem, theta):
         phi += float(np.sum(Q * (Y @ (t * m * Y - zx).T)))
     c = (problem.n - problem.p if problem.reml else problem.n) / r2
     return dev, np.array([2.0 * (phi - c * float(s @ u))])
+
+
+def solve(problem, theta, cond_var=False):
+    """:meth:`mlm.engine.pls.PLSProblem.solve` for this layout: the same estimates from the
+    closed forms (``u_l = (cu_l - RZX_l beta) / L_l``, ``b = theta u``, postVar
+    ``sigma^2 theta^2 / L_l^2``)."""
+    from mlm.engine.pls import PLSSolution
+
+    t = float(theta[0])
+    m, zx, zy = problem.Mc[0, 0], problem.ZXc[0], problem.Zyc[0]
+    L = np.sqrt(t * t * m + 1.0)
+    ratio = t / L
+    RZX = zx * ratio
+    cu = zy * ratio
+    LX = np.linalg.cholesky(problem.XtX - RZX @ RZX.T)
+    cbeta = _tri(LX, problem.Xty - RZX @ cu)
+    r2 = problem.yty - float(cu @ cu) - float(cbeta @ cbeta)
+    dev = float(problem._deviance_from(r2, 2.0 * float(np.log(L).sum()), LX))
+    beta = _tri(LX, cbeta, lower=True, trans=True)
+    sigma2 = r2 / (problem.n - problem.p if problem.reml else problem.n)
+    Linv = _tri(LX, _eye(LX.shape[0]), lower=True)
+    b = (t * (cu - beta @ RZX) / L)[:, None]
+    cv = [(sigma2 * t * t / (L * L))[:, None, None]] if cond_var else None
+    T = np.array([[t]])
+    return PLSSolution(theta=np.asarray(theta, dtype=float), beta=beta + problem.beta_shift,
+                       sigma2=float(sigma2), deviance=dev, vcov_beta=sigma2 * (Linv.T @ Linv),
+                       b=[b], cond_var=cv, templates=[T])

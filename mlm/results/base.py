@@ -158,7 +158,12 @@ class ModelResult:
         residual = self._residual_row()
         if residual is not None:
             rows.append(residual)
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        # from columns, not rows: pandas infers a row list's types row by row (twice the
+        # time, and bootstrap statistics read varcorr a thousand times)
+        cols = list(zip(*rows))
+        return pd.DataFrame({"grp": list(cols[0]), "var1": list(cols[1]), "var2": list(cols[2]),
+                             "vcov": np.array(cols[3], dtype=float),
+                             "sdcor": np.array(cols[4], dtype=float)})
 
     @cached_property
     def singular(self) -> bool:
