@@ -141,17 +141,28 @@ class CrossedCoupling:
         cuts = np.concatenate([[0], np.flatnonzero(np.diff(chunk_of)) + 1, [lev.size]])
         del per_entry, chunk_of
 
-        def pairs():
-            """(lo, hi, n, e2) of the lower pairs within levels, chunk by chunk, in level
-            order: ``e1`` is ``np.repeat(arange(lo, hi), n)``, and col[e1] >= col[e2]."""
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                yield (lo, hi) + lower_pairs(first, lo, hi)
-
         # positions (j1, j2), j1 >= j2, as Fortran-order offsets j1 + j2 q2: the pattern sorted
-        # by them is visited in memory order when S is filled and S^{-1} read
+        # by them is visited in memory order when S is filled and S^{-1} read. One pass
+        # over the pairs, chunk by chunk in level order (e1 = repeat(arange(lo, hi), n),
+        # col[e1] >= col[e2]), marks the pattern and computes
+        # P'[(c k1 + d) G1 + l, p] = (N_l[c, j1] N_l[d, j2] + N_l[c, j2] N_l[d, j1]) / 2,
+        # row by row in CSR form (rows are levels within each (c, d) block: the pairs' order)
+        key_type = np.int32 if q2 * q2 < 2**31 else np.int64
+        col_k = col.astype(key_type)
+        col_q = col_k * key_type(q2)
         mark = np.zeros(q2 * q2, dtype=bool)
-        for lo, hi, n, e2 in pairs():
-            mark[np.repeat(col[lo:hi], n) + col[e2] * q2] = True
+        keys, vals = [], [[] for _ in range(k1 * k1)]
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            n, e2 = lower_pairs(first, lo, hi)
+            key = np.repeat(col_k[lo:hi], n) + col_q[e2]
+            mark[key] = True
+            keys.append(key)
+            n1 = [np.repeat(Nv[c, lo:hi], n) for c in range(k1)]
+            n2 = [Nv[c, e2] for c in range(k1)]
+            for c in range(k1):
+                for d in range(k1):
+                    vals[c * k1 + d].append(n1[c] * n2[d] if k1 == 1
+                                            else 0.5 * (n1[c] * n2[d] + n2[c] * n1[d]))
         z = sp.tril(sp.coo_matrix(Z2tZ2)).tocoo()
         z_key = z.row.astype(np.int64) + z.col.astype(np.int64) * q2
         mark[z_key] = True
@@ -161,20 +172,10 @@ class CrossedCoupling:
         self.npat = npat = pattern.size
         rank = np.empty(q2 * q2, dtype=np.int32)
         rank[pattern] = np.arange(npat, dtype=np.int32)
-        # P'[(c k1 + d) G1 + l, p] = (N_l[c, j1] N_l[d, j2] + N_l[c, j2] N_l[d, j1]) / 2, built
-        # row by row in CSR form (rows are levels within each (c, d) block: the pairs' order)
-        target, vals = [], [[] for _ in range(k1 * k1)]
-        for lo, hi, n, e2 in pairs():
-            target.append(rank[np.repeat(col[lo:hi], n) + col[e2] * q2])
-            n1 = [np.repeat(Nv[c, lo:hi], n) for c in range(k1)]
-            n2 = [Nv[c, e2] for c in range(k1)]
-            for c in range(k1):
-                for d in range(k1):
-                    vals[c * k1 + d].append(n1[c] * n2[d] if k1 == 1
-                                            else 0.5 * (n1[c] * n2[d] + n2[c] * n1[d]))
+        target = np.concatenate([rank[key] for key in keys])
+        del keys
         z_pos = rank[z_key]
         del rank
-        target = np.concatenate(target)
         data = np.concatenate([np.concatenate(v) for v in vals])
         del vals
         indptr = np.concatenate([[0], np.cumsum(np.tile(tri, k1 * k1))])
