@@ -694,8 +694,8 @@ class PLSProblem:
         effects by ``beta0`` (added back in :meth:`solve`), and leaves y residual-sized.
         """
         y = np.asarray(y, dtype=float)
-        try:
-            self.beta_shift = sla.cho_solve(sla.cho_factor(self.XtX, lower=True), X.T @ y)
+        try:  # (numpy's solve: scipy's cho_factor costs more than the solve at this size)
+            self.beta_shift = np.linalg.solve(self.XtX, X.T @ y)
         except (np.linalg.LinAlgError, ValueError):  # rank is checked elsewhere; no shift
             self.beta_shift = np.zeros(X.shape[1])
         fitted = X @ self.beta_shift

@@ -67,19 +67,25 @@ def replicate_seeds(seed, n: int) -> list:
     return root.spawn(int(n))
 
 
-def draw_response(design, beta, templates, sigma2, rng) -> np.ndarray:
+def draw_response(design, beta, templates, sigma2, rng, mean=None) -> np.ndarray:
     """One outcome vector from the model: ``X beta + sum_t Z_t b_t + e``.
 
     Each term's ``b_t`` is drawn anew from its covariance ``sigma2 T T'`` (``T`` the
     term's relative covariance factor) and ``e`` from N(0, sigma2): lme4's
     ``simulate(use.u = FALSE)``. The terms are drawn in formula order, then the residuals.
+    ``mean`` is ``X beta`` when the caller has it already (a template drawing many).
     """
-    y = design.X @ beta
+    y = design.X @ beta if mean is None else mean.copy()
+    s = np.sqrt(sigma2)
     for block, T in zip(design.blocks, templates):
         u = rng.standard_normal((block.n_levels, block.k))
-        b = np.sqrt(sigma2) * u @ T.T
-        y = y + np.sum(block.Z * b[block.codes], axis=1)
-    return y + np.sqrt(sigma2) * rng.standard_normal(design.nobs)
+        if block.k == 1:  # one column: a scaled draw per level, no (n, k) temporaries
+            y += block.Z[:, 0] * (s * T[0, 0] * u[:, 0])[block.codes]
+        else:
+            b = s * u @ T.T
+            y += np.einsum("ik,ik->i", block.Z, b[block.codes])
+    y += s * rng.standard_normal(design.nobs)
+    return y
 
 
 def _picklable_design(design):
@@ -139,7 +145,9 @@ class RefitTemplate:
 
     def simulate(self, rng) -> np.ndarray:
         """A new outcome vector drawn from the template's model."""
-        return draw_response(self.design, self.beta, self.templates, self.sigma2, rng)
+        if getattr(self, "_mean", None) is None:
+            self._mean = self.design.X @ self.beta
+        return draw_response(self.design, self.beta, self.templates, self.sigma2, rng, self._mean)
 
     def refit(self, y):
         """The model refitted to outcome ``y``: a :class:`mlm.MixedResult` (engine pls)."""
