@@ -38,6 +38,9 @@ MODELS = {
     "sim1m_slope": ("sim1m", run.MODELS["sim1m_slope"][1]),
     "insteval_crossed": ("insteval", run.MODELS["insteval_crossed"][1]),
     "insteval_three": ("insteval", "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"),
+    # issue 16's crossed layouts: the whole system dense, and a crossed remainder under a slope
+    "penicillin_crossed": ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+    "scotssec_slope": ("scotssec", "attain ~ verbal + (verbal | primary) + (1 | second)"),
 }
 
 

@@ -152,28 +152,8 @@ def test_check_convergence_flags_a_point_short_of_the_optimum():
     assert not off["converged"] and off["decrement"] > 1e-3
 
 
-def test_crossed_factor_with_slope_goes_first_to_keep_the_gradient():
-    # (1 | a) + (x | b): b, with two columns, is eliminated first (PLSProblem.
-    # _gradient_primary), so the remainder has one column and the exact gradient applies;
-    # the deviance does not depend on the order (same criterion, another factorisation)
-    rng = np.random.default_rng(4)
-    n = 2000
-    a, b = rng.integers(0, 200, n), rng.integers(0, 8, n)
-    x = rng.standard_normal(n)
-    y = 1 + x + rng.normal(0, 1, 200)[a] + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n)
-    d = mlm.build_design("y ~ x + (1 | a) + (x | b)", pd.DataFrame({"y": y, "x": x, "a": a, "b": b}))
-    swapped = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
-    by_size = PLSProblem(d.y, d.X, d.pls_terms(), reml=True, primary="a")
-    assert swapped.has_gradient and not by_size.has_gradient
-    assert [swapped.group_names[i] for i in swapped.primary] == ["b"]
-    for theta in (swapped.theta_start(), np.array([0.8, 0.3, -0.1, 0.2])):
-        assert swapped.deviance(theta) == pytest.approx(by_size.deviance(theta), rel=1e-12)
-
-
-def test_layout_without_exact_gradient_falls_back_to_differences():
-    # two crossed factors with two columns each: whichever goes first, the remainder
-    # term has two columns and no exact gradient here; the differencing optimiser runs
-    # and finds the optimum that random restarts find
+def _crossed_slopes_design(formula):
+    # crossed factors a (300 levels) and b (8) with random slopes
     rng = np.random.default_rng(3)
     n = 3000
     a, b = rng.integers(0, 300, n), rng.integers(0, 8, n)
@@ -181,10 +161,51 @@ def test_layout_without_exact_gradient_falls_back_to_differences():
     y = (1 + x + rng.normal(0, 1, 300)[a] + rng.normal(0, 0.4, 300)[a] * x
          + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n))
     data = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
-    d = mlm.build_design("y ~ x + (x | a) + (x | b)", data)
+    return mlm.build_design(formula, data)
+
+
+SLOPES = ["y ~ x + (1 | a) + (x | b)", "y ~ x + (x | a) + (x | b)"]
+
+
+@pytest.mark.parametrize("dense_w", [0, 10**9], ids=["sparse", "dense"])
+@pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
+@pytest.mark.parametrize("formula", SLOPES)
+def test_gradient_of_a_crossed_remainder_with_two_columns(formula, dense_w, reml, monkeypatch):
+    # b's two columns make Lambda2 non-diagonal (mlm.engine.gradient_crossed)
+    monkeypatch.setattr(pls._Remainder, "DENSE_MAX", dense_w)
+    d = _crossed_slopes_design(formula)
+    problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=reml)
+    assert problem.rem.mode == ("sparse" if dense_w == 0 else "dense")
+    assert [problem.group_names[i] for i in problem.primary] == ["a"]
+    theta = problem.theta_start() * 0.6 + np.random.default_rng(2).uniform(0.05, 0.3, problem.n_theta)
+    assert_gradient(problem, theta)
+    theta[-1] = 0.0  # on the boundary: b's slope variance at zero
+    assert_gradient(problem, theta)
+
+
+@pytest.mark.parametrize("formula", SLOPES)
+def test_elimination_order_changes_neither_deviance_nor_gradient(formula):
+    # the same criterion through another factorisation: b eliminated first, or a
+    d = _crossed_slopes_design(formula)
+    by_size = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
+    b_first = PLSProblem(d.y, d.X, d.pls_terms(), reml=True, primary="b")
+    assert [by_size.group_names[i] for i in by_size.primary] == ["a"]
+    assert by_size.has_gradient and b_first.has_gradient
+    for theta in (by_size.theta_start(), by_size.theta_start() * 0.7 + 0.1):
+        dev, g = by_size.deviance_and_gradient(theta)
+        dev_b, g_b = b_first.deviance_and_gradient(theta)
+        assert dev == pytest.approx(dev_b, rel=1e-12)
+        np.testing.assert_allclose(g, g_b, rtol=1e-7, atol=1e-7 * np.abs(g).max())
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact gradient", "differences"])
+def test_crossed_slopes_fit_finds_the_optimum_of_random_restarts(exact, monkeypatch):
+    # both optimisers (the differencing one is what a layout without a gradient would get)
+    if not exact:
+        monkeypatch.setattr(PLSProblem, "has_gradient", property(lambda self: False))
+    d = _crossed_slopes_design(SLOPES[1])
     problem = PLSProblem(d.y, d.X, d.pls_terms(), reml=True)
-    assert not problem.has_gradient
-    assert problem.deviance_and_gradient(problem.theta_start())[1] is None
+    assert problem.has_gradient is exact
     theta, info = problem.optimize()
     assert info["converged"]
     with warnings.catch_warnings():

@@ -89,9 +89,11 @@ def test_boundary_fit_steps_across_zero():
     assert der.hessian[2, 2] > 0
 
 
-def test_satterthwaite_parts_use_the_gradient_and_fall_back_to_gen_d():
-    # two crossed factors with two columns each (q > DENSE_Q): whichever goes first, the
-    # remainder term has two columns and no exact gradient; genD, as before
+def test_satterthwaite_parts_use_the_gradient_and_fall_back_to_gen_d(monkeypatch):
+    # two crossed factors with two columns each (q > DENSE_Q): the remainder term has two
+    # columns, which the exact gradient covers (mlm.engine.gradient_crossed); genD, as
+    # before, for a layout without one, and both agree to 1e-6 of the largest entry (the
+    # module's tolerances)
     rng = np.random.default_rng(3)
     n = 1500
     a, b = rng.integers(0, 150, n), rng.integers(0, 8, n)
@@ -100,9 +102,14 @@ def test_satterthwaite_parts_use_the_gradient_and_fall_back_to_gen_d():
          + rng.normal(0, 0.5, 8)[b] * x + rng.normal(0, 1, n))
     data = pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
     fit = quiet_fit("y ~ x + (x | a) + (x | b)", data)
-    assert not fit.problem.has_gradient
+    assert fit.problem.has_gradient
+    exact = varpar.varpar_derivatives(fit.problem, fit.theta, fit.sigma)
+    assert exact.method == "gradient"
+    monkeypatch.setattr(PLSProblem, "has_gradient", property(lambda self: False))
     der = varpar.varpar_derivatives(fit.problem, fit.theta, fit.sigma)
     assert der.method == "genD"
+    np.testing.assert_allclose(exact.hessian, der.hessian, rtol=0,
+                               atol=1e-6 * np.abs(der.hessian).max())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.all(np.isfinite(fit.coefficients["df"]))

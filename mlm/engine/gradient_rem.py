@@ -1,4 +1,4 @@
-"""The exact gradient when some random effects lie outside the primary factor.
+"""The exact gradient when the random effects outside the primary factor are nested above it.
 
 Same formula as :mod:`mlm.engine.gradient` (read it first):
 ``d dev / d T_t[a, b] = 2 sum_levels (Phi_jj[b, a] - c s_j[a] u_j[b])`` with
@@ -17,65 +17,34 @@ held ragged: entry ``e`` is a pair (level ``lev[e]``, column ``col[e]``); sums o
 or over a column are sparse aggregations. No ``Lambda^{-1}`` is formed, so the gradient
 is exact on the boundary too.
 
-Covered layouts: nested remainders (any template size) and crossed remainders whose
-terms have one column each (``Lambda_2`` diagonal); :attr:`RaggedCoupling.supported`
-says which. Others fall back to differences in the optimiser.
+This module covers nested remainders of several factors (any template size); crossed
+ones and a single enclosing factor are :mod:`mlm.engine.gradient_crossed`'s, to which
+:func:`remainder_gradient` hands them.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
 from mlm.engine import kernels as kern
+from mlm.engine.crossed import inverse_lower, symmetric
 from mlm.engine.pls import _tri
 
 __all__ = ["RaggedCoupling", "remainder_gradient"]
 
 
 class RaggedCoupling:
-    """``N = Z1'Z2`` on its pattern, with the aggregations the gradient needs."""
+    """``N = Z1'Z2`` of a nested remainder on its pattern, with the aggregations the gradient needs."""
 
     def __init__(self, rem):
         G1, k1, q2 = rem.G1, rem.k1, rem.q2
-        self.one_column = all(k == 1 for k in rem.ks)
-        self.supported = rem.mode == "nested" or self.one_column
-        self.K = None
-        if rem.mode == "nested":
-            self.K = rem.K2
-            lev = np.repeat(np.arange(G1), self.K)
-            col = rem.colidx.ravel()
-            Nv = np.stack([rem.Zc[:, i, :].ravel() for i in range(k1)])
-        elif rem.mode == "dense":
-            self.K = q2
-            lev = np.repeat(np.arange(G1), q2)
-            col = np.tile(np.arange(q2), G1)
-            Nv = np.stack([rem.Zd[:, i, :].ravel() for i in range(k1)])
-        else:
-            coo = rem.Zs.tocoo()
-            row = coo.row.astype(np.int64)
-            key = (row // k1) * q2 + coo.col
-            uniq, inv = np.unique(key, return_inverse=True)
-            lev = (uniq // q2).astype(np.intp)
-            col = (uniq % q2).astype(np.intp)
-            Nv = np.zeros((k1, uniq.size))
-            np.add.at(Nv, ((row % k1).astype(np.intp), inv), coo.data)
-            # every pair of entries within one level, for S^{-1} on the level's columns
-            counts = np.bincount(lev, minlength=G1)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            n2 = counts.astype(np.int64) ** 2
-            pl = np.repeat(np.arange(G1), n2)
-            within = np.arange(int(n2.sum()), dtype=np.int64) - np.repeat(np.cumsum(n2) - n2, n2)
-            cl = counts[pl]
-            self.pe1 = (starts[pl] + within // cl).astype(np.intp)
-            self.pe2 = (starts[pl] + within % cl).astype(np.intp)
-            self.pair_flat = col[self.pe1].astype(np.int64) * q2 + col[self.pe2]
-        self.lev, self.col, self.Nv = lev, col, Nv
-        E = lev.size
+        self.K = rem.K2
+        self.lev = np.repeat(np.arange(G1), self.K)
+        self.col = rem.colidx.ravel()
+        self.Nv = np.stack([rem.Zc[:, i, :].ravel() for i in range(k1)])
         self.G1, self.q2 = G1, q2
 
-    # sums by np.bincount: cheaper than a sparse product's dispatch for the small
-    # patterns and as fast for InstEval's 73,000 entries
+    # sums by np.bincount: cheaper than a sparse product's dispatch for the small patterns
     def by_level(self, x):
         """Sum of ``x`` (E,) or (E, m) over the entries of each primary level."""
         return _sum_by(self.lev, x, self.G1)
@@ -97,52 +66,24 @@ def _sum_by(index, x, size):
 
 
 def _l2_solve(L2, B, trans):
-    """Solve ``L2 X = B`` (or ``L2' X = B``) for B of shape (q2, m); L2 dense or a batch."""
-    if L2.ndim == 2:
-        return _tri(L2, B, lower=True, trans=trans)
-    G2, k2, _ = L2.shape
-    Bc = np.ascontiguousarray(B.reshape(G2, k2, -1).transpose(1, 2, 0))  # (k2, m, G2)
-    Lc = kern.from_batch(L2)
-    X = kern.bwd(Lc, Bc) if trans else kern.fwd(Lc, Bc)
-    return X.transpose(2, 0, 1).reshape(B.shape)
+    """Solve ``L2 X = B`` (or ``L2' X = B``) for B of shape (q2, m)."""
+    return _tri(L2, B, lower=True, trans=trans)
 
 
 def _s_inverse(L2):
-    """S^{-1}: dense (q2, q2), or (G2, k2, k2) blocks when the remainder is block-diagonal."""
-    if L2.ndim == 2:
-        inv, info = sla.lapack.dpotri(L2, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("S is singular")
-        return np.tril(inv) + np.tril(inv, -1).T
-    Linv = kern.inv_lower(kern.from_batch(L2))
-    return kern.to_batch(np.einsum("mag,mbg->abg", Linv, Linv))
+    """S^{-1}, dense (q2, q2), both triangles."""
+    return symmetric(inverse_lower(L2))
 
 
 def _ws(rem, rc, W, Wv, Sinv):
     """``W S^{-1}`` on the pattern, (k1, E)."""
-    if Sinv.ndim == 3:  # one enclosing factor: entries of S^{-1} within the parent's block
-        k2 = Sinv.shape[1]
-        S_l = Sinv[rem.parent]                                # (G1, k2, k2); K2 == k2
-        return rc.ragged(np.einsum("lik,lkm->lim", W, S_l))
-    if rem.mode == "nested":
-        idx = rem.colidx
-        return rc.ragged(np.einsum("lik,lkm->lim", W, Sinv[idx[:, :, None], idx[:, None, :]]))
-    if rem.mode == "dense":
-        G1, k1, q2 = W.shape
-        return rc.ragged((W.reshape(-1, q2) @ Sinv).reshape(G1, k1, q2))
-    vals = Sinv.ravel()[rc.pair_flat]
-    E = rc.lev.size
-    return np.stack([np.bincount(rc.pe2, weights=Wv[i][rc.pe1] * vals, minlength=E)
-                     for i in range(Wv.shape[0])])
+    idx = rem.colidx
+    return rc.ragged(np.einsum("lik,lkm->lim", W, Sinv[idx[:, :, None], idx[:, None, :]]))
 
 
 def _coupling(rem, rc, T1, L1c, W, T2):
     """``N Lambda2`` and ``W`` on the pattern, each (k1, E)."""
     k1, G1 = rem.k1, rem.G1
-    if rem.mode == "sparse":
-        NL = rc.Nv * rem.diagonal(T2)[rc.col]
-        C = kern.fwd(L1c, np.ascontiguousarray(np.broadcast_to(T1.T[:, :, None], (k1, k1, G1))))
-        return NL, np.stack([sum(C[i, j][rc.lev] * NL[j] for j in range(k1)) for i in range(k1)])
     eye = np.broadcast_to(np.eye(k1), (G1, k1, k1))
     return rc.ragged(rem.W(eye, T2)), rc.ragged(W)
 
@@ -174,6 +115,10 @@ def remainder_gradient(problem, parts, pieces=False):
     """The gradient at the theta of ``parts`` (``PLSProblem._factor`` with a remainder);
     with ``pieces``, its two terms ``(d f1, d r2)`` (:func:`mlm.engine.gradient.gradient_from_factor`)."""
     rem = problem.rem
+    if rem.coupled:  # crossed, or one enclosing factor
+        from mlm.engine.gradient_crossed import crossed_gradient
+
+        return crossed_gradient(problem, parts, pieces)
     rc = rem.ragged_coupling()
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
     k1, p, G1 = problem.k1, problem.p, problem.G1
@@ -247,38 +192,24 @@ def remainder_gradient(problem, parts, pieces=False):
 def _cross_blocks(rem, rc, Om12, TN):
     """Per remainder term, (G_t, k_t, k_t): sum over primary levels of Om21_jl T1'N_lj."""
     out = []
-    if rem.mode == "nested":
-        G1, K = rem.G1, rc.K
-        O3 = np.stack([o.reshape(G1, K) for o in Om12], axis=1)     # (G1, k1, K)
-        N3 = np.stack([o.reshape(G1, K) for o in TN], axis=1)
-        for t in range(len(rem.ks)):
-            k, G = rem.ks[t], rem.Gs[t]
-            seg = rem.kseg[t]
-            per = np.einsum("lia,lib->lab", O3[:, :, seg], N3[:, :, seg])  # (G1, k, k)
-            parent = (rem.colidx[:, seg.start] - rem.offsets[t]) // k
-            blk = np.empty((G, k, k))
-            for a in range(k):
-                for b in range(k):
-                    blk[:, a, b] = np.bincount(parent, weights=per[:, a, b], minlength=G)
-            out.append(blk)
-        return out
-    diag = rc.by_col(np.einsum("ie,ie->e", Om12, TN))
+    G1, K = rem.G1, rc.K
+    O3 = np.stack([o.reshape(G1, K) for o in Om12], axis=1)     # (G1, k1, K)
+    N3 = np.stack([o.reshape(G1, K) for o in TN], axis=1)
     for t in range(len(rem.ks)):
-        out.append(diag[rem.offsets[t]:rem.offsets[t + 1]].reshape(-1, 1, 1))
+        k, G = rem.ks[t], rem.Gs[t]
+        seg = rem.kseg[t]
+        per = np.einsum("lia,lib->lab", O3[:, :, seg], N3[:, :, seg])  # (G1, k, k)
+        parent = (rem.colidx[:, seg.start] - rem.offsets[t]) // k
+        blk = np.empty((G, k, k))
+        for a in range(k):
+            for b in range(k):
+                blk[:, a, b] = np.bincount(parent, weights=per[:, a, b], minlength=G)
+        out.append(blk)
     return out
 
 
 def _within_blocks(rem, T2, Sinv, Y2, YQ2, lam2):
     """Per remainder term, the diagonal blocks of Om22 Lambda2'Z2'Z2."""
-    if Sinv.ndim == 3:  # one enclosing factor, block-diagonal throughout
-        T = T2[0]
-        H = np.swapaxes(T, 0, 1) @ rem.Z2tZ2_b                        # T' (Z2'Z2)_jj
-        B = Sinv @ H
-        if Y2 is not None:
-            G2, k2, _ = Sinv.shape
-            Yb = Y2.reshape(G2, k2, -1)
-            B = B + YQ2.reshape(G2, k2, -1) @ np.swapaxes(Yb, 1, 2) @ H
-        return [B]
     if lam2 is not None:  # Lambda2 diagonal: diagonal of the product, elementwise
         H = lam2[:, None] * rem.Z2tZ2
         d = np.einsum("ij,ji->i", Sinv, H)

@@ -42,6 +42,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mlm.engine import kernels as kern
+from mlm.engine.crossed import cholesky_lower
 from mlm.engine.optimize_free import check_differences, optimize_differences
 
 __all__ = ["PLSProblem", "PLSSolution", "theta_layout", "theta_scale"]
@@ -139,6 +140,7 @@ def theta_scale(terms, idx):
 
 
 _dtrtrs = sla.get_lapack_funcs("trtrs", (np.empty(1),))
+_dpotrf = sla.get_lapack_funcs("potrf", (np.empty(1),))
 
 
 def _tri(L, b, lower=True, trans=False):
@@ -151,6 +153,15 @@ def _tri(L, b, lower=True, trans=False):
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")
     return x
+
+
+def _chol(A):
+    """Lower Cholesky factor of a small symmetric matrix (LAPACK directly: np.linalg's
+    checks cost more than the factorisation at the sizes of R_X)."""
+    L, info = _dpotrf(A, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return L
 
 
 def _template(theta_slice, k, idx):
@@ -273,12 +284,21 @@ class _Remainder:
     * ``nested``: every primary level lies in one level of each other factor (a
       three-level model: schools in areas). Row block ``l`` of W then has nonzeros only
       in its parents' columns: W is stored as ``(G1, k1, K2)`` with ``K2`` the total
-      number of columns of the other terms, and products scatter by parent.
-    * ``dense``: small crossed designs; W is a dense ``(G1, k1, q2)`` array.
-    * ``sparse``: large crossed designs (InstEval); W is a CSR matrix.
+      number of columns of the other terms, and products scatter by parent. With a
+      single such factor (``block_diag``) S is block-diagonal and W is held implicitly,
+      as below, by :class:`mlm.engine.blocks.BlockCoupling`.
+    * ``dense`` and ``sparse``: crossed designs (ScotsSec, InstEval). W is never formed:
+      it is ``blockdiag(C_l) N Lambda2`` with ``N = Z1'Z2`` fixed, held by
+      :class:`mlm.engine.crossed.CrossedCoupling` (dense arrays for small designs, a fixed
+      sparsity pattern for large ones), and an evaluation's W is the :class:`CrossedW`
+      of per-level ``C_l = L1_l^{-1} T1'``.
     """
 
-    DENSE_MAX = 400_000  # entries of a dense W
+    #: Largest G1 k1 q2^2 (the multiply-adds of a dense N'DN) held densely: above it the
+    #: fixed pattern costs less (issue 16, measured on random crossed designs: at 148 x 19
+    #: dense 0.27 ms against 0.32 ms per evaluation with gradient, at 500 x 50 0.56 against
+    #: 0.41, at 2,000 x 200 12.5 against 1.5)
+    DENSE_MAX = 500_000
     BLOCK_DIAG = True    # batch-factor a single enclosing factor (tests switch it off)
 
     def __init__(self, terms, Z1, codes1, G1, Z1s, X, y):
@@ -292,7 +312,6 @@ class _Remainder:
         self.block_diag = False
         Z2s = sp.hstack([PLSProblem._sparse_z(Z, codes, G) for Z, codes, G in terms]).tocsr()
         self._Z2s = Z2s
-        self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
         self.Z2tX = np.asarray(Z2s.T @ X)
         self.Z2ty = np.asarray(Z2s.T @ y)
         parents = []
@@ -309,6 +328,7 @@ class _Remainder:
             parents.append(parent)
         if parents is not None:
             self.mode = "nested"
+            self.Z2tZ2 = (Z2s.T @ Z2s).toarray()
             cols, zc = [], []
             for t, (Z, _, _) in enumerate(terms):
                 k = self.ks[t]
@@ -328,21 +348,40 @@ class _Remainder:
             # (a dense factor of 2,000 schools took 4 times lme4's time).
             self.block_diag = self.BLOCK_DIAG and len(terms) == 1
             if self.block_diag:
+                from mlm.engine.blocks import BlockCoupling
+
                 k2, G2 = self.ks[0], self.Gs[0]
-                self.parent = parents[0]
                 idx = np.arange(G2)[:, None] * k2 + np.arange(k2)[None, :]
-                self.Z2tZ2_b = self.Z2tZ2[idx[:, :, None], idx[:, None, :]]
-        elif G1 * self.k1 * self.q2 <= self.DENSE_MAX:
-            self.mode = "dense"
-            self.Zd = (Z1s.T @ Z2s).toarray().reshape(G1, self.k1, self.q2)
+                self.coupling = BlockCoupling(self.Zc, parents[0],
+                                              self.Z2tZ2[idx[:, :, None], idx[:, None, :]])
         else:
-            self.mode = "sparse"
-            self.Zs = (Z1s.T @ Z2s).tocsr()
+            from mlm.engine.crossed import CrossedCoupling
+
+            self.mode = "dense" if G1 * self.k1 * self.q2 ** 2 <= self.DENSE_MAX else "sparse"
+            self.coupling = CrossedCoupling(Z1s.T @ Z2s, Z2s.T @ Z2s, G1, self.k1,
+                                            dense=self.mode == "dense")
+        self._diag = np.arange(self.q2)
+        # each term's per-level blocks of Z2'Z2 (its diagonal blocks), for start values
+        self._term_gram = [np.stack([np.stack([np.bincount(codes, weights=Z[:, a] * Z[:, b], minlength=G)
+                                               for b in range(Z.shape[1])], axis=1)
+                                     for a in range(Z.shape[1])], axis=1)
+                           for Z, codes, G in terms]
+        self._block_index = [self.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
+                             for t, (k, G) in enumerate(zip(self.ks, self.Gs))]
+
+    def term_gram(self, t):
+        """Term ``t``'s per-level blocks of ``Z2'Z2``, (G_t, k_t, k_t)."""
+        return self._term_gram[t]
+
+    def block_index(self, t):
+        """(G_t, k_t) positions of term ``t``'s columns, level by level."""
+        return self._block_index[t]
 
     @property
     def gradient_ready(self):
-        """Whether mlm.engine.gradient_rem covers this layout (nested, or one-column terms)."""
-        return self.mode == "nested" or self._one_column
+        """Whether the exact gradient covers this layout (:mod:`mlm.engine.gradient_rem`
+        for nested remainders, :mod:`mlm.engine.gradient_crossed` for crossed ones): all do."""
+        return True
 
     def ragged_coupling(self):
         """Z1'Z2 on its pattern for the gradient (built once, on first use)."""
@@ -381,70 +420,100 @@ class _Remainder:
         return self._apply(Ts, M, transpose=True)
 
     def W(self, C, Ts):
-        """W for C = blockdiag(L1^{-1} T1') and the other terms' templates Ts."""
-        if self.mode == "nested":
-            Wc = C @ self.Zc
-            for t, T in enumerate(Ts):
-                Wc[:, :, self.kseg[t]] = Wc[:, :, self.kseg[t]] @ T
-            return Wc
-        if self.mode == "dense":
-            Wd = C @ self.Zd
-            for t, T in enumerate(Ts):
-                k, G = self.ks[t], self.Gs[t]
-                seg = slice(self.offsets[t], self.offsets[t + 1])
-                Wd[:, :, seg] = (Wd[:, :, seg].reshape(self.G1, self.k1, G, k) @ T).reshape(
-                    self.G1, self.k1, G * k)
-            return Wd
-        Bm = sp.bsr_matrix((C, np.arange(self.G1), np.arange(self.G1 + 1)),
-                           shape=(self.G1 * self.k1, self.G1 * self.k1))
-        lam2 = sp.block_diag([sp.kron(sp.identity(G, format="csr"), sp.csr_matrix(T))
-                              for T, G in zip(Ts, self.Gs)], format="csr")
-        return (Bm @ self.Zs @ lam2).tocsr()
+        """W for C = blockdiag(L1^{-1} T1') and the other terms' templates Ts (nested)."""
+        Wc = C @ self.Zc
+        for t, T in enumerate(Ts):
+            Wc[:, :, self.kseg[t]] = Wc[:, :, self.kseg[t]] @ T
+        return Wc
+
+    def schur_nested(self, W, T2, RZX1f, cu1):
+        """S = Lambda2'Z2'Z2 Lambda2 + I - W'W and the right-hand sides of the remainder's
+        rows, for a nested remainder (dense W on its parents' columns)."""
+        lam2 = self.diagonal(T2)
+        if lam2 is not None:  # one-column terms: Lambda2 is a diagonal scaling
+            S = self.Z2tZ2 * np.outer(lam2, lam2)
+            rX2 = lam2[:, None] * self.Z2tX
+            rc2 = lam2 * self.Z2ty
+        else:
+            S = self.lam_t(T2, self.lam_t(T2, self.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
+            rX2 = self.lam_t(T2, self.Z2tX)
+            rc2 = self.lam_t(T2, self.Z2ty[:, None])[:, 0]
+        S -= self.WtW(W)
+        S[self._diag, self._diag] += 1.0
+        rX2 = rX2 - self.Wt_dot(W, RZX1f)
+        rc2 = rc2 - self.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
+        return S, rX2, rc2
+
+    @property
+    def coupled(self):
+        """Whether W is held implicitly (:class:`CrossedW`) through :attr:`coupling`: crossed
+        remainders and one enclosing factor (:mod:`mlm.engine.crossed`, :mod:`mlm.engine.blocks`)."""
+        return self.mode != "nested" or self.block_diag
+
+    def schur_coupled(self, W):
+        """S = Lambda2' (Z2'Z2 - N' D N) Lambda2 + I (``D_l = C_l'C_l``) in the coupling's form,
+        and the remainder's right-hand sides ``Lambda2' (Z2'X - N' C' R_ZX1)`` and
+        ``Lambda2' (Z2'y - N' C' c_u1)``. Sets ``W.X = Z2'Z2 - N'DN`` for the gradient."""
+        cc, C, T2 = self.coupling, W.C, W.T2
+        if self.k1 == 1:
+            c = C[0, 0]
+            Dc = (c * c)[None, None, :]
+            CR = (c * W.RZX1c[0]).T
+            Ccu = c * W.cu1c[0]
+        else:
+            Dc = np.einsum("cag,cbg->abg", C, C)
+            CR = np.einsum("cag,cpg->gap", C, W.RZX1c).reshape(-1, W.RZX1c.shape[1])
+            Ccu = np.einsum("cag,cg->ga", C, W.cu1c).ravel()
+        W.X = cc.base - cc.ntdn(Dc)
+        rX = self.Z2tX - cc.nt_dot(CR)
+        rc = self.Z2ty - cc.nt_dot(Ccu)
+        lam2 = self.diagonal(T2)
+        S = cc.schur(self, W.X, lam2, T2)
+        if lam2 is not None:
+            return S, lam2[:, None] * rX, lam2 * rc
+        return S, self.lam_t(T2, rX), self.lam_t(T2, rc[:, None])[:, 0]
 
     def WtW(self, W):
-        """W'W as a dense (q2, q2) array."""
-        if self.mode == "nested":
-            outer = np.einsum("lia,lib->lab", W, W)
-            return np.bincount(self._pair_index, weights=outer.ravel(),
-                               minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
-        if self.mode == "dense":
-            Wf = W.reshape(-1, self.q2)
-            return Wf.T @ Wf
-        return (W.T @ W).toarray()
+        """W'W as a dense (q2, q2) array (nested)."""
+        outer = np.einsum("lia,lib->lab", W, W)
+        return np.bincount(self._pair_index, weights=outer.ravel(),
+                           minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
 
     def Wt_dot(self, W, M):
         """W' @ M for M of shape (G1 * k1, m)."""
-        if self.mode == "nested":
-            m = M.shape[1]
-            per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
-            idx = self.colidx.ravel()
-            per = per.reshape(-1, m)
-            return np.stack([np.bincount(idx, weights=per[:, j], minlength=self.q2)
-                             for j in range(m)], axis=1)
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2).T @ M
-        return np.asarray(W.T @ M)
+        if isinstance(W, CrossedW):
+            G1, k1 = self.G1, self.k1
+            CtM = np.einsum("cag,gcm->gam", W.C, M.reshape(G1, k1, -1)).reshape(G1 * k1, -1)
+            return self.lam_t(W.T2, self.coupling.nt_dot(CtM))
+        m = M.shape[1]
+        per = np.einsum("lia,lim->lam", W, M.reshape(self.G1, self.k1, m))
+        idx = self.colidx.ravel()
+        per = per.reshape(-1, m)
+        return np.stack([np.bincount(idx, weights=per[:, j], minlength=self.q2)
+                         for j in range(m)], axis=1)
 
     def W_dot(self, W, v):
         """W @ v for v of shape (q2,), flattened to (G1 * k1,)."""
-        if self.mode == "nested":
-            return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2) @ v
-        return W @ v
+        if isinstance(W, CrossedW):
+            Nv = self.coupling.n_dot(self.lam(W.T2, v[:, None])[:, 0]).reshape(self.G1, self.k1)
+            return np.einsum("acg,gc->ga", W.C, Nv).ravel()
+        return np.einsum("lia,la->li", W, v[self.colidx]).ravel()
 
-    def Wt_dense(self, W):
-        """W' as a dense (q2, G1 * k1) array."""
-        if self.mode == "nested":
-            out = np.zeros((self.q2, self.G1, self.k1))
-            rows = np.broadcast_to(self.colidx[:, None, :], W.shape)
-            lv = np.broadcast_to(np.arange(self.G1)[:, None, None], W.shape)
-            ii = np.broadcast_to(np.arange(self.k1)[None, :, None], W.shape)
-            np.add.at(out, (rows.ravel(), lv.ravel(), ii.ravel()), W.ravel())
-            return out.reshape(self.q2, -1)
-        if self.mode == "dense":
-            return W.reshape(-1, self.q2).T.copy()
-        return W.T.toarray()
+
+@dataclass
+class CrossedW:
+    """W of a crossed (or enclosing, :mod:`mlm.engine.blocks`) remainder at one theta:
+    ``blockdiag(C_l) N Lambda2`` with ``C_l = L1_l^{-1} T1'`` (k1, k1, G1), and the primary
+    block's arrays component-major (:mod:`mlm.engine.kernels`) for the gradient. ``X = Z2'Z2 - N' D N`` (set by
+    :meth:`_Remainder.schur_coupled`) is reused by the gradient, where ``D_l = C_l'C_l``
+    appears again as ``T1 A11_l^{-1} T1'``."""
+
+    C: np.ndarray
+    T2: list
+    L1c: np.ndarray
+    RZX1c: np.ndarray
+    cu1c: np.ndarray
+    X: np.ndarray | None = None
 
 
 class PLSProblem:
@@ -464,8 +533,7 @@ class PLSProblem:
         REML criterion (lme4's default) or ML deviance.
     primary : str, optional
         The grouping factor eliminated first. By default the one holding the most random
-        effects, unless another keeps the exact gradient available
-        (:meth:`_gradient_primary`). The deviance does not depend on the choice.
+        effects. The deviance and its gradient do not depend on the choice.
 
     Notes
     -----
@@ -475,7 +543,6 @@ class PLSProblem:
     """
 
     def __init__(self, y, X, terms, reml=True, *, primary=None):
-        y_in = y
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.reml = bool(reml)
@@ -492,7 +559,6 @@ class PLSProblem:
         size = {}
         for k, G, g in zip(self.ks, self.n_levels, self.group_names):
             size[g] = size.get(g, 0) + k * G
-        chosen = primary is not None  # by the caller (tests compare orders)
         if primary is None:
             primary = max(size, key=lambda g: (size[g], -self.group_names.index(g)))
         self.primary = [i for i, g in enumerate(self.group_names) if g == primary]
@@ -547,28 +613,6 @@ class PLSProblem:
                                     np.asarray(terms[i][1], dtype=np.intp), self.n_levels[i])
                                    for i in self.rest], Z1, codes1, G1,
                                   self._sparse_z(Z1, codes1, G1), X, y)
-            alt = None if self.rem.gradient_ready or chosen else self._gradient_primary(size)
-            if alt is not None and alt != primary:
-                self.__init__(y_in, X, terms, reml=reml, primary=alt)
-
-    #: Largest remainder (random effects outside the primary factor) accepted to gain the
-    #: exact gradient: its dense factor costs q2^3 / 3 flops per evaluation.
-    SWAP_MAX = 1000
-
-    def _gradient_primary(self, size):
-        """The factor to eliminate first so that the exact gradient applies, or None.
-
-        The gradient covers remainder terms with one column each (or nested ones); with
-        crossed factors where only one has several columns (``(1 | primary) + (verbal |
-        second)``), that one goes first, when the others together hold at most
-        ``SWAP_MAX`` effects: derivative-free optimisation took ten times the evaluations.
-        """
-        multi = {g for k, g in zip(self.ks, self.group_names) if k > 1}
-        if len(multi) != 1:
-            return None
-        (g,) = multi
-        rest = sum(v for name, v in size.items() if name != g)
-        return g if rest <= self.SWAP_MAX else None
 
     # Up to this many random effects in all, the whole system is factored densely: a few
     # LAPACK calls on small matrices cost less than the Python overhead of the blocked
@@ -614,12 +658,12 @@ class PLSProblem:
             A = lam.T @ self.ZtZ @ lam
             lzx = lam.T @ self.ZtX
             lzy = lam.T @ self.Zty
-        A[np.diag_indices_from(A)] += 1.0
-        L = np.linalg.cholesky(A)
+        A.flat[::A.shape[0] + 1] += 1.0
+        L = _chol(A)
         RZX = _tri(L, lzx)
         cu = _tri(L, lzy)
-        logdet = 2.0 * np.sum(np.log(np.diag(L)))
-        LX = np.linalg.cholesky(self.XtX - RZX.T @ RZX)
+        logdet = 2.0 * np.sum(np.log(np.diagonal(L)))
+        LX = _chol(self.XtX - RZX.T @ RZX)
         cbeta = _tri(LX, self.Xty - RZX.T @ cu)
         r2 = self.yty - float(cu @ cu) - float(cbeta @ cbeta)
         return lam, None, L, RZX, cu, LX, cbeta, r2, logdet, "dense"
@@ -732,65 +776,34 @@ class PLSProblem:
         L1, RZX1, cu1 = kern.to_batch(L1c), kern.to_batch(RZX1c), cu1c.T
         extra = None
         if self.q2:
-            T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
-            RZX1f = RZX1.reshape(-1, self.p)
             rem = self.rem
             T2 = [Ts[i] for i in self.rest]
-            C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
-            W = rem.W(C, T2)
-            lam2 = rem.diagonal(T2)
-            if rem.block_diag:
-                return self._factor_blocks(Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq,
-                                           logdet, W, T2)
-            if lam2 is not None:  # one-column terms: Lambda2 is a diagonal scaling
-                S = rem.Z2tZ2 * np.outer(lam2, lam2)
-                rX2 = lam2[:, None] * rem.Z2tX
-                rc2 = lam2 * rem.Z2ty
+            if rem.coupled:  # W = blockdiag(C_l) N Lambda2, never formed
+                T1t = np.broadcast_to(T1.T[:, :, None], (self.k1, self.k1, self.G1))
+                W = CrossedW(kern.fwd(L1c, np.ascontiguousarray(T1t)), T2, L1c, RZX1c, cu1c)
+                S, rX2, rc2 = rem.schur_coupled(W)
+                L2, ld2 = rem.coupling.cholesky(S)
+                RZX2 = rem.coupling.solve(L2, rX2)
+                cu2 = rem.coupling.solve(L2, rc2)
             else:
-                S = rem.lam_t(T2, rem.lam_t(T2, rem.Z2tZ2).T)  # Lam2' Z2tZ2 Lam2 (symmetric)
-                rX2 = rem.lam_t(T2, rem.Z2tX)
-                rc2 = rem.lam_t(T2, rem.Z2ty[:, None])[:, 0]
-            S -= rem.WtW(W)
-            S[np.diag_indices_from(S)] += 1.0
-            L2 = sla.cholesky(S, lower=True, check_finite=False)
-            rX2 = rX2 - rem.Wt_dot(W, RZX1f)
-            rc2 = rc2 - rem.Wt_dot(W, cu1.reshape(-1, 1))[:, 0]
-            RZX2 = _tri(L2, rX2)
-            cu2 = _tri(L2, rc2)
-            logdet += 2.0 * np.sum(np.log(np.diag(L2)))
+                T1t = np.broadcast_to(T1.T, (self.G1, self.k1, self.k1))
+                RZX1f = RZX1.reshape(-1, self.p)
+                C = _fwd_batched(L1, np.ascontiguousarray(T1t))  # L1^{-1} T1'
+                W = rem.W(C, T2)
+                S, rX2, rc2 = rem.schur_nested(W, T2, RZX1f, cu1)
+                L2 = cholesky_lower(S)
+                ld2 = 2.0 * np.sum(np.log(np.diagonal(L2)))
+                RZX2 = _tri(L2, rX2)
+                cu2 = _tri(L2, rc2)
+            logdet += ld2
             XtX = XtX - RZX2.T @ RZX2
             Xty = Xty - RZX2.T @ cu2
             cu_sq += float(cu2 @ cu2)
             extra = (W, L2, RZX2, cu2, T2)
-        LX = np.linalg.cholesky(XtX)
+        LX = _chol(XtX)
         cbeta = _tri(LX, Xty)
         r2 = self.yty - cu_sq - float(cbeta @ cbeta)
         return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra
-
-    def _factor_blocks(self, Ts, T1, L1, RZX1, cu1, RZX1f, XtX, Xty, cu_sq, logdet, W, T2):
-        """The remainder step when it is one factor enclosing the primary one (batched)."""
-        rem = self.rem
-        T = T2[0]
-        k2, G2 = rem.ks[0], rem.Gs[0]
-        Sb = np.swapaxes(T, 0, 1) @ rem.Z2tZ2_b @ T
-        outer = np.einsum("lia,lib->lab", W, W)          # each primary level's W_l'W_l
-        for a in range(k2):
-            for b in range(k2):
-                Sb[:, a, b] -= np.bincount(rem.parent, weights=outer[:, a, b], minlength=G2)
-        Sb += np.eye(k2)
-        L2 = _chol_batched(Sb)
-        rX2 = rem.lam_t(T2, rem.Z2tX) - rem.Wt_dot(W, RZX1f)
-        rc2 = rem.lam_t(T2, rem.Z2ty[:, None]) - rem.Wt_dot(W, cu1.reshape(-1, 1))
-        RZX2 = _fwd_batched(L2, rX2.reshape(G2, k2, -1)).reshape(G2 * k2, -1)
-        cu2 = _fwd_batched(L2, rc2.reshape(G2, k2, 1)).reshape(-1)
-        logdet += 2.0 * np.sum(np.log(np.diagonal(L2, axis1=1, axis2=2)))
-        XtX = XtX - RZX2.T @ RZX2
-        Xty = Xty - RZX2.T @ cu2
-        cu_sq += float(cu2 @ cu2)
-        LX = np.linalg.cholesky(XtX)
-        cbeta = _tri(LX, Xty)
-        r2 = self.yty - cu_sq - float(cbeta @ cbeta)
-        return Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2)
 
     def _deviance_from(self, r2, logdet, LX):
         n, p = self.n, self.p
@@ -943,26 +956,18 @@ class PLSProblem:
         out = [None] * len(Ts)
         if extra is not None:
             W, L2, _, _, T2 = extra
-            if L2.ndim == 3:  # block-diagonal remainder: V_l = L2_{parent(l)}^{-1} W_l'
-                Vl = _fwd_batched(L2[self.rem.parent], np.ascontiguousarray(np.swapaxes(W, 1, 2)))
-                inner = inner + np.swapaxes(Vl, 1, 2) @ Vl
-                k2 = L2.shape[1]
-                L2inv = _fwd_batched(L2, np.ascontiguousarray(
-                    np.broadcast_to(np.eye(k2), L2.shape)))
-                T = T2[0]
-                (i,) = self.rest
-                out[i] = sigma2 * (T @ (np.swapaxes(L2inv, 1, 2) @ L2inv) @ T.T)
-            elif self.rem.gradient_ready:  # S^{-1} on the coupling's pattern (issue 16)
+            if self.rem.coupled:  # S^{-1} through the coupling (issue 16)
+                from mlm.engine.gradient_crossed import crossed_inner_blocks
+
+                inner, Sinv = crossed_inner_blocks(self, W, L2, T2)
+            else:  # S^{-1} on the coupling's pattern
                 from mlm.engine.gradient_rem import inner_blocks
 
                 inner, Sinv = inner_blocks(self, T1, L1, W, L2, T2)
-            else:
-                V = sla.solve_triangular(L2, self.rem.Wt_dense(W), lower=True, check_finite=False)
-                V = V.reshape(V.shape[0], self.G1, self.k1)
-                inner = inner + np.einsum("qga,qgb->gab", V, V)
-                L2inv = sla.solve_triangular(L2, np.eye(L2.shape[0]), lower=True,
-                                             check_finite=False)
-                Sinv = L2inv.T @ L2inv
+            if L2.ndim == 3:  # block-diagonal remainder: T S_g^{-1} T' per level g
+                T = T2[0]
+                (i,) = self.rest
+                out[i] = sigma2 * (T @ Sinv @ T.T)
             if L2.ndim == 2:
                 full = self.rem.lam(T2, self.rem.lam(T2, Sinv).T)  # Lam2 Sinv Lam2'
                 off = 0
@@ -988,8 +993,8 @@ class PLSProblem:
         """Minimise the deviance over theta within lme4's bounds.
 
         Works in units where every random-effect column has unit spread. Where the layout
-        has an exact gradient (:attr:`has_gradient`: every layout but crossed remainder
-        terms with several columns), :func:`mlm.engine.optimize.optimize` first takes
+        has an exact gradient (:attr:`has_gradient`: every layout, since issue 16's crossed
+        remainders with several columns), :func:`mlm.engine.optimize.optimize` first takes
         Newton steps from a warm start (``theta0``, or moment estimates from
         :func:`mlm.engine.start.moment_start`), with a test on the bound for variances
         heading to zero; when those do not converge it runs L-BFGS-B from lme4's start,
@@ -997,7 +1002,7 @@ class PLSProblem:
         deviance), falls back to a short derivative-free search from the start when a
         bound persists, and ends with Newton steps on the exact gradient (issue 16).
 
-        Otherwise, three phases. A short bounded Nelder-Mead search with a small simplex
+        Otherwise (kept for a layout without a gradient), three phases. A short bounded Nelder-Mead search with a small simplex
         (like lme4's derivative-free BOBYQA, it moves in small steps) finds the basin: a
         gradient method started at lme4's start value takes a unit first step that can
         land on a zero variance, a stationary point of the deviance, and stall there.

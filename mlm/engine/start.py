@@ -70,9 +70,7 @@ def _term_blocks(problem):
     rem = problem.rem
     if rem is not None:
         for t, i in enumerate(problem.rest):
-            k, G = rem.ks[t], rem.Gs[t]
-            idx = rem.offsets[t] + np.arange(G)[:, None] * k + np.arange(k)[None, :]
-            out[(i,)] = (rem.Z2tZ2[idx[:, :, None], idx[:, None, :]], rem.Z2ty[idx])
+            out[(i,)] = (rem.term_gram(t), rem.Z2ty[rem.block_index(t)])
     return out
 
 
