@@ -830,6 +830,12 @@ class PLSProblem:
 
         return applies(self)
 
+    @functools.cached_property
+    def _slope(self):
+        from mlm.engine.slope import applies
+
+        return applies(self)
+
     @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
@@ -842,6 +848,10 @@ class PLSProblem:
 
         if self._scalar:  # (1 | g): closed forms over the levels (mlm.engine.scalar)
             from mlm.engine.scalar import deviance_and_gradient
+
+            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
+        if self._slope:  # (x | g): 2 x 2 closed forms over the levels (mlm.engine.slope)
+            from mlm.engine.slope import deviance_and_gradient
 
             return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:
@@ -907,6 +917,10 @@ class PLSProblem:
         theta = np.asarray(theta, dtype=float)
         if self._scalar:  # (1 | g): closed forms (mlm.engine.scalar)
             from mlm.engine.scalar import solve
+
+            return solve(self, theta, cond_var)
+        if self._slope:  # (x | g): 2 x 2 closed forms (mlm.engine.slope)
+            from mlm.engine.slope import solve
 
             return solve(self, theta, cond_var)
         Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = self._factor(theta)

@@ -107,6 +107,10 @@ def _grad_pieces(problem, theta):
     """(R_X'R_X)^{-1}, r2, d f1 / d theta and d r2 / d theta from one factorisation."""
     from mlm.engine.gradient import gradient_from_factor
 
+    if getattr(problem, "_slope", False):  # (x | g): closed forms (mlm.engine.slope)
+        from mlm.engine.slope import grad_pieces
+
+        return grad_pieces(problem, theta)
     parts = problem._factor(theta)
     g_f1, g_r2 = gradient_from_factor(problem, parts, pieces=True)
     return _unsc(parts[5]), float(parts[7]), g_f1, g_r2
