@@ -101,7 +101,10 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2, pieces=False):
 
     ``Om = A^{-1}`` comes from LAPACK's ``potri`` on the factor; of ``Phi = Om Lambda'Z'Z``
     only the entries at Lambda's nonzeros are formed, each a row-column product: O(q^2)
-    beyond the inverse instead of a q^3 product.
+    beyond the inverse instead of a q^3 product. With one-column terms only (Lambda
+    diagonal, its nonzeros the diagonal in order) those entries are the column sums of
+    ``Om * Z'Z`` weighted by Lambda, without gathering rows (issue 16: a fit of
+    Penicillin or Pastes is a dozen of these).
     """
     beta = _tri(LX, cbeta, lower=True, trans=True)
     u = _tri(L, cu - RZX @ beta, lower=True, trans=True)
@@ -110,31 +113,41 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2, pieces=False):
     s = problem.Zty - problem.ZtX @ beta - problem.ZtZ @ b
     c = _weight(problem, r2)
     Om = _sym_inverse(L)
-    lzz = lam[:, None] * problem.ZtZ if diag else lam.T @ problem.ZtZ
-    rows, cols = problem._lam_rows, problem._lam_cols
     if problem.reml:
         Q = _q_matrix(LX)
         Y = _tri(L, RZX, lower=True, trans=True)
         YQ = Y @ Q
         Om += YQ @ Y.T
-        phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows]) - np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
+    if diag:  # rows = cols = every position in order
+        phi = lam @ (Om * problem.ZtZ)
+        if problem.reml:
+            phi -= np.einsum("ip,ip->i", YQ, problem.ZtX)
+        su = s * u
     else:
+        rows, cols = problem._lam_rows, problem._lam_cols
+        lzz = lam.T @ problem.ZtZ
         phi = np.einsum("ij,ji->i", Om[cols], lzz[:, rows])
+        if problem.reml:
+            phi -= np.einsum("ip,ip->i", YQ[cols], problem.ZtX[rows])
+        su = s[rows] * u[cols]
+    src, k = problem._lam_src, problem.n_theta
     if pieces:
-        src, k = problem._lam_src, problem.n_theta
         return (np.bincount(src, weights=2.0 * phi, minlength=k),
-                np.bincount(src, weights=-2.0 * s[rows] * u[cols], minlength=k))
-    G = 2.0 * (phi - c * s[rows] * u[cols])
-    return np.bincount(problem._lam_src, weights=G, minlength=problem.n_theta)
+                np.bincount(src, weights=-2.0 * su, minlength=k))
+    return np.bincount(src, weights=2.0 * (phi - c * su), minlength=k)
 
 
 def _sym_inverse(L):
-    """``(L L')^{-1}`` from the Cholesky factor (LAPACK potri), both triangles filled."""
+    """``(L L')^{-1}`` from the Cholesky factor (LAPACK potri), both triangles filled.
+    ``L`` has zeros above its diagonal (:func:`mlm.engine.pls._chol`), which potri
+    leaves in place, so the full inverse is the lower triangle plus its transpose less
+    the doubled diagonal (two ufunc calls instead of two ``np.tril``)."""
     inv, info = sla.lapack.dpotri(L, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError("singular factor")
-    low = np.tril(inv, -1)
-    return np.tril(inv) + low.T
+    Om = inv + inv.T
+    Om.flat[::Om.shape[0] + 1] *= 0.5
+    return Om
 
 
 def gradient_from_factor(problem, parts, pieces=False):
