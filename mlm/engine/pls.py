@@ -836,6 +836,12 @@ class PLSProblem:
 
         return applies(self)
 
+    @functools.cached_property
+    def _augmented(self):
+        from mlm.engine.augmented import applies
+
+        return applies(self)
+
     @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
@@ -852,6 +858,10 @@ class PLSProblem:
             return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         if self._slope:  # (x | g): 2 x 2 closed forms over the levels (mlm.engine.slope)
             from mlm.engine.slope import deviance_and_gradient
+
+            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
+        if self._augmented:  # one-column terms, few levels beside the primary factor
+            from mlm.engine.augmented import deviance_and_gradient
 
             return deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:

@@ -111,6 +111,10 @@ def _grad_pieces(problem, theta):
         from mlm.engine.slope import grad_pieces
 
         return grad_pieces(problem, theta)
+    if getattr(problem, "_augmented", False):  # mlm.engine.augmented
+        from mlm.engine.augmented import grad_pieces
+
+        return grad_pieces(problem, theta)
     parts = problem._factor(theta)
     g_f1, g_r2 = gradient_from_factor(problem, parts, pieces=True)
     return _unsc(parts[5]), float(parts[7]), g_f1, g_r2
