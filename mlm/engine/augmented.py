@@ -39,7 +39,7 @@ import scipy.linalg as sla
 
 from mlm.engine.pls import _tri
 
-__all__ = ["applies", "deviance_and_gradient", "grad_pieces"]
+__all__ = ["applies", "deviance_and_gradient", "grad_pieces", "penalised_rss"]
 
 #: Largest augmented matrix (``q2 + p + 1``) and largest ``G1 (q2 + p + 1)^2`` (the
 #: multiply-adds of ``B' diag(D) B``) for which this path is used: above them the blocked
@@ -206,6 +206,11 @@ def deviance_and_gradient(problem, theta):
     c = (problem.n - problem.p if problem.reml else problem.n) / f.r2
     ((g_lam, g_t),) = _from_g(s, f, [G_f1 + c * G_r2])
     return dev, _collect(problem, s, g_lam, g_t + _log_a_slope(s, f))
+
+
+def penalised_rss(problem, theta):
+    """``r2`` at ``theta`` (the start values' joint residual variance, :mod:`mlm.engine.start`)."""
+    return _Factor(problem, _setup(problem), np.asarray(theta, dtype=float)).r2
 
 
 def grad_pieces(problem, theta):

@@ -20,6 +20,7 @@ as :meth:`mlm.engine.pls.PLSProblem.optimize` always has.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import get_lapack_funcs
 from scipy.optimize import minimize
 
 from mlm.engine.start import moment_start
@@ -379,14 +380,16 @@ def _newton_1d(obj, x, fx, lower, iterations, search, curvature):
     return np.array([x0]), float(fx), curv
 
 
+_dpotrf = get_lapack_funcs("potrf", (np.empty(1),))
+_dposv = get_lapack_funcs("posv", (np.empty(1),))
+
+
 def _positive_definite(H):
+    # LAPACK directly: np.linalg's checks cost more than the factor of a 3 x 3 matrix,
+    # and this runs once per Newton step (issue 16)
     if H.shape[0] == 1:
         return bool(H[0, 0] > 0)
-    try:
-        np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
-        return False
-    return True
+    return _dpotrf(H, lower=1)[1] == 0
 
 
 def _mirrored(H):
@@ -401,7 +404,8 @@ def _newton_step(H, g):
     """``-H^{-1} g`` (H positive definite; a division when there is one free coordinate)."""
     if H.shape[0] == 1:
         return -g / H[0, 0]
-    return -np.linalg.solve(H, g)
+    _, x, info = _dposv(H, g, lower=1)  # H is positive definite (checked before)
+    return -x if info == 0 else -np.linalg.solve(H, g)
 
 
 def _bfgs_update(curvature, s, y):
