@@ -620,13 +620,27 @@ class PLSProblem:
     DENSE_Q = 100
 
     def _setup_dense(self, terms, X, y):
-        Zs = sp.hstack([self._sparse_z(np.asarray(Z, dtype=float), np.asarray(c, dtype=np.intp), G)
-                        for Z, c, G, _ in terms]).tocsr()
-        self._Zs = Zs
-        self.ZtZ = (Zs.T @ Zs).toarray()
-        self.ZtX = np.asarray(Zs.T @ X)
-        self.Zty = np.asarray(Zs.T @ y)
         self.offsets = np.cumsum([0] + [k * G for k, G in zip(self.ks, self.n_levels)])
+        # Z'Z, Z'X and Z'y by bincount over each random-effect column's (position, value)
+        # pairs: building sparse matrices and their products cost 0.4 ms of a 4 ms fit of
+        # Penicillin in scipy.sparse's bookkeeping (issue 16)
+        q = self.q
+        cols = []
+        for t, (Z, c, _, _) in enumerate(terms):
+            Z, c = np.asarray(Z, dtype=float), np.asarray(c, dtype=np.intp)
+            k = Z.shape[1]
+            cols.extend((c * k + (self.offsets[t] + a), Z[:, a]) for a in range(k))
+        self._zcols = cols
+        ZtZ = np.zeros((q, q))
+        for i, (ia, wa) in enumerate(cols):
+            ZtZ.flat[::q + 1] += np.bincount(ia, weights=wa * wa, minlength=q)
+            for ib, wb in cols[i + 1:]:
+                B = np.bincount(ia * q + ib, weights=wa * wb, minlength=q * q).reshape(q, q)
+                ZtZ += B
+                ZtZ += B.T
+        self.ZtZ = ZtZ
+        self.ZtX = self._z_dot(X)
+        self.Zty = self._z_dot(y)
         # positions in Lambda of every theta entry, for every level
         rows, cols, src = [], [], []
         for t, (k, G, idx) in enumerate(zip(self.ks, self.n_levels, self._idx)):
@@ -639,6 +653,13 @@ class PLSProblem:
         self._lam_cols = np.concatenate(cols)
         self._lam_src = np.concatenate(src)
         self._diag_only = all(k == 1 for k in self.ks)
+
+    def _z_dot(self, M):
+        """``Z'M`` for a vector or matrix ``M`` of rows (dense designs), by bincount."""
+        q = self.q
+        if M.ndim == 1:
+            return sum(np.bincount(ia, weights=wa * M, minlength=q) for ia, wa in self._zcols)
+        return np.stack([self._z_dot(np.ascontiguousarray(m)) for m in M.T], axis=1)
 
     def _lambda_dense(self, theta):
         """Lambda as a vector (all terms one-column: it is diagonal) or a dense matrix."""
@@ -715,7 +736,7 @@ class PLSProblem:
         new.Zyc = np.stack([np.bincount(self._codes1, weights=self._Z1[:, a] * y, minlength=self.G1)
                             for a in range(self.k1)])
         if self.dense:
-            new.Zty = np.asarray(self._Zs.T @ y)
+            new.Zty = self._z_dot(y)
         if self.rem is not None:
             new.rem = copy.copy(self.rem)
             new.rem.Z2ty = np.asarray(self.rem._Z2s.T @ y)
