@@ -2,27 +2,29 @@
 
 A random intercept and slope ``(x | g)`` (or ``(1 | g) + (0 + x | g)``, the same factor
 with a diagonal template) is the second most common model after ``(1 | g)``
-(:mod:`mlm.engine.scalar`). Every level's block of ``Lambda'Z'Z Lambda + I`` is a 2 x 2
-matrix, so its Cholesky factor, the solves with it, its inverse (the adjugate over the
-determinant) and the per-level products of :func:`mlm.engine.gradient.primary_gradient`
-are written out entry by entry on arrays over the levels. Same formulas (Bates et al.
-2015, JSS 67(1), sec. 3; the gradient's derivation is in :mod:`mlm.engine.gradient`),
-about a third of the numpy calls of the general flat kernels (:mod:`mlm.engine.kernels`),
-whose per-call overhead dominates at a few dozen or hundred levels (sleepstudy, HSB:
-issue 16). The two components' arrays sit side by side in one ``(p, 2 G)`` buffer so that
-the products with ``X`` are one BLAS call each.
+(:mod:`mlm.engine.scalar`). Every level's block ``A_l = T'M_l T + I`` of
+``Lambda'Z'Z Lambda + I`` is 2 x 2, so its inverse is its adjugate over its determinant,
+and eliminating the random effects leaves the fixed-effects system with the response
+appended, ``K = K0 - sum_l X_l' C_l X_l`` (``C_l = T A_l^{-1} T'``, ``X_l`` the level's rows
+of ``[Z'X | Z'y]``): its Cholesky factor holds ``L_X``, ``c_beta`` and ``sqrt(r2)`` (Bates et
+al. 2015, JSS 67(1), sec. 3; lme4's ``RX`` and ``cbeta`` with the response appended, as
+:mod:`mlm.engine.augmented` does beside a second factor). The gradient differentiates
+through ``K`` (:func:`deviance_and_gradient`), the conditional modes are ``b_l = C_l
+(Z'y - Z'X beta)_l`` and their variances ``sigma^2 C_l``. Per-level entries are stacked
+(3 or 4, G) arrays, so an evaluation is a few dozen numpy calls whatever the number of
+levels, where the general per-level kernels (:mod:`mlm.engine.kernels`) paid call overhead
+on every entry (sleepstudy, HSB: issue 16).
 
-With ``pieces=True`` the gradient comes as its two terms ``(d f1, d r2)``, which
+:func:`grad_pieces` gives the gradient as its two terms ``(d f1, d r2)``, which
 Satterthwaite's degrees of freedom difference (:mod:`mlm.engine.varpar`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
 import scipy.linalg as sla
 
-from mlm.engine.pls import _chol, _tri
+from mlm.engine.pls import _tri
 
 _dpotrf = sla.get_lapack_funcs("potrf", (np.empty(1),))
 _dpotri = sla.get_lapack_funcs("potri", (np.empty(1),))
@@ -44,78 +46,6 @@ def _template(problem, theta):
     else:
         T = np.diag([Ts[i][0, 0] for i in problem.primary])
     return float(T[0, 0]), float(T[1, 0]), float(T[1, 1]), Ts
-
-
-class _Factor:
-    """Every level's Cholesky factor ``[[l00, 0], [l10, l11]]`` and the solves it enters."""
-
-    __slots__ = ("t", "l00", "l10", "l11", "i00", "i01", "i11", "tm", "R", "cu", "LX", "cbeta",
-                 "r2", "logdet", "G")
-
-    def __init__(self, problem, t0, t1, t2):
-        Mc = problem.Mc
-        m00, m01, m11 = Mc[0, 0], Mc[0, 1], Mc[1, 1]
-        G = problem.G1
-        self.G = G
-        self.t = (t0, t1, t2)
-        # T'M per level: [[t0 m00 + t1 m01, t0 m01 + t1 m11], [t2 m01, t2 m11]]
-        tm00 = t0 * m00 + t1 * m01
-        tm01 = t0 * m01 + t1 * m11
-        tm10 = t2 * m01
-        tm11 = t2 * m11
-        self.tm = (tm00, tm01, tm10, tm11)
-        # A = T'M T + I
-        a00 = tm00 * t0 + tm01 * t1 + 1.0
-        a01 = tm01 * t2
-        a11 = tm11 * t2 + 1.0
-        l00 = np.sqrt(a00)
-        l10 = a01 / l00
-        l11 = np.sqrt(a11 - l10 * l10)
-        self.l00, self.l10, self.l11 = l00, l10, l11
-        det = a00 * a11 - a01 * a01
-        # A^{-1} = adj(A) / det
-        self.i00, self.i01, self.i11 = a11 / det, -a01 / det, a00 / det
-        zx, zy = problem.ZXc, problem.Zyc
-        p = zx.shape[1]
-        # R_ZX = L^{-1} T' Z'X, both components in one (p, 2G) buffer
-        R = np.empty((p, 2 * G))
-        R0, R1 = R[:, :G], R[:, G:]
-        np.multiply(zx[0], t0, out=R0)
-        R0 += t1 * zx[1]
-        R0 /= l00
-        np.multiply(zx[1], t2, out=R1)
-        R1 -= l10 * R0
-        R1 /= l11
-        cu = np.empty(2 * G)
-        c0, c1 = cu[:G], cu[G:]
-        np.multiply(zy[0], t0, out=c0)
-        c0 += t1 * zy[1]
-        c0 /= l00
-        np.multiply(zy[1], t2, out=c1)
-        c1 -= l10 * c0
-        c1 /= l11
-        self.R, self.cu = R, cu
-        self.LX = _chol(problem.XtX - R @ R.T)
-        self.cbeta = _tri(self.LX, problem.Xty - R @ cu)
-        self.r2 = problem.yty - float(cu @ cu) - float(self.cbeta @ self.cbeta)
-        self.logdet = 2.0 * float(np.log(l00 * l11).sum())
-
-    def back(self, v):
-        """``L^{-T} v`` per level for ``v`` laid out as ``(..., 2G)``: (component 0, 1)."""
-        G = self.G
-        v0, v1 = v[..., :G], v[..., G:]
-        u1 = v1 / self.l11
-        u0 = (v0 - self.l10 * u1) / self.l00
-        return u0, u1
-
-
-def _deviance(problem, f):
-    return float(problem._deviance_from(f.r2, f.logdet, f.LX))
-
-
-def _factor(problem, theta):
-    t0, t1, t2, Ts = _template(problem, theta)
-    return _Factor(problem, t0, t1, t2), Ts
 
 
 class _Augmented:
@@ -203,8 +133,8 @@ def _aug_setup(problem):
 
 def _aug_factor(problem, theta):
     s = _aug_setup(problem)
-    t0, t1, t2, _ = _template(problem, theta)
-    return s, _Augmented(problem, s, t0, t1, t2)
+    t0, t1, t2, Ts = _template(problem, theta)
+    return s, _Augmented(problem, s, t0, t1, t2), Ts
 
 
 def _dK_terms(s, f, w):
@@ -277,7 +207,7 @@ def deviance_and_gradient(problem, theta):
     v v'``.
     """
     try:
-        s, f = _aug_factor(problem, theta)
+        s, f, _ = _aug_factor(problem, theta)
     except np.linalg.LinAlgError:
         return np.inf, None
     dev = float(problem._deviance_from(f.r2, f.logdet, f.LX))
@@ -298,7 +228,7 @@ def grad_pieces(problem, theta):
     """:func:`mlm.engine.varpar._grad_pieces` for this layout: ``(R_X'R_X)^{-1}``, r2,
     ``d f1 / d theta`` and ``d r2 / d theta`` from one factorisation (``G_f1 = [REML]
     K^{-1} - r2 v v'``, ``G_r2 = r2^2 v v'``)."""
-    s, f = _aug_factor(problem, theta)
+    s, f, _ = _aug_factor(problem, theta)
     Kinv, v = _inverse_and_v(f)
     g_f1 = _log_a_terms(s, f)
     if problem.reml:
@@ -310,26 +240,23 @@ def grad_pieces(problem, theta):
 
 def solve(problem, theta, cond_var=False):
     """:meth:`mlm.engine.pls.PLSProblem.solve` for this layout: the same estimates from the
-    closed forms (``u = L^{-T}(cu - R_ZX beta)``, ``b = T u``, postVar
-    ``sigma^2 T A^{-1} T'`` per level)."""
+    augmented factor (``beta`` from ``L_X' beta = c_beta``; ``b_l = C_l (Z'y - Z'X beta)_l``,
+    since ``u_l = A_l^{-1} T'(Z'y - Z'X beta)_l``; postVar ``sigma^2 C_l``)."""
     from mlm.engine.pls import PLSSolution
 
     theta = np.asarray(theta, dtype=float)
-    f, Ts = _factor(problem, theta)
-    t0, t1, t2 = f.t
-    dev = _deviance(problem, f)
-    beta = _tri(f.LX, f.cbeta, lower=True, trans=True)
-    sigma2 = f.r2 / (problem.n - problem.p if problem.reml else problem.n)
-    Linv = _tri(f.LX, np.eye(f.LX.shape[0]), lower=True)
-    u0, u1 = f.back(f.cu - beta @ f.R)
-    b1 = np.column_stack([t0 * u0, t1 * u0 + t2 * u1])           # (G, 2)
+    s, f, Ts = _aug_factor(problem, theta)
+    p = problem.p
+    dev = float(problem._deviance_from(f.r2, f.logdet, f.LX))
+    LX = np.ascontiguousarray(f.LX)
+    beta = _tri(LX, np.ascontiguousarray(f.L[p, :p]), lower=True, trans=True)
+    sigma2 = f.r2 / (problem.n - p if problem.reml else problem.n)
+    Linv = _tri(LX, np.eye(p), lower=True)
+    w = problem.Zyc - beta @ problem.ZXc                          # (2, G)
+    c00, c01, c11 = f.Cst
+    b1 = np.column_stack([c00 * w[0] + c01 * w[1], c01 * w[0] + c11 * w[1]])   # (G, 2)
     cv1 = None
     if cond_var:
-        # T A^{-1} T' per level, T = [[t0, 0], [t1, t2]]
-        i00, i01, i11 = f.i00, f.i01, f.i11
-        c00 = t0 * t0 * i00
-        c01 = t0 * (t1 * i00 + t2 * i01)
-        c11 = t1 * t1 * i00 + 2.0 * t1 * t2 * i01 + t2 * t2 * i11
         cv1 = np.empty((problem.G1, 2, 2))
         cv1[:, 0, 0] = c00
         cv1[:, 0, 1] = cv1[:, 1, 0] = c01
