@@ -110,3 +110,16 @@ def test_satterthwaite_through_the_slope_path_equals_general(formula, data, reml
                                atol=1e-7 * np.abs(slow.d_unsc).max())
     np.testing.assert_allclose(fast.grad_r2, slow.grad_r2, rtol=1e-9,
                                atol=1e-9 * np.abs(slow.grad_r2).max())
+
+
+@pytest.mark.parametrize("formula,data,reml", CASES[:3])
+def test_refit_with_another_response_sets_the_system_up_again(formula, data, reml):
+    fit = mlm.lmer(formula, mlm.load_dataset(data), reml=reml)
+    problem = fit.problem
+    y = np.asarray(fit.design.y, dtype=float)
+    other = problem.with_response(y[np.random.default_rng(2).permutation(y.size)])
+    problem.deviance_and_gradient(fit.theta)      # the parent's set-up exists
+    dev, grad = other.deviance_and_gradient(fit.theta)
+    dev0, grad0 = general(other, fit.theta)
+    assert dev == pytest.approx(dev0, rel=1e-12)
+    assert _close(grad, grad0)
