@@ -580,7 +580,9 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
 
     if frame is None:
         # Every row kept (the usual case): the frame is the caller's columns, not a copy.
-        frame = pd.DataFrame(cols, index=data.index, columns=list(variables), copy=False)
+        # No columns= argument: the dict's order is the variables' (and pandas selects and
+        # reindexes when given one: 200 instead of 80 us).
+        frame = pd.DataFrame(cols, index=data.index, copy=False)
     return Design(formula=parsed, y=y, X=X, fixed_names=fixed_names, blocks=tuple(blocks),
                   frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
                   x_info=x_info, x_order=x_order)

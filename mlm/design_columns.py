@@ -87,8 +87,11 @@ def _factor(values) -> Factor:
         used[present[present >= 0]] = True
         # Levels not used by the rows kept are dropped, as R's drop.unused.levels does.
         remap = np.cumsum(used) - 1
+        levels = tuple(dtype.categories)
+        if used.all():  # the usual case: the codes are patsy's already
+            return Factor("categorical", present.astype(np.intp), levels, bool(dtype.ordered))
         return Factor("categorical", remap[present].astype(np.intp),
-                      tuple(c for c, u in zip(dtype.categories, used) if u), bool(dtype.ordered))
+                      tuple(c for c, u in zip(levels, used) if u), bool(dtype.ordered))
     if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
         first, distinct = pd.factorize(np.asarray(values, dtype=object))
         levels = sorted_levels(distinct)

@@ -308,7 +308,10 @@ def check_columns(frame, parsed, n: int | None = None) -> None:
             _check_numeric_text(s, col)
         if col == parsed.response:
             continue
-        if _is_text(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        categorical = isinstance(s.dtype, pd.CategoricalDtype)
+        if categorical and len(s.dtype.categories) <= max(9, ID_LEVEL_SHARE * n):
+            continue  # too few categories to be an id: no need to count those used
+        if _is_text(s) or categorical:
             k = s.nunique(dropna=True)
             if k >= 10 and k > ID_LEVEL_SHARE * n:
                 raise DataError(
