@@ -177,6 +177,47 @@ class Design:
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 
+class _FrameParts:
+    """The model frame's columns (name -> Series or array) and row labels, not yet a frame."""
+
+    __slots__ = ("columns", "index")
+
+    def __init__(self, columns: dict, index: pd.Index):
+        self.columns, self.index = columns, index
+
+    def build(self) -> pd.DataFrame:
+        # No columns= argument: the dict's order is the variables' (and pandas selects and
+        # reindexes when given one: 200 instead of 80 us).
+        return pd.DataFrame(self.columns, index=self.index, copy=False)
+
+
+class _LazyFrame:
+    """``Design.frame``, made into a DataFrame on first use.
+
+    A fit never reads the frame (it reads ``X``, ``y`` and the blocks); building it costs
+    a sixth of the design stage of a small model (80 us; issue 16), so
+    :func:`build_design` stores its columns (:class:`_FrameParts`) and the first access
+    builds the frame, once. A data descriptor: the frozen dataclass's ``__init__`` and
+    :func:`dataclasses.replace` store through ``__set__``, and a DataFrame given there is
+    kept as it is.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        value = obj.__dict__["frame"]
+        if isinstance(value, _FrameParts):
+            value = value.build()
+            obj.__dict__["frame"] = value
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__["frame"] = value
+
+
+Design.frame = _LazyFrame()
+
+
 def _check_frame(data, what: str = "data") -> pd.DataFrame:
     """The data as a pandas DataFrame (see :func:`mlm.frames.as_pandas`)."""
     return as_pandas(data, what)
@@ -200,13 +241,13 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
         if pd.api.types.is_integer_dtype(values.dtype) and len(values):
             # Integer ids over a modest range: a table of the values present, no hashing
             # and no sort of the rows (a million rows: 8 MB instead of 40 MB, issue 16).
-            arr = np.asarray(values)
+            arr = _array(values)
             lo, hi = int(arr.min()), int(arr.max())
             if hi - lo <= 4 * len(arr):
                 return _integer_codes(arr, lo, hi)
         if pd.api.types.is_numeric_dtype(values.dtype):
             # Hash, then sort only the distinct values (np.unique sorts every row).
-            first, uniques = pd.factorize(np.asarray(values), sort=True)
+            first, uniques = pd.factorize(_array(values), sort=True)
             return first.astype(np.intp, copy=False), pd.Index(uniques)
         # Text: hash first, sort only the distinct labels (np.unique sorts every row,
         # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
@@ -255,6 +296,12 @@ def _integer_codes(arr: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, pd.In
     return rank[offset], levels
 
 
+def _array(values) -> np.ndarray:
+    """A column's numpy values; ``Series.to_numpy`` (np.asarray asks a Series for
+    ``__array_interface__`` through pandas' slow attribute lookup first)."""
+    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+
+
 def _missing_mask(values) -> np.ndarray | None:
     """The rows where a model column is missing (``isna``'s meaning), or None if none is.
 
@@ -265,7 +312,7 @@ def _missing_mask(values) -> np.ndarray | None:
     if isinstance(dtype, np.dtype):
         if dtype.kind in "iub":
             return None
-        arr = np.asarray(values)
+        arr = _array(values)
         mask = np.isnan(arr) if dtype.kind == "f" else pd.isna(arr)
     elif isinstance(dtype, pd.CategoricalDtype):
         mask = np.asarray(values.array.codes) < 0
@@ -309,7 +356,7 @@ def _check_values(columns: dict, parsed: ParsedFormula) -> None:
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
             # The numpy twins: float64, or int64 / bool (cannot be infinite), object,
             # categorical, text. float64 columns are read in place, not copied.
-            arr = np.asarray(values)
+            arr = _array(values)
             if np.isinf(arr).any():
                 n_inf = int(np.isinf(arr).sum())
                 raise DataError(f"Column '{col}' has {n_inf} infinite value(s). "
@@ -579,10 +626,9 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
         _warn_constant_slopes(blocks[-1])
 
     if frame is None:
-        # Every row kept (the usual case): the frame is the caller's columns, not a copy.
-        # No columns= argument: the dict's order is the variables' (and pandas selects and
-        # reindexes when given one: 200 instead of 80 us).
-        frame = pd.DataFrame(cols, index=data.index, copy=False)
+        # Every row kept (the usual case): the frame is the caller's columns, not a copy,
+        # built when first read (_LazyFrame).
+        frame = _FrameParts(cols, data.index)
     return Design(formula=parsed, y=y, X=X, fixed_names=fixed_names, blocks=tuple(blocks),
                   frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
                   x_info=x_info, x_order=x_order)
