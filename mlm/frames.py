@@ -129,10 +129,15 @@ def model_columns(data: pd.DataFrame, columns, what: str = "data") -> pd.DataFra
     >>> model_columns(d, ["x"])["x"].tolist()
     [1.0, nan, 3.0]
     """
+    columns = list(columns)
     out = model_column_values(data, columns, what)
     # copy=False: numpy columns are shared with the caller's frame under copy-on-write, so
-    # a million rows are not copied before the model matrices are built (issue 16).
-    return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
+    # a million rows are not copied before the model matrices are built (issue 16). The
+    # dict's order is the columns' unless one is repeated; columns= costs 200 instead of
+    # 80 us (pandas selects and reindexes).
+    if len(out) == len(columns):
+        return pd.DataFrame(out, index=data.index, copy=False)
+    return pd.DataFrame(out, index=data.index, columns=columns, copy=False)
 
 
 def model_column_values(data: pd.DataFrame, columns, what: str = "data") -> dict:
