@@ -141,6 +141,7 @@ class Design:
     frame : pandas.DataFrame
         The model variables for the rows used (index = the caller's row labels); its
         numeric columns share memory with the caller's frame when no row was dropped.
+        Built on first read (a fit does not need it).
     nobs_dropped : int
         Rows dropped because a model variable was missing.
     dropped_index : pandas.Index
@@ -357,8 +358,8 @@ def _check_values(columns: dict, parsed: ParsedFormula) -> None:
     for col, values in columns.items():
         dtype = values.dtype
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
-            # The numpy twins: float64, or int64 / bool (cannot be infinite), object,
-            # categorical, text. float64 columns are read in place, not copied.
+            # Of the numpy twins (float64, int64, bool, object, categorical, text) only
+            # float64 can be infinite; it is read in place, not copied.
             arr = _array(values)
             if np.isinf(arr).any():
                 n_inf = int(np.isinf(arr).sum())
