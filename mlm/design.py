@@ -7,13 +7,16 @@ frozen :class:`Design`, is everything an engine needs; it is reused for refits
 (bootstrap, simulation) and keeps patsy's design information so that predictions on
 new data are coded the same way.
 
-Cost (issue 16): missing values are found with pandas' vectorised checks, once; when
-every factor of the formula is a column name, the matrices are read straight from the
-columns (:mod:`mlm.design_columns`, coded as patsy codes them), and patsy evaluates only
-formulas that need it (transforms, ``C()``, ``I()``, splines). The rows are not copied
-beyond the model matrices: numeric columns of the caller's frame are shared read-only
-(pandas' copy-on-write), and random-effects columns that the fixed-effects matrix
-already holds are a view of it.
+Cost (issue 16): each model column is looked up once, and the checks read a dict of
+its values (Series or arrays), not DataFrames: missing values are found with one
+vectorised mask per column (counted per column only when something is missing), and
+the model frame (:attr:`Design.frame`) is built on first read, which a fit never does.
+When every factor of the formula is a column name, the matrices are read straight from
+the columns (:mod:`mlm.design_columns`, coded as patsy codes them), and patsy evaluates
+only formulas that need it (transforms, ``C()``, ``I()``, splines). The rows are not
+copied beyond the model matrices: numeric columns of the caller's frame are shared
+read-only (pandas' copy-on-write), and random-effects columns that the fixed-effects
+matrix already holds are a view of it. ``benchmarks/design_parts.py`` times the pieces.
 
 The caller's DataFrame is never modified: nothing is ever written into its columns.
 """
@@ -36,7 +39,7 @@ from mlm.formula import ALLOWED_FUNCTIONS, ParsedFormula, RandomTerm, parse_form
 from mlm.design_columns import _termlists, build_matrix, column_plan
 from mlm.transforms import TRANSFORMS
 from mlm.frames import (DesignWarning, as_categorical, as_pandas, check_columns, check_fixed_matrix,
-                        gram_full_rank, model_columns, sorted_levels)
+                        gram_full_rank, model_column_values, scaled_gram, sorted_levels)
 
 __all__ = ["Design", "RandomBlock", "build_design", "eval_environment", "lme4_name"]
 
@@ -138,6 +141,7 @@ class Design:
     frame : pandas.DataFrame
         The model variables for the rows used (index = the caller's row labels); its
         numeric columns share memory with the caller's frame when no row was dropped.
+        Built on first read (a fit does not need it).
     nobs_dropped : int
         Rows dropped because a model variable was missing.
     dropped_index : pandas.Index
@@ -177,6 +181,47 @@ class Design:
         return [(b.Z, b.codes, b.n_levels, b.group_name) for b in self.blocks]
 
 
+class _FrameParts:
+    """The model frame's columns (name -> Series or array) and row labels, not yet a frame."""
+
+    __slots__ = ("columns", "index")
+
+    def __init__(self, columns: dict, index: pd.Index):
+        self.columns, self.index = columns, index
+
+    def build(self) -> pd.DataFrame:
+        # No columns= argument: the dict's order is the variables' (and pandas selects and
+        # reindexes when given one: 200 instead of 80 us).
+        return pd.DataFrame(self.columns, index=self.index, copy=False)
+
+
+class _LazyFrame:
+    """``Design.frame``, made into a DataFrame on first use.
+
+    A fit never reads the frame (it reads ``X``, ``y`` and the blocks); building it costs
+    a sixth of the design stage of a small model (80 us; issue 16), so
+    :func:`build_design` stores its columns (:class:`_FrameParts`) and the first access
+    builds the frame, once. A data descriptor: the frozen dataclass's ``__init__`` and
+    :func:`dataclasses.replace` store through ``__set__``, and a DataFrame given there is
+    kept as it is.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        value = obj.__dict__["frame"]
+        if isinstance(value, _FrameParts):
+            value = value.build()
+            obj.__dict__["frame"] = value
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__["frame"] = value
+
+
+Design.frame = _LazyFrame()
+
+
 def _check_frame(data, what: str = "data") -> pd.DataFrame:
     """The data as a pandas DataFrame (see :func:`mlm.frames.as_pandas`)."""
     return as_pandas(data, what)
@@ -187,23 +232,26 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
 
     A numeric grouping column is a factor, as in lme4. Labels of an interaction are the
     levels joined by ':' in the order of ``columns`` (lme4's ``b:a`` for ``a/b``).
+    ``frame`` is a DataFrame or a dict of its columns (Series or arrays).
     """
     cols = list(columns)
     if len(cols) == 1:
         values = frame[cols[0]]
+        if not isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
+            values = pd.Series(values, copy=False)  # a pandas array (pd.Categorical)
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.cat.remove_unused_categories()
             return values.cat.codes.to_numpy().astype(np.intp), pd.Index(values.cat.categories)
         if pd.api.types.is_integer_dtype(values.dtype) and len(values):
             # Integer ids over a modest range: a table of the values present, no hashing
             # and no sort of the rows (a million rows: 8 MB instead of 40 MB, issue 16).
-            arr = values.to_numpy()
+            arr = _array(values)
             lo, hi = int(arr.min()), int(arr.max())
             if hi - lo <= 4 * len(arr):
                 return _integer_codes(arr, lo, hi)
         if pd.api.types.is_numeric_dtype(values.dtype):
             # Hash, then sort only the distinct values (np.unique sorts every row).
-            first, uniques = pd.factorize(values.to_numpy(), sort=True)
+            first, uniques = pd.factorize(_array(values), sort=True)
             return first.astype(np.intp, copy=False), pd.Index(uniques)
         # Text: hash first, sort only the distinct labels (np.unique sorts every row,
         # 7 s for a million rows); mixed types sort as text (mlm.frames.sorted_levels).
@@ -216,8 +264,9 @@ def group_codes(frame: pd.DataFrame, columns) -> tuple[np.ndarray, pd.Index]:
     for c in cols:
         codes, levels = group_codes(frame, [c])
         parts.append((codes, levels))
-    mult = np.ones(len(frame), dtype=np.int64)
-    key = np.zeros(len(frame), dtype=np.int64)
+    n = len(parts[0][0])
+    mult = np.ones(n, dtype=np.int64)
+    key = np.zeros(n, dtype=np.int64)
     for codes, levels in reversed(parts):
         key += codes * mult
         mult = mult * len(levels)
@@ -251,8 +300,37 @@ def _integer_codes(arr: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, pd.In
     return rank[offset], levels
 
 
-def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
-    missing = frame.isna()
+def _array(values) -> np.ndarray:
+    """A column's numpy values; ``Series.to_numpy`` (np.asarray asks a Series for
+    ``__array_interface__`` through pandas' slow attribute lookup first)."""
+    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+
+
+def _missing_mask(values) -> np.ndarray | None:
+    """The rows where a model column is missing (``isna``'s meaning), or None if none is.
+
+    One vectorised test per column, without an ``isna()`` frame (issue 16); integer and
+    logical numpy columns cannot hold a missing value.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iub":
+            return None
+        arr = _array(values)
+        mask = np.isnan(arr) if dtype.kind == "f" else pd.isna(arr)
+    elif isinstance(dtype, pd.CategoricalDtype):
+        mask = np.asarray(values.array.codes) < 0
+    else:
+        mask = np.asarray(pd.isna(values))
+    return mask if mask.any() else None
+
+
+def _drop_missing(missing: pd.DataFrame, parsed: ParsedFormula):
+    """Rows kept and labels dropped, from the frame of missing-value masks.
+
+    Only called when some value is missing: the counts per column are for the message.
+    """
+    frame = missing
     response = parsed.response if parsed.response in frame.columns else None
     if response is not None and missing[response].all():
         raise DataError(f"The outcome '{response}' is missing in every row: there is nothing to fit.")
@@ -272,22 +350,28 @@ def _drop_missing(frame: pd.DataFrame, parsed: ParsedFormula):
     return ~bad, frame.index[bad]
 
 
-def _check_values(frame: pd.DataFrame, parsed: ParsedFormula) -> None:
-    for col in frame.columns:
-        values = frame[col]
-        if pd.api.types.is_float_dtype(values) or (pd.api.types.is_numeric_dtype(values)
-                                                   and not pd.api.types.is_integer_dtype(values)
-                                                   and not pd.api.types.is_bool_dtype(values)):
-            # Integers cannot be infinite; float64 columns are read in place, not copied.
-            arr = values.to_numpy() if values.dtype == np.float64 else values.to_numpy(
-                dtype=float, na_value=np.nan)
-            n_inf = int(np.isinf(arr).sum())
-            if n_inf:
+def _check_values(columns: dict, parsed: ParsedFormula) -> None:
+    """Infinite values, and an outcome that is logical or not numeric.
+
+    ``columns``: name -> the column's values (Series or array) in the rows kept.
+    """
+    for col, values in columns.items():
+        dtype = values.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            # Of the numpy twins (float64, int64, bool, object, categorical, text) only
+            # float64 can be infinite; it is read in place, not copied.
+            arr = _array(values)
+            if np.isinf(arr).any():
+                n_inf = int(np.isinf(arr).sum())
                 raise DataError(f"Column '{col}' has {n_inf} infinite value(s). "
                                 "Replace them (e.g. with NaN, to drop those rows) before fitting.")
     resp = parsed.response
-    if resp in frame.columns:
-        values = frame[resp]
+    if resp in columns:
+        values = columns[resp]
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fi":
+            return  # numbers, never Python bools
+        if not isinstance(values, pd.Series):
+            values = pd.Series(values, copy=False)
         present = values.dropna()
         if pd.api.types.is_bool_dtype(values) or (
                 len(present) and all(isinstance(v, (bool, np.bool_)) for v in present)):
@@ -403,15 +487,17 @@ def _evaluate(formula_rhs: str, memo, kept, env, what: str):
     return out
 
 
-def _check_rank(X: pd.DataFrame) -> None:
-    if X.shape[1] == 0 or gram_full_rank(X.to_numpy()):
+def _check_rank(X: np.ndarray, names, gram=None) -> None:
+    """Refuse collinear fixed-effects columns (patsy ``names``), by pivoted QR when the
+    scaled Gram matrix (``gram``, :func:`mlm.frames.scaled_gram`) cannot vouch for them."""
+    if X.shape[1] == 0 or gram_full_rank(X, gram):
         return
-    _, R, piv = sla.qr(X.to_numpy(), mode="economic", pivoting=True)
+    _, R, piv = sla.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
     rank = int((d > tol).sum())
     if rank < X.shape[1]:
-        dropped = [lme4_name(X.columns[i]) for i in sorted(piv[rank:])]
+        dropped = [lme4_name(names[i]) for i in sorted(piv[rank:])]
         raise DataError("The fixed-effects columns are collinear: "
                         f"{', '.join(repr(c) for c in dropped)} "
                         f"{'is a linear combination' if len(dropped) == 1 else 'are linear combinations'} "
@@ -463,39 +549,54 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
     ((180, 2), 18)
     """
     data = _check_frame(data)
-    columns = tuple(str(c) for c in data.columns)
-    index_names = tuple(str(n) for n in data.index.names if n is not None)
     if isinstance(formula, ParsedFormula):
         parsed = formula
-    elif isinstance(formula, str):
-        parsed = _parse(formula, columns, index_names)
     else:
-        parsed = parse_formula(formula, columns=list(columns), index_names=list(index_names))
-    variables = list(parsed.variables)  # a property that scans the formula: once
+        columns = tuple(str(c) for c in data.columns)
+        index_names = tuple(str(n) for n in data.index.names if n is not None)
+        if isinstance(formula, str):
+            parsed = _parse(formula, columns, index_names)
+        else:
+            parsed = parse_formula(formula, columns=list(columns), index_names=list(index_names))
+    variables, slopes = _formula_facts(parsed)
     missing_cols = [v for v in variables if v not in data.columns]
     if missing_cols:
         raise DataError(f"Column(s) {', '.join(map(repr, missing_cols))} not found in the data. "
                         f"Columns available: {', '.join(map(str, list(data.columns)[:15]))}"
                         f"{' ...' if data.shape[1] > 15 else ''}.")
-    everything = model_columns(data, variables)
-    keep, dropped = _drop_missing(everything, parsed)
-    # Every row kept (the usual case): the frame is the caller's columns, not a copy.
-    frame = everything if not len(dropped) else everything.iloc[np.flatnonzero(keep)]
-    check_columns(frame, parsed)
-    _check_values(frame, parsed)
-    slopes = [t for t in parsed.random if not (t.intercept and not t.covariates)]
-    plan = column_plan(frame, parsed.fixed_formula, [t.lhs for t in slopes]) if DIRECT_COLUMNS else None
+    # The model's columns as a dict of Series and arrays: the checks and the matrices
+    # read them directly, and one DataFrame is built at the end (issue 16: each frame,
+    # isna() frame or row-subset costs more than the checks of a small data set).
+    cols = model_column_values(data, variables)
+    n = len(data.index)
+    masks = {c: _missing_mask(v) for c, v in cols.items()}
+    everything = frame = keep = None
+    dropped = data.index[:0]
+    if any(m is not None for m in masks.values()):
+        no = np.zeros(n, dtype=bool)
+        missing = pd.DataFrame({c: no if m is None else m for c, m in masks.items()},
+                               index=data.index, columns=list(variables))
+        keep, dropped = _drop_missing(missing, parsed)
+        everything = pd.DataFrame(cols, index=data.index, columns=list(variables), copy=False)
+        frame = everything if not len(dropped) else everything.iloc[np.flatnonzero(keep)]
+        cols = {c: frame[c] for c in variables}
+        n = len(frame)
+    check_columns(cols, parsed, n)
+    _check_values(cols, parsed)
+    plan = column_plan(cols, parsed.fixed_formula, [t.lhs for t in slopes]) if DIRECT_COLUMNS else None
     if plan is not None:
-        y, X_df, x_info, x_order, random_cols = _direct_matrices(plan, parsed, slopes, len(frame))
+        y, X, x_names, x_info, x_order, random_cols = _direct_matrices(plan, parsed, slopes, n)
     else:
-        y, X_df, x_info, x_order, random_cols = _patsy_matrices(everything, keep, parsed, slopes)
-    _check_rank(X_df)
-    check_fixed_matrix(X_df, y, parsed)
-    X = X_df.to_numpy(dtype=float, copy=False)
-    fixed_names = tuple(lme4_name(c) for c in X_df.columns)
+        if everything is None:
+            everything = pd.DataFrame(cols, index=data.index, columns=list(variables), copy=False)
+            keep = np.ones(n, dtype=bool)
+        y, X, x_names, x_info, x_order, random_cols = _patsy_matrices(everything, keep, parsed, slopes)
+    gram = scaled_gram(X)  # X'X once, for the rank and the exact-fit checks
+    _check_rank(X, x_names, gram)
+    check_fixed_matrix(X, y, parsed, x_names, gram)
+    fixed_names = _lme4_names(tuple(x_names))
 
     blocks = []
-    n = len(frame)
     for term in parsed.random:
         if term in random_cols:
             Z, z_names, z_info, z_order = random_cols[term]
@@ -505,9 +606,9 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
             Z, z_names, z_info, z_order = np.ones((n, 1)), ("Intercept",), _intercept_info(), (0,)
         if Z.shape[1] == 0:
             raise FormulaError(f"The random-effects term {term} has no columns.")
-        z_lme4 = tuple(lme4_name(c) for c in z_names)
+        z_lme4 = _lme4_names(tuple(z_names))
         Z = _share_columns(Z, z_lme4, X, fixed_names)
-        codes, levels = group_codes(frame, term.group)
+        codes, levels = group_codes(cols, term.group)
         G = len(levels)
         name = term.group_name
         if G < 2:
@@ -528,6 +629,10 @@ def build_design(formula: ParsedFormula | str, data: pd.DataFrame, *,
                                   design_info=z_info, order=z_order))
         _warn_constant_slopes(blocks[-1])
 
+    if frame is None:
+        # Every row kept (the usual case): the frame is the caller's columns, not a copy,
+        # built when first read (_LazyFrame).
+        frame = _FrameParts(cols, data.index)
     return Design(formula=parsed, y=y, X=X, fixed_names=fixed_names, blocks=tuple(blocks),
                   frame=frame, nobs_dropped=int(len(dropped)), dropped_index=dropped,
                   x_info=x_info, x_order=x_order)
@@ -549,6 +654,20 @@ def _share_columns(Z: np.ndarray, z_names: tuple, X: np.ndarray, x_names: tuple)
             if block.flags.f_contiguous and np.array_equal(block, Z):
                 return block
     return Z
+
+
+@functools.lru_cache(maxsize=256)
+def _formula_facts(parsed: ParsedFormula):
+    """The formula's columns (``parsed.variables`` scans the text) and the random terms
+    that need columns beyond an intercept; remembered, as a formula is refitted often."""
+    slopes = tuple(t for t in parsed.random if not (t.intercept and not t.covariates))
+    return parsed.variables, slopes
+
+
+@functools.lru_cache(maxsize=1024)
+def _lme4_names(patsy_names: tuple) -> tuple:
+    """:func:`lme4_name` of each name (a regex per column: remembered)."""
+    return tuple(lme4_name(c) for c in patsy_names)
 
 
 @functools.lru_cache(maxsize=64)
@@ -583,6 +702,14 @@ def _column_order(info, rhs: str):
     return order, names
 
 
+@functools.lru_cache(maxsize=256)
+def _column_order_cached(info, rhs: str):
+    """:func:`_column_order` for design information that is itself remembered (its
+    identity is the key: patsy's DesignInfo compares by identity)."""
+    order, names = _column_order(info, rhs)
+    return order, tuple(names)
+
+
 def _patsy_matrices(everything: pd.DataFrame, keep: np.ndarray, parsed: ParsedFormula, slopes):
     """Outcome, fixed and random matrices through patsy (transforms, C(), splines, ...)."""
     env = eval_environment()
@@ -611,7 +738,7 @@ def _patsy_matrices(everything: pd.DataFrame, keep: np.ndarray, parsed: ParsedFo
         z_order, z_names = _column_order(z_info, "~ " + term.lhs)
         Z = np.asfortranarray(Z_df.to_numpy(dtype=float)[:, list(z_order)])
         random_cols[term] = (Z, tuple(z_names), z_info, z_order)
-    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
+    return y, X, list(names), x_info, x_order, random_cols
 
 
 def _direct_matrices(plan, parsed: ParsedFormula, slopes, n: int):
@@ -619,18 +746,20 @@ def _direct_matrices(plan, parsed: ParsedFormula, slopes, n: int):
     (resp,) = [f.code for f in plan.lhs_info.factor_infos]
     y = plan.factors[resp].values
     x_info = plan.infos[parsed.fixed_formula]
-    x_order, names = _column_order(x_info, parsed.fixed_formula)
+    # The design information is remembered per formula and column types
+    # (design_columns._design_infos), so its R order is too.
+    x_order, names = _column_order_cached(x_info, parsed.fixed_formula)
     X = build_matrix(x_info, plan.factors, n, x_order)
     x_patsy = [x_info.column_names[j] for j in x_order]
     random_cols = {}
     for term in slopes:
         z_info = plan.infos[term.lhs]
-        z_order, z_names = _column_order(z_info, "~ " + term.lhs)
+        z_order, z_names = _column_order_cached(z_info, "~ " + term.lhs)
         Z = _block_named(X, x_patsy, [z_info.column_names[j] for j in z_order])
         if Z is None:
             Z = build_matrix(z_info, plan.factors, n, z_order)
         random_cols[term] = (Z, tuple(z_names), z_info, z_order)
-    return y, pd.DataFrame(X, columns=names, copy=False), x_info, x_order, random_cols
+    return y, X, names, x_info, x_order, random_cols
 
 
 def _block_named(X: np.ndarray, x_names: list, z_names: list):

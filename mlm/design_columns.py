@@ -77,23 +77,34 @@ def _bare_names(termlist, columns) -> set | None:
     return names
 
 
-def _factor(values: pd.Series) -> Factor:
-    """The column as patsy's design stage reads it (see ``design._patsy_frames``)."""
+def _factor(values) -> Factor:
+    """The column (Series or array) as patsy's design stage reads it (see
+    ``design._patsy_frames``)."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        present = values.cat.codes.to_numpy()
+        present = np.asarray(values.array.codes if isinstance(values, pd.Series) else values.codes)
         used = np.zeros(len(dtype.categories), dtype=bool)
         used[present[present >= 0]] = True
         # Levels not used by the rows kept are dropped, as R's drop.unused.levels does.
         remap = np.cumsum(used) - 1
+        levels = tuple(dtype.categories)
+        if used.all():  # the usual case: the codes are patsy's already
+            return Factor("categorical", present.astype(np.intp), levels, bool(dtype.ordered))
         return Factor("categorical", remap[present].astype(np.intp),
-                      tuple(c for c, u in zip(dtype.categories, used) if u), bool(dtype.ordered))
+                      tuple(c for c, u in zip(levels, used) if u), bool(dtype.ordered))
     if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-        first, distinct = pd.factorize(values.to_numpy(dtype=object))
+        first, distinct = pd.factorize(np.asarray(values, dtype=object))
         levels = sorted_levels(distinct)
         where = pd.Index(levels, dtype=object).get_indexer(pd.Index(distinct, dtype=object))
         return Factor("categorical", where[first].astype(np.intp), tuple(levels))
-    return Factor("numerical", values.to_numpy(dtype=float))
+    return Factor("numerical", _floats(values))
+
+
+def _floats(values) -> np.ndarray:
+    """The values as float64; a float64 column is read in place, not copied."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=float)
+    return np.asarray(values, dtype=float)
 
 
 def _prototype(factors: dict) -> pd.DataFrame:
@@ -146,8 +157,9 @@ def column_plan(frame: pd.DataFrame, fixed_formula: str, random_lhs) -> ColumnPl
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        The model columns of the rows kept (no missing values).
+    frame : pandas.DataFrame or dict
+        The model columns of the rows kept (no missing values); a dict maps each
+        name to its values (Series or array).
     fixed_formula : str
         ``"y ~ rhs"``.
     random_lhs : sequence of str
@@ -164,7 +176,7 @@ def column_plan(frame: pd.DataFrame, fixed_formula: str, random_lhs) -> ColumnPl
     >>> column_plan(d, "y ~ np.log(x)", []) is None
     True
     """
-    columns = set(map(str, frame.columns))
+    columns = set(map(str, frame.keys()))
     lhs, rhs = _termlists(fixed_formula)
     response = _bare_names(lhs, columns)
     if not response or len(lhs) != 1 or len(lhs[0].factors) != 1:
@@ -183,7 +195,7 @@ def column_plan(frame: pd.DataFrame, fixed_formula: str, random_lhs) -> ColumnPl
             return None
         used |= names
         formulas.append(text)
-    factors = {resp: Factor("numerical", frame[resp].to_numpy(dtype=float))}
+    factors = {resp: Factor("numerical", _floats(frame[resp]))}
     for name in sorted(used):
         factors[name] = _factor(frame[name])
     infos = _design_infos(tuple(formulas), _signature(factors))

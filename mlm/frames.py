@@ -129,16 +129,35 @@ def model_columns(data: pd.DataFrame, columns, what: str = "data") -> pd.DataFra
     >>> model_columns(d, ["x"])["x"].tolist()
     [1.0, nan, 3.0]
     """
-    out = {}
-    for col in columns:
-        out[col] = _numpy_twin(data[col], col, what)
+    columns = list(columns)
+    out = model_column_values(data, columns, what)
     # copy=False: numpy columns are shared with the caller's frame under copy-on-write, so
-    # a million rows are not copied before the model matrices are built (issue 16).
-    return pd.DataFrame(out, index=data.index, columns=list(columns), copy=False)
+    # a million rows are not copied before the model matrices are built (issue 16). The
+    # dict's order is the columns' unless one is repeated; columns= costs 200 instead of
+    # 80 us (pandas selects and reindexes).
+    if len(out) == len(columns):
+        return pd.DataFrame(out, index=data.index, copy=False)
+    return pd.DataFrame(out, index=data.index, columns=columns, copy=False)
+
+
+def model_column_values(data: pd.DataFrame, columns, what: str = "data") -> dict:
+    """The columns of :func:`model_columns` as a dict, name -> Series or array, no frame.
+
+    The design stage checks and reads these directly: a DataFrame costs more to build
+    than the whole check of a small data set (issue 16). A float64, int64 or bool
+    column is the caller's Series itself (shared under copy-on-write); other columns
+    are their numpy twins (arrays), or Series for categoricals and text.
+    """
+    return {col: _numpy_twin(data[col], col, what) for col in columns}
+
+
+_PLAIN = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 
 
 def _numpy_twin(s: pd.Series, col, what: str):
     dtype = s.dtype
+    if isinstance(dtype, np.dtype) and dtype in _PLAIN:
+        return s  # the usual case first (see below)
     if isinstance(dtype, pd.CategoricalDtype):
         return s
     if isinstance(dtype, pd.ArrowDtype):
@@ -272,8 +291,11 @@ def _grouping_columns(parsed) -> set:
     return {c for term in parsed.random for c in term.group}
 
 
-def check_columns(frame: pd.DataFrame, parsed) -> None:
+def check_columns(frame, parsed, n: int | None = None) -> None:
     """Refuse columns whose values say the user meant something else (issue 11).
+
+    ``frame`` is a DataFrame, or a dict of its columns (Series or arrays) with ``n``
+    their length.
 
     A text column that holds numbers (``"48,7"``, ``" 51.2"``) would silently become a
     factor with a dummy per value; a text or categorical predictor with about as many
@@ -281,16 +303,20 @@ def check_columns(frame: pd.DataFrame, parsed) -> None:
     their values are labels.
     """
     groups = _grouping_columns(parsed)
-    n = len(frame)
-    for col in frame.columns:
-        if col in groups:
-            continue
-        s = frame[col]
+    n = len(frame) if n is None else n
+    for col, s in frame.items():
+        if col in groups or (isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiub"):
+            continue  # numbers: nothing to check here
+        if not isinstance(s, pd.Series):
+            s = pd.Series(s, dtype=s.dtype)
         if _is_text(s):
             _check_numeric_text(s, col)
         if col == parsed.response:
             continue
-        if _is_text(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        categorical = isinstance(s.dtype, pd.CategoricalDtype)
+        if categorical and len(s.dtype.categories) <= max(9, ID_LEVEL_SHARE * n):
+            continue  # too few categories to be an id: no need to count those used
+        if _is_text(s) or categorical:
             k = s.nunique(dropna=True)
             if k >= 10 and k > ID_LEVEL_SHARE * n:
                 raise DataError(
@@ -321,13 +347,17 @@ def _check_numeric_text(s: pd.Series, col) -> None:
         f"data['{col}'].astype('category').")
 
 
-def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
+def check_fixed_matrix(X, y: np.ndarray, parsed, names=None, gram=None) -> None:
     """Checks on the fixed-effects matrix before the fit: residual degrees of freedom,
     an outcome the fixed part reproduces exactly, a binary outcome, and the scales.
 
     Both of the first two would leave a residual variance of zero, where the profiled
     deviance is undefined (a ZeroDivisionError or an infinite gradient in the engine).
+    ``X`` is a DataFrame, or a float array with its patsy column ``names``; ``gram`` is
+    :func:`scaled_gram` of ``X`` when the caller has it already.
     """
+    if isinstance(X, pd.DataFrame):
+        X, names = X.to_numpy(dtype=float), list(X.columns)
     n, p = X.shape
     resp = parsed.response
     if p >= n:
@@ -336,35 +366,36 @@ def check_fixed_matrix(X: pd.DataFrame, y: np.ndarray, parsed) -> None:
             "left, so the residual variance cannot be estimated. A predictor with a value per "
             "row (an id, a date or time) or a factor with very many levels is the usual cause: "
             "drop it or use it as a grouping factor.")
-    _check_magnitudes(X, y, resp)
-    spread = float(np.ptp(y))
+    # Each column's range once (one pass over the rows), for the magnitudes and the scales.
+    x_lo, x_hi = (X.min(axis=0), X.max(axis=0)) if n else (np.zeros(p), np.zeros(p))
+    lo, hi = float(np.min(y)), float(np.max(y))
+    _check_magnitudes(names, x_lo, x_hi, lo, hi, resp)
+    spread = hi - lo  # np.ptp(y)
     if spread == 0.0:
         raise DataError(f"The outcome '{resp}' has the same value ({y[0]:.6g}) in every row used: "
                         "there is no variation to model.")
     yc = (y - y.mean()) / spread
-    Xa = X.to_numpy(dtype=float)
     with np.errstate(all="ignore"):
-        if _gram_residual_share(Xa, yc) > 1e-6:
+        if _gram_residual_share(X, yc, gram) > 1e-6:
             rss = np.inf  # clearly not an exact fit: no need for the rows' least squares
         else:
-            coef, *_ = np.linalg.lstsq(Xa, yc, rcond=None)
-            rss = float(np.sum((yc - Xa @ coef) ** 2))
+            coef, *_ = np.linalg.lstsq(X, yc, rcond=None)
+            rss = float(np.sum((yc - X @ coef) ** 2))
     if rss <= (1e-10) ** 2 * n:
         raise DataError(
             f"The outcome '{resp}' is an exact linear function of the fixed effects (no residual "
             "variation is left): a predictor is the outcome in disguise (a copy, a sum with "
             "it, or a row id in a tiny data set). Remove it from the formula.")
-    lo, hi = float(np.min(y)), float(np.max(y))
     if np.all((y == lo) | (y == hi)):
         warnings.warn(
             f"The outcome '{resp}' takes only two values ({lo:g} and {hi:g}): lmer "
             "fits a linear model to a binary outcome (a linear probability model), whose "
             "predictions can leave the range of the outcome. The usual model for a binary "
             "outcome is a logistic mixed model (glmer).", BinaryOutcomeWarning, stacklevel=4)
-    _check_scales(X)
+    _check_scales(X, names, x_lo, x_hi)
 
 
-def _scaled_gram(X: np.ndarray):
+def scaled_gram(X: np.ndarray):
     """``X'X`` scaled to unit diagonal, the column norms, and its smallest eigenvalue.
 
     A p x p summary of the rows: tall LAPACK calls (QR, least squares) are what cost
@@ -378,7 +409,10 @@ def _scaled_gram(X: np.ndarray):
     return C, d, float(np.linalg.eigvalsh(C)[0])
 
 
-def gram_full_rank(X: np.ndarray) -> bool:
+_scaled_gram = scaled_gram
+
+
+def gram_full_rank(X: np.ndarray, gram=None) -> bool:
     """True when ``X`` certainly has full column rank by the pivoted-QR rule of
     ``design._check_rank`` (every pivot above ``max norm * max(n, p) * eps * 10``).
 
@@ -386,21 +420,22 @@ def gram_full_rank(X: np.ndarray) -> bool:
     ``sqrt(lambda_min) * min norm`` with ``lambda_min`` the smallest eigenvalue of the
     scaled Gram matrix; ``lambda_min > 1e-8`` keeps that bound clear of the Gram
     matrix's rounding (about ``n * eps``). False means "ask the QR", not "deficient".
+    ``gram``: :func:`scaled_gram` of ``X``, when known.
     """
-    C, d, lam = _scaled_gram(np.asarray(X, dtype=float))
+    C, d, lam = gram if gram is not None else _scaled_gram(np.asarray(X, dtype=float))
     if C is None or lam <= 1e-8:
         return False
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
     return bool(np.sqrt(lam - 1e-10) * d.min() > tol)
 
 
-def _gram_residual_share(X: np.ndarray, y: np.ndarray) -> float:
+def _gram_residual_share(X: np.ndarray, y: np.ndarray, gram=None) -> float:
     """Share of ``y'y`` left by its least-squares fit on ``X``, from the Gram matrix.
 
     Accurate to about ``cond * eps`` (below 1e-7 when ``lambda_min > 1e-8``); returns 0
     ("ask least squares") when ``X'X`` is too ill-conditioned to tell.
     """
-    C, d, lam = _scaled_gram(X)
+    C, d, lam = gram if gram is not None else _scaled_gram(X)
     s = float(y @ y)
     if C is None or lam <= 1e-8 or s <= 0:
         return 0.0
@@ -412,12 +447,13 @@ def _gram_residual_share(X: np.ndarray, y: np.ndarray) -> float:
 _TOO_BIG, _TOO_SMALL = 1e150, 1e-150
 
 
-def _check_magnitudes(X: pd.DataFrame, y: np.ndarray, resp) -> None:
+def _check_magnitudes(names, x_lo, x_hi, y_lo: float, y_hi: float, resp) -> None:
+    """Refuse the outcome or a column whose squares leave double precision (from the ranges)."""
     from mlm.design import lme4_name
-    columns = [(f"outcome '{resp}'", y)] + [(f"predictor column '{lme4_name(c)}'", v)
-                                            for c, v in zip(X.columns, X.to_numpy(dtype=float).T)]
-    for what, v in columns:
-        lo, hi = (float(np.min(v)), float(np.max(v))) if v.size else (0.0, 0.0)
+    columns = [(f"outcome '{resp}'", y_lo, y_hi)]
+    columns += [(f"predictor column '{lme4_name(c)}'", float(a), float(b))
+                for c, a, b in zip(names, x_lo, x_hi)]
+    for what, lo, hi in columns:
         big, spread = max(-lo, hi), hi - lo
         if big > _TOO_BIG or 0.0 < spread < _TOO_SMALL:
             size = f"values up to {big:.3g}" if big > _TOO_BIG else f"a spread of only {spread:.3g}"
@@ -426,18 +462,23 @@ def _check_magnitudes(X: pd.DataFrame, y: np.ndarray, resp) -> None:
                             "of ten).")
 
 
-def _check_scales(X: pd.DataFrame) -> None:
+def _check_scales(X: np.ndarray, names, x_lo, x_hi) -> None:
     """lme4's ``checkScaleX``: warn when predictor columns differ wildly in scale.
 
     Columns holding only 0 and 1 (dummies, the intercept) are left out, as in lme4; the
     others' ranges are compared with each other and with 1 (the intercept's scale).
+    ``x_lo`` and ``x_hi`` are the columns' minima and maxima: a column whose extremes
+    are not both 0 or 1 cannot be a dummy, so only the others are read again.
     """
     from mlm.design import lme4_name
     ranges = {}
-    for name, x in zip(X.columns, X.to_numpy(dtype=float).T):
-        if np.all((x == 0) | (x == 1)):
-            continue
-        r = float(np.ptp(x))
+    for j, (name, lo, hi) in enumerate(zip(names, x_lo, x_hi)):
+        lo, hi = float(lo), float(hi)
+        if lo in (0.0, 1.0) and hi in (0.0, 1.0):
+            x = X[:, j]
+            if np.all((x == 0) | (x == 1)):
+                continue
+        r = hi - lo  # np.ptp(x)
         if r > 0:
             ranges[lme4_name(name)] = r
     if not ranges:
