@@ -205,6 +205,10 @@ def optimize(problem, theta0=None):
     return _finish(problem, obj, x, fx, info, curv)
 
 
+#: The decrement (possible further drop of the deviance) below which the first Newton
+#: attempt from a warm start is taken as converged without a second one.
+TIGHT = 1e-8
+
 #: A leading diagonal entry (scaled units) below which a template is near a lower-rank
 #: corner (:func:`_corner`).
 CORNER = 0.05
@@ -260,7 +264,10 @@ def _warm_newton(obj, x, lower, curvature=None):
                 return None
             x, fx, curv = found
         info = check(obj, x, lower, curv)
-        if info["converged"]:
+        # the first attempt must have converged tightly (its curvature may be stale, and
+        # the check's bar of 1e-3 would then let it stop that far short); the second,
+        # with fresh curvature, meets the check as every fit does
+        if info["converged"] and (attempt == 1 or info["decrement"] < TIGHT):
             return x, fx, info, curv
     return None
 

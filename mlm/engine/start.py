@@ -86,11 +86,17 @@ def _moments(M, c, problem):
     Minv = np.linalg.inv(M[ok])
     b = np.einsum("gab,gb->ga", Minv, c[ok])
     G_ok = int(ok.sum())
+    # weights by the level's information (trace of Z_l'Z_l, its size for an intercept):
+    # small levels' estimates are mostly noise, and sigma^2 M_l^{-1} subtracts it only on
+    # average (equal weights on balanced data: the ANOVA identity below still holds)
+    w = np.trace(M[ok], axis1=1, axis2=2)
+    w = w / w.sum()
     # divisors of the one-way ANOVA: with a random intercept and an intercept-only X on
     # balanced data, (MSB - MSW) / n and MSW, which REML reproduces when positive
     df = problem.n - G_ok * k - max(problem.p - k, 0)
     s2 = (problem.yty - float(np.einsum("ga,ga->", b, c[ok]))) / df if df > 0 else -1.0
-    return b.T @ b / (G_ok - 1), Minv.mean(axis=0), s2
+    spread = np.einsum("g,ga,gb->ab", w, b, b) * G_ok / (G_ok - 1)
+    return spread, np.einsum("g,gab->ab", w, Minv), s2
 
 
 #: Scaled theta at which the penalised fit is, for the start's purpose, the least-squares
