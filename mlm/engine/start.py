@@ -9,11 +9,13 @@ The estimate is a method of moments, term by term, on the outcome less its
 least-squares fit on X (the engine's shifted response, ``r``): for every level ``l`` of
 a term, ``b_l = M_l^{-1} Z_l'r`` with ``M_l = Z_l'Z_l`` estimates the level's effects;
 their spread, less the sampling part ``sigma^2 M_l^{-1}``, estimates the term's
-covariance (Swamy 1970's estimator of random coefficients, level by level), and the
-within-level residual sum of squares estimates ``sigma^2`` (with several factors, the
-residuals of all of them fitted jointly). Other terms are ignored when one term's spread
-is estimated, so for crossed factors it is rough; it only has to land in the basin. The optimiser judges the answer by the exact gradient and falls back to lme4's
-start when Newton steps from here do not converge (:func:`mlm.engine.optimize.optimize`).
+covariance (Swamy 1970's estimator of random coefficients, with levels weighted by their
+information, ``tr M_l``), and the within-level residual sum of squares estimates
+``sigma^2`` (with several factors, the residuals of all of them fitted jointly). Other
+terms are ignored when one term's spread is estimated, so for crossed factors it is
+rough; it only has to land in the basin. The optimiser judges the answer by the exact
+gradient and falls back to lme4's start when Newton steps from here do not converge
+(:func:`mlm.engine.optimize.optimize`).
 """
 
 from __future__ import annotations
