@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse
 
 __all__ = ["applies", "deviance_and_gradient", "grad_pieces", "penalised_rss"]
 
@@ -220,6 +220,5 @@ def grad_pieces(problem, theta):
     f = _Factor(problem, s, theta)
     G_f1, G_r2 = _gradient_matrices(problem, s, f)
     (l1, t1), (l2, t2) = _from_g(s, f, [G_f1, G_r2])
-    inv = _tri(np.ascontiguousarray(f.LX), np.eye(s.p), lower=True)
-    return (inv.T @ inv, f.r2, _collect(problem, s, l1, t1 + _log_a_slope(s, f)),
+    return (_rx_inverse(f.LX), f.r2, _collect(problem, s, l1, t1 + _log_a_slope(s, f)),
             _collect(problem, s, l2, t2))

@@ -38,15 +38,9 @@ import numpy as np
 import scipy.linalg as sla
 
 from mlm.engine import kernels as kern
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse, _tri
 
 __all__ = ["gradient_from_factor"]
-
-
-def _q_matrix(LX):
-    """``(R_X'R_X)^{-1} = LX^{-T} LX^{-1}``."""
-    inv = _tri(LX, np.eye(LX.shape[0]), lower=True)
-    return inv.T @ inv
 
 
 def _weight(problem, r2):
@@ -74,7 +68,7 @@ def primary_gradient(problem, T1, L1c, RZX1c, cu1c, LX, cbeta, r2, pieces=False)
     LinvTM = np.einsum("mcg,cbg->mbg", Linv, TM)
     phi = np.einsum("mag,mbg->ab", Linv, LinvTM)
     if problem.reml:
-        Q = _q_matrix(LX)
+        Q = _rx_inverse(LX)
         Y = kern.bwd(L1c, RZX1c)                                  # (k, p, G)
         YQ = np.matmul(Q, Y)                                      # Q symmetric
         TMY = np.einsum("cbg,cpg->bpg", TM, Y)                    # (Y_l' T'M_l)' per level
@@ -114,7 +108,7 @@ def dense_gradient(problem, lam, L, RZX, cu, LX, cbeta, r2, pieces=False):
     c = _weight(problem, r2)
     Om = _sym_inverse(L)
     if problem.reml:
-        Q = _q_matrix(LX)
+        Q = _rx_inverse(LX)
         Y = _tri(L, RZX, lower=True, trans=True)
         YQ = Y @ Q
         Om += YQ @ Y.T

@@ -28,7 +28,7 @@ import numpy as np
 
 from mlm.engine import kernels as kern
 from mlm.engine.crossed import symmetric
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse, _tri
 
 __all__ = ["crossed_gradient", "crossed_inner_blocks"]
 
@@ -91,7 +91,7 @@ def crossed_gradient(problem, parts, pieces=False):
     rem = problem.rem
     cc = rem.coupling
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
-    k1, p, G1 = problem.k1, problem.p, problem.G1
+    k1, G1 = problem.k1, problem.G1
     L1c, RZX1c, cu1c, C = W.L1c, W.RZX1c, W.cu1c, W.C
     lam = rem.diagonal(T2)
     beta = _tri(LX, cbeta, lower=True, trans=True)
@@ -124,8 +124,7 @@ def crossed_gradient(problem, parts, pieces=False):
     blocks = cc.remainder_blocks(rem, Sinv, W.X, lam, T2)
 
     if problem.reml:
-        inv = _tri(LX, np.eye(p), lower=True)
-        Q = inv.T @ inv
+        Q = _rx_inverse(LX)
         NY2 = _component_major(cc.n_dot(LY2), G1, k1)                    # (k1, p, G1)
         Y1 = kern.bwd(L1c, RZX1c - _per_level(C, NY2))
         TY1 = kern.left_t(T1.T, Y1)

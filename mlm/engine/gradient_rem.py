@@ -28,7 +28,7 @@ import numpy as np
 
 from mlm.engine import kernels as kern
 from mlm.engine.crossed import inverse_lower, symmetric
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse, _tri
 
 __all__ = ["RaggedCoupling", "remainder_gradient"]
 
@@ -121,7 +121,7 @@ def remainder_gradient(problem, parts, pieces=False):
         return crossed_gradient(problem, parts, pieces)
     rc = rem.ragged_coupling()
     Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, (W, L2, RZX2, cu2, T2) = parts
-    k1, p, G1 = problem.k1, problem.p, problem.G1
+    k1, p = problem.k1, problem.p
     L1c, RZX1c, cu1c = kern.from_batch(L1), kern.from_batch(RZX1), np.ascontiguousarray(cu1.T)
     beta = _tri(LX, cbeta, lower=True, trans=True)
     lev, col, Nv = rc.lev, rc.col, rc.Nv
@@ -150,7 +150,7 @@ def remainder_gradient(problem, parts, pieces=False):
     Om11 = np.einsum("mag,mng,nbg->abg", Linv, WSW, Linv)
     Om12 = -np.stack([sum(Linv[j, i][lev] * WS[j] for j in range(k1)) for i in range(k1)])
     if problem.reml:
-        Q = (lambda inv: inv.T @ inv)(_tri(LX, np.eye(p), lower=True))
+        Q = _rx_inverse(LX)
         Y2 = _l2_solve(L2, RZX2, trans=True)                              # (q2, p)
         WY2 = np.stack([(rc.by_level(Wv[i][:, None] * Y2[col])).T for i in range(k1)])  # (k1, p, G1)
         Y1 = kern.bwd(L1c, RZX1c - WY2)                                   # (k1, p, G1)

@@ -110,18 +110,13 @@ STRETCH = 4.0
 FIRST_SHIFT = 0.02
 
 
-#: L-BFGS-B's stopping rules per pass (the first only finds the basin)
-FIRST_TOL = {"ftol": 1e-10, "gtol": 1e-4}
-FINAL_TOL = {"ftol": 1e-10, "gtol": 1e-4}
-
-
 def _lbfgsb(obj, start, bounds):
     """L-BFGS-B in two passes (FIRST_SHIFT, then SHIFT); ``(f, x)``."""
-    _, x1 = _lbfgsb_pass(obj, start, bounds, FIRST_SHIFT, FIRST_TOL)
-    return _lbfgsb_pass(obj, x1, bounds, SHIFT, FINAL_TOL)
+    _, x1 = _lbfgsb_pass(obj, start, bounds, FIRST_SHIFT)
+    return _lbfgsb_pass(obj, x1, bounds, SHIFT)
 
 
-def _lbfgsb_pass(obj, start, bounds, shift, tol=FINAL_TOL):
+def _lbfgsb_pass(obj, start, bounds, shift):
     """L-BFGS-B from ``start`` with diagonal entries at least ``shift`` (then snapped to 0
     when that is not worse) and variables stretched by STRETCH; ``(f, x)``."""
     c = STRETCH
@@ -134,7 +129,7 @@ def _lbfgsb_pass(obj, start, bounds, shift, tol=FINAL_TOL):
 
     res = minimize(stretched, np.maximum(start, lo) * c, jac=True, method="L-BFGS-B",
                    bounds=[(None if a is None else a * c, None if b is None else b * c) for a, b in shifted],
-                   options={"ftol": tol["ftol"], "gtol": tol["gtol"] / c, "maxiter": 500})
+                   options={"ftol": 1e-10, "gtol": 1e-4 / c, "maxiter": 500})
     x, fx = np.asarray(res.x) / c, float(res.fun)
     at = np.flatnonzero((lo == shift) & (x <= shift * (1 + 1e-9)))
     if at.size:

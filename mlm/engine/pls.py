@@ -155,6 +155,13 @@ def _tri(L, b, lower=True, trans=False):
     return x
 
 
+def _rx_inverse(LX):
+    """``(R_X'R_X)^{-1} = LX^{-T} LX^{-1}`` from the lower factor ``LX`` of the fixed-effects
+    block: ``vcov(beta) / sigma^2``, and the ``Q`` of the REML gradient."""
+    inv = _tri(np.ascontiguousarray(LX), np.eye(LX.shape[0]), lower=True)
+    return inv.T @ inv
+
+
 def _chol(A):
     """Lower Cholesky factor of a small symmetric matrix (LAPACK directly: np.linalg's
     checks cost more than the factorisation at the sizes of R_X)."""
@@ -864,6 +871,28 @@ class PLSProblem:
         return applies(self)
 
     @property
+    def _closed_form(self):
+        """The module with closed forms for this layout, or None for the general kernels:
+        :mod:`mlm.engine.scalar` (``(1 | g)``), :mod:`mlm.engine.slope` (``(x | g)``),
+        :mod:`mlm.engine.augmented` (one-column terms, few levels beside the primary
+        factor). Each offers ``deviance_and_gradient``; ``solve``, ``grad_pieces`` and
+        ``penalised_rss`` where it has them. The three flags are cached per problem (tests
+        switch them off to compare with the general kernels)."""
+        if self._scalar:
+            from mlm.engine import scalar
+
+            return scalar
+        if self._slope:
+            from mlm.engine import slope
+
+            return slope
+        if self._augmented:
+            from mlm.engine import augmented
+
+            return augmented
+        return None
+
+    @property
     def has_gradient(self):
         """Whether :meth:`deviance_and_gradient` is exact for this layout (else None)."""
         return self.dense or self.rem is None or self.rem.gradient_ready
@@ -873,18 +902,9 @@ class PLSProblem:
         (:mod:`mlm.engine.gradient`). The gradient is None where the layout has none."""
         from mlm.engine.gradient import gradient_from_factor
 
-        if self._scalar:  # (1 | g): closed forms over the levels (mlm.engine.scalar)
-            from mlm.engine.scalar import deviance_and_gradient
-
-            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
-        if self._slope:  # (x | g): 2 x 2 closed forms over the levels (mlm.engine.slope)
-            from mlm.engine.slope import deviance_and_gradient
-
-            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
-        if self._augmented:  # one-column terms, few levels beside the primary factor
-            from mlm.engine.augmented import deviance_and_gradient
-
-            return deviance_and_gradient(self, np.asarray(theta, dtype=float))
+        fast = self._closed_form
+        if fast is not None:
+            return fast.deviance_and_gradient(self, np.asarray(theta, dtype=float))
         try:
             parts = self._factor(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError):
@@ -946,22 +966,16 @@ class PLSProblem:
     def solve(self, theta, cond_var=False):
         """All estimates at ``theta``: see :class:`PLSSolution`."""
         theta = np.asarray(theta, dtype=float)
-        if self._scalar:  # (1 | g): closed forms (mlm.engine.scalar)
-            from mlm.engine.scalar import solve
-
-            return solve(self, theta, cond_var)
-        if self._slope:  # (x | g): 2 x 2 closed forms (mlm.engine.slope)
-            from mlm.engine.slope import solve
-
-            return solve(self, theta, cond_var)
+        fast = getattr(self._closed_form, "solve", None)
+        if fast is not None:
+            return fast(self, theta, cond_var)
         Ts, T1, L1, RZX1, cu1, LX, cbeta, r2, logdet, extra = self._factor(theta)
         dev = float(self._deviance_from(r2, logdet, LX))
         beta = sla.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
         sigma2 = r2 / (self.n - self.p if self.reml else self.n)
         # conditional modes below use the shifted outcome's beta; report the original's
         beta_out = beta + self.beta_shift
-        LXinv = sla.solve_triangular(LX, np.eye(self.p), lower=True, check_finite=False)
-        vcov = sigma2 * (LXinv.T @ LXinv)
+        vcov = sigma2 * _rx_inverse(LX)
         if extra == "dense":
             b, cv = self._solve_dense(Ts, L1, RZX1, cu1, beta, sigma2, cond_var)
             return PLSSolution(theta=theta, beta=beta_out, sigma2=float(sigma2), deviance=dev,

@@ -17,18 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse, _tri
 
-__all__ = ["applies", "deviance_and_gradient"]
-
-
-_EYES = {}
-
-
-def _eye(p):
-    if p not in _EYES:
-        _EYES[p] = np.eye(p)
-    return _EYES[p]
+__all__ = ["applies", "deviance_and_gradient", "solve"]
 
 
 def applies(problem) -> bool:
@@ -37,36 +28,41 @@ def applies(problem) -> bool:
             and len(problem.primary) == 1)
 
 
-def deviance_and_gradient(problem, theta):
-    """``(deviance, gradient)`` at ``theta`` (a length-1 array); ``(inf, None)`` where the
-    fixed-effects block is not positive definite."""
-    t = float(theta[0])
+def _factor(problem, t):
+    """The factorisation at ``theta = (t,)``: each level's ``L_l``, ``RZX``, ``cu``, the
+    fixed-effects factor ``LX``, ``c_beta``, r2 and the deviance (LinAlgError where the
+    fixed-effects block is not positive definite)."""
     m, zx, zy = problem.Mc[0, 0], problem.ZXc[0], problem.Zyc[0]     # (G,), (p, G), (G,)
     L = np.sqrt(t * t * m + 1.0)                                      # each level's factor
     ratio = t / L
     RZX = zx * ratio                                                  # (p, G)
     cu = zy * ratio
-    try:
-        LX = np.linalg.cholesky(problem.XtX - RZX @ RZX.T)
-    except np.linalg.LinAlgError:
-        return np.inf, None
+    LX = np.linalg.cholesky(problem.XtX - RZX @ RZX.T)
     cbeta = _tri(LX, problem.Xty - RZX @ cu)
     r2 = problem.yty - float(cu @ cu) - float(cbeta @ cbeta)
-    logdet = 2.0 * float(np.log(L).sum())
-    dev = float(problem._deviance_from(r2, logdet, LX))
+    dev = float(problem._deviance_from(r2, 2.0 * float(np.log(L).sum()), LX))
+    return L, RZX, cu, LX, cbeta, r2, dev
+
+
+def deviance_and_gradient(problem, theta):
+    """``(deviance, gradient)`` at ``theta`` (a length-1 array); ``(inf, None)`` where the
+    fixed-effects block is not positive definite."""
+    t = float(theta[0])
+    try:
+        L, RZX, cu, LX, cbeta, r2, dev = _factor(problem, t)
+    except np.linalg.LinAlgError:
+        return np.inf, None
     if not np.isfinite(dev):
         return dev, None
     # gradient: 2 (phi - c s'u), mlm.engine.gradient's notation with k = 1
+    m, zx, zy = problem.Mc[0, 0], problem.ZXc[0], problem.Zyc[0]
     beta = _tri(LX, cbeta, lower=True, trans=True)
     u = (cu - beta @ RZX) / L
     s = zy - beta @ zx - m * (t * u)
-    inv_L2 = 1.0 / (L * L)
-    phi = t * float(m @ inv_L2)
+    phi = t * float(m @ (1.0 / (L * L)))
     if problem.reml:
-        Linv = _tri(LX, _eye(LX.shape[0]), lower=True)
-        Q = Linv.T @ Linv                                             # (R_X'R_X)^{-1}
         Y = RZX / L                                                   # (p, G)
-        phi += float(np.sum(Q * (Y @ (t * m * Y - zx).T)))
+        phi += float(np.sum(_rx_inverse(LX) * (Y @ (t * m * Y - zx).T)))
     c = (problem.n - problem.p if problem.reml else problem.n) / r2
     return dev, np.array([2.0 * (phi - c * float(s @ u))])
 
@@ -78,21 +74,11 @@ def solve(problem, theta, cond_var=False):
     from mlm.engine.pls import PLSSolution
 
     t = float(theta[0])
-    m, zx, zy = problem.Mc[0, 0], problem.ZXc[0], problem.Zyc[0]
-    L = np.sqrt(t * t * m + 1.0)
-    ratio = t / L
-    RZX = zx * ratio
-    cu = zy * ratio
-    LX = np.linalg.cholesky(problem.XtX - RZX @ RZX.T)
-    cbeta = _tri(LX, problem.Xty - RZX @ cu)
-    r2 = problem.yty - float(cu @ cu) - float(cbeta @ cbeta)
-    dev = float(problem._deviance_from(r2, 2.0 * float(np.log(L).sum()), LX))
+    L, RZX, cu, LX, cbeta, r2, dev = _factor(problem, t)
     beta = _tri(LX, cbeta, lower=True, trans=True)
     sigma2 = r2 / (problem.n - problem.p if problem.reml else problem.n)
-    Linv = _tri(LX, _eye(LX.shape[0]), lower=True)
     b = (t * (cu - beta @ RZX) / L)[:, None]
     cv = [(sigma2 * t * t / (L * L))[:, None, None]] if cond_var else None
-    T = np.array([[t]])
     return PLSSolution(theta=np.asarray(theta, dtype=float), beta=beta + problem.beta_shift,
-                       sigma2=float(sigma2), deviance=dev, vcov_beta=sigma2 * (Linv.T @ Linv),
-                       b=[b], cond_var=cv, templates=[T])
+                       sigma2=float(sigma2), deviance=dev, vcov_beta=sigma2 * _rx_inverse(LX),
+                       b=[b], cond_var=cv, templates=[np.array([[t]])])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse, _tri
 
 _dpotrf = sla.get_lapack_funcs("potrf", (np.empty(1),))
 _dpotri = sla.get_lapack_funcs("potri", (np.empty(1),))
@@ -234,8 +234,7 @@ def grad_pieces(problem, theta):
     if problem.reml:
         g_f1 = g_f1 - _dK_terms(s, f, _w_outer(s, v, -f.r2) + _w_quad(s, Kinv))
     g_r2 = -_dK_terms(s, f, _w_outer(s, v, f.r2 * f.r2))
-    inv = _tri(np.ascontiguousarray(f.LX), np.eye(problem.p), lower=True)
-    return inv.T @ inv, f.r2, _collect(problem, g_f1), _collect(problem, g_r2)
+    return _rx_inverse(f.LX), f.r2, _collect(problem, g_f1), _collect(problem, g_r2)
 
 
 def solve(problem, theta, cond_var=False):
@@ -251,7 +250,6 @@ def solve(problem, theta, cond_var=False):
     LX = np.ascontiguousarray(f.LX)
     beta = _tri(LX, np.ascontiguousarray(f.L[p, :p]), lower=True, trans=True)
     sigma2 = f.r2 / (problem.n - p if problem.reml else problem.n)
-    Linv = _tri(LX, np.eye(p), lower=True)
     w = problem.Zyc - beta @ problem.ZXc                          # (2, G)
     c00, c01, c11 = f.Cst
     b1 = np.column_stack([c00 * w[0] + c01 * w[1], c01 * w[0] + c11 * w[1]])   # (G, 2)
@@ -272,5 +270,5 @@ def solve(problem, theta, cond_var=False):
             cv[i] = cv1[:, col:col + k, col:col + k]
         col += k
     return PLSSolution(theta=theta, beta=beta + problem.beta_shift, sigma2=float(sigma2),
-                       deviance=dev, vcov_beta=sigma2 * (Linv.T @ Linv), b=b, cond_var=cv,
+                       deviance=dev, vcov_beta=sigma2 * _rx_inverse(LX), b=b, cond_var=cv,
                        templates=Ts)

@@ -120,12 +120,8 @@ def _joint_residual_variance(problem):
         return None
     theta = JOINT_X * problem.theta_start() * problem.theta_scale
     try:
-        if getattr(problem, "_augmented", False):  # its one factorisation (issue 16)
-            from mlm.engine.augmented import penalised_rss
-
-            r2 = penalised_rss(problem, theta)
-        else:
-            r2 = float(problem._factor(theta)[7])
+        rss = getattr(problem._closed_form, "penalised_rss", None)  # its one factorisation
+        r2 = rss(problem, theta) if rss is not None else float(problem._factor(theta)[7])
     except (np.linalg.LinAlgError, ValueError):
         return None
     return r2 / df if np.isfinite(r2) and r2 > 0 else None

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlm.engine.pls import _tri
+from mlm.engine.pls import _rx_inverse
 
 __all__ = ["VarparDerivatives", "varpar_derivatives"]
 
@@ -90,34 +90,24 @@ class VarparDerivatives:
     method: str
 
 
-def _unsc(LX):
-    inv = _tri(LX, np.eye(LX.shape[0]), lower=True)
-    return inv.T @ inv
-
-
 def _pieces(problem, theta):
     """(R_X'R_X)^{-1}, f1 and r2 at ``theta``: what genD differences."""
     parts = problem._factor(theta)
     LX, r2, logdet = parts[5], parts[7], parts[8]
     f1 = logdet + (2.0 * np.sum(np.log(np.diag(LX))) if problem.reml else 0.0)
-    return _unsc(LX), float(f1), float(r2)
+    return _rx_inverse(LX), float(f1), float(r2)
 
 
 def _grad_pieces(problem, theta):
     """(R_X'R_X)^{-1}, r2, d f1 / d theta and d r2 / d theta from one factorisation."""
     from mlm.engine.gradient import gradient_from_factor
 
-    if getattr(problem, "_slope", False):  # (x | g): closed forms (mlm.engine.slope)
-        from mlm.engine.slope import grad_pieces
-
-        return grad_pieces(problem, theta)
-    if getattr(problem, "_augmented", False):  # mlm.engine.augmented
-        from mlm.engine.augmented import grad_pieces
-
-        return grad_pieces(problem, theta)
+    fast = getattr(problem._closed_form, "grad_pieces", None)  # closed forms where they exist
+    if fast is not None:
+        return fast(problem, theta)
     parts = problem._factor(theta)
     g_f1, g_r2 = gradient_from_factor(problem, parts, pieces=True)
-    return _unsc(parts[5]), float(parts[7]), g_f1, g_r2
+    return _rx_inverse(parts[5]), float(parts[7]), g_f1, g_r2
 
 
 def gradient_steps(theta):

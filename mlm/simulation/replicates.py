@@ -123,6 +123,7 @@ class RefitTemplate:
         self.sigma2 = float(sigma2)
         self.theta0 = np.asarray(theta0, dtype=float)
         self.ddf = ddf
+        self._mean = design.X @ self.beta  # X beta, the same for every draw
 
     @classmethod
     def from_fit(cls, fit, design=None, beta=None):
@@ -145,8 +146,6 @@ class RefitTemplate:
 
     def simulate(self, rng) -> np.ndarray:
         """A new outcome vector drawn from the template's model."""
-        if getattr(self, "_mean", None) is None:
-            self._mean = self.design.X @ self.beta
         return draw_response(self.design, self.beta, self.templates, self.sigma2, rng, self._mean)
 
     def refit(self, y):
